@@ -1,0 +1,5 @@
+"""Python client for the infogap gRPC API (generated stubs in ``infogap.v1``)."""
+
+from infogap.client import DEFAULT_ADDRESS, DEFAULT_TIMEOUT_S, AsyncInfoGapClient, InfoGapClient, InfoGapError
+
+__all__ = ["AsyncInfoGapClient", "DEFAULT_ADDRESS", "DEFAULT_TIMEOUT_S", "InfoGapClient", "InfoGapError"]

@@ -1,0 +1,322 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class BehaviorEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BEHAVIOR_EVENT_TYPE_UNSPECIFIED: _ClassVar[BehaviorEventType]
+    BEHAVIOR_EVENT_TYPE_ORDER: _ClassVar[BehaviorEventType]
+    BEHAVIOR_EVENT_TYPE_CONTACT: _ClassVar[BehaviorEventType]
+    BEHAVIOR_EVENT_TYPE_RETURN: _ClassVar[BehaviorEventType]
+    BEHAVIOR_EVENT_TYPE_COMPLAINT: _ClassVar[BehaviorEventType]
+    BEHAVIOR_EVENT_TYPE_CANCELLATION: _ClassVar[BehaviorEventType]
+    BEHAVIOR_EVENT_TYPE_REFUND: _ClassVar[BehaviorEventType]
+
+class SentimentLabel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SENTIMENT_LABEL_UNSPECIFIED: _ClassVar[SentimentLabel]
+    SENTIMENT_LABEL_NEGATIVE: _ClassVar[SentimentLabel]
+    SENTIMENT_LABEL_NEUTRAL: _ClassVar[SentimentLabel]
+    SENTIMENT_LABEL_POSITIVE: _ClassVar[SentimentLabel]
+
+class UrgencyLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    URGENCY_LEVEL_UNSPECIFIED: _ClassVar[UrgencyLevel]
+    URGENCY_LEVEL_LOW: _ClassVar[UrgencyLevel]
+    URGENCY_LEVEL_MEDIUM: _ClassVar[UrgencyLevel]
+    URGENCY_LEVEL_HIGH: _ClassVar[UrgencyLevel]
+
+class PlanKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PLAN_KIND_UNSPECIFIED: _ClassVar[PlanKind]
+    PLAN_KIND_RESOLUTION: _ClassVar[PlanKind]
+    PLAN_KIND_OFFER: _ClassVar[PlanKind]
+    PLAN_KIND_PRODUCT: _ClassVar[PlanKind]
+
+class SessionStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SESSION_STAGE_UNSPECIFIED: _ClassVar[SessionStage]
+    SESSION_STAGE_DISCOVERY: _ClassVar[SessionStage]
+    SESSION_STAGE_RESOLVING: _ClassVar[SessionStage]
+    SESSION_STAGE_ESCALATED: _ClassVar[SessionStage]
+    SESSION_STAGE_CLOSED: _ClassVar[SessionStage]
+BEHAVIOR_EVENT_TYPE_UNSPECIFIED: BehaviorEventType
+BEHAVIOR_EVENT_TYPE_ORDER: BehaviorEventType
+BEHAVIOR_EVENT_TYPE_CONTACT: BehaviorEventType
+BEHAVIOR_EVENT_TYPE_RETURN: BehaviorEventType
+BEHAVIOR_EVENT_TYPE_COMPLAINT: BehaviorEventType
+BEHAVIOR_EVENT_TYPE_CANCELLATION: BehaviorEventType
+BEHAVIOR_EVENT_TYPE_REFUND: BehaviorEventType
+SENTIMENT_LABEL_UNSPECIFIED: SentimentLabel
+SENTIMENT_LABEL_NEGATIVE: SentimentLabel
+SENTIMENT_LABEL_NEUTRAL: SentimentLabel
+SENTIMENT_LABEL_POSITIVE: SentimentLabel
+URGENCY_LEVEL_UNSPECIFIED: UrgencyLevel
+URGENCY_LEVEL_LOW: UrgencyLevel
+URGENCY_LEVEL_MEDIUM: UrgencyLevel
+URGENCY_LEVEL_HIGH: UrgencyLevel
+PLAN_KIND_UNSPECIFIED: PlanKind
+PLAN_KIND_RESOLUTION: PlanKind
+PLAN_KIND_OFFER: PlanKind
+PLAN_KIND_PRODUCT: PlanKind
+SESSION_STAGE_UNSPECIFIED: SessionStage
+SESSION_STAGE_DISCOVERY: SessionStage
+SESSION_STAGE_RESOLVING: SessionStage
+SESSION_STAGE_ESCALATED: SessionStage
+SESSION_STAGE_CLOSED: SessionStage
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+
+class BehaviorEvent(_message.Message):
+    __slots__ = ("type", "time", "amount", "item_count")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    ITEM_COUNT_FIELD_NUMBER: _ClassVar[int]
+    type: BehaviorEventType
+    time: _timestamp_pb2.Timestamp
+    amount: float
+    item_count: int
+    def __init__(self, type: _Optional[_Union[BehaviorEventType, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amount: _Optional[float] = ..., item_count: _Optional[int] = ...) -> None: ...
+
+class Sentiment(_message.Message):
+    __slots__ = ("label", "score", "negative", "neutral", "positive")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_FIELD_NUMBER: _ClassVar[int]
+    NEUTRAL_FIELD_NUMBER: _ClassVar[int]
+    POSITIVE_FIELD_NUMBER: _ClassVar[int]
+    label: SentimentLabel
+    score: float
+    negative: float
+    neutral: float
+    positive: float
+    def __init__(self, label: _Optional[_Union[SentimentLabel, str]] = ..., score: _Optional[float] = ..., negative: _Optional[float] = ..., neutral: _Optional[float] = ..., positive: _Optional[float] = ...) -> None: ...
+
+class Urgency(_message.Message):
+    __slots__ = ("level", "score", "signals")
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    level: UrgencyLevel
+    score: float
+    signals: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, level: _Optional[_Union[UrgencyLevel, str]] = ..., score: _Optional[float] = ..., signals: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Entity(_message.Message):
+    __slots__ = ("type", "text", "start", "end", "normalized")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    NORMALIZED_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    text: str
+    start: int
+    end: int
+    normalized: str
+    def __init__(self, type: _Optional[str] = ..., text: _Optional[str] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., normalized: _Optional[str] = ...) -> None: ...
+
+class IdentifyNeedsRequest(_message.Message):
+    __slots__ = ("customer_id", "text", "language", "history", "top_k", "request_id")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    text: str
+    language: str
+    history: _containers.RepeatedCompositeFieldContainer[BehaviorEvent]
+    top_k: int
+    request_id: str
+    def __init__(self, customer_id: _Optional[str] = ..., text: _Optional[str] = ..., language: _Optional[str] = ..., history: _Optional[_Iterable[_Union[BehaviorEvent, _Mapping]]] = ..., top_k: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class Need(_message.Message):
+    __slots__ = ("intent", "score")
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    intent: str
+    score: float
+    def __init__(self, intent: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
+
+class IdentifyNeedsResponse(_message.Message):
+    __slots__ = ("needs", "out_of_scope", "sentiment", "urgency", "entities", "churn_risk", "model", "request_id")
+    NEEDS_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_SCOPE_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_FIELD_NUMBER: _ClassVar[int]
+    URGENCY_FIELD_NUMBER: _ClassVar[int]
+    ENTITIES_FIELD_NUMBER: _ClassVar[int]
+    CHURN_RISK_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    needs: _containers.RepeatedCompositeFieldContainer[Need]
+    out_of_scope: bool
+    sentiment: Sentiment
+    urgency: Urgency
+    entities: _containers.RepeatedCompositeFieldContainer[Entity]
+    churn_risk: float
+    model: ModelInfo
+    request_id: str
+    def __init__(self, needs: _Optional[_Iterable[_Union[Need, _Mapping]]] = ..., out_of_scope: _Optional[bool] = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., urgency: _Optional[_Union[Urgency, _Mapping]] = ..., entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., churn_risk: _Optional[float] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RecommendRequest(_message.Message):
+    __slots__ = ("customer_id", "intent", "text", "history", "top_k", "request_id")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    intent: str
+    text: str
+    history: _containers.RepeatedCompositeFieldContainer[BehaviorEvent]
+    top_k: int
+    request_id: str
+    def __init__(self, customer_id: _Optional[str] = ..., intent: _Optional[str] = ..., text: _Optional[str] = ..., history: _Optional[_Iterable[_Union[BehaviorEvent, _Mapping]]] = ..., top_k: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class Plan(_message.Message):
+    __slots__ = ("plan_id", "kind", "title", "expected_satisfaction", "reasons")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SATISFACTION_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    kind: PlanKind
+    title: str
+    expected_satisfaction: float
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, plan_id: _Optional[str] = ..., kind: _Optional[_Union[PlanKind, str]] = ..., title: _Optional[str] = ..., expected_satisfaction: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RecommendResponse(_message.Message):
+    __slots__ = ("plans", "model", "request_id")
+    PLANS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    plans: _containers.RepeatedCompositeFieldContainer[Plan]
+    model: ModelInfo
+    request_id: str
+    def __init__(self, plans: _Optional[_Iterable[_Union[Plan, _Mapping]]] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class SessionMessage(_message.Message):
+    __slots__ = ("from_customer", "text")
+    FROM_CUSTOMER_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    from_customer: bool
+    text: str
+    def __init__(self, from_customer: _Optional[bool] = ..., text: _Optional[str] = ...) -> None: ...
+
+class AgentAction(_message.Message):
+    __slots__ = ("action",)
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    action: str
+    def __init__(self, action: _Optional[str] = ...) -> None: ...
+
+class Wait(_message.Message):
+    __slots__ = ("duration_s",)
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    duration_s: float
+    def __init__(self, duration_s: _Optional[float] = ...) -> None: ...
+
+class Transfer(_message.Message):
+    __slots__ = ("to_queue",)
+    TO_QUEUE_FIELD_NUMBER: _ClassVar[int]
+    to_queue: str
+    def __init__(self, to_queue: _Optional[str] = ...) -> None: ...
+
+class SessionEnd(_message.Message):
+    __slots__ = ("resolved",)
+    RESOLVED_FIELD_NUMBER: _ClassVar[int]
+    resolved: bool
+    def __init__(self, resolved: _Optional[bool] = ...) -> None: ...
+
+class SessionEvent(_message.Message):
+    __slots__ = ("session_id", "customer_id", "time", "message", "agent_action", "wait", "transfer", "end")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ACTION_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    customer_id: str
+    time: _timestamp_pb2.Timestamp
+    message: SessionMessage
+    agent_action: AgentAction
+    wait: Wait
+    transfer: Transfer
+    end: SessionEnd
+    def __init__(self, session_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[_Union[SessionMessage, _Mapping]] = ..., agent_action: _Optional[_Union[AgentAction, _Mapping]] = ..., wait: _Optional[_Union[Wait, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., end: _Optional[_Union[SessionEnd, _Mapping]] = ...) -> None: ...
+
+class SessionState(_message.Message):
+    __slots__ = ("session_id", "stage", "sentiment_trend", "sla_breach_risk", "escalation_risk", "next_best_action", "events_seen", "current_need")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_TREND_FIELD_NUMBER: _ClassVar[int]
+    SLA_BREACH_RISK_FIELD_NUMBER: _ClassVar[int]
+    ESCALATION_RISK_FIELD_NUMBER: _ClassVar[int]
+    NEXT_BEST_ACTION_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_SEEN_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_NEED_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    stage: SessionStage
+    sentiment_trend: float
+    sla_breach_risk: float
+    escalation_risk: float
+    next_best_action: str
+    events_seen: int
+    current_need: Need
+    def __init__(self, session_id: _Optional[str] = ..., stage: _Optional[_Union[SessionStage, str]] = ..., sentiment_trend: _Optional[float] = ..., sla_breach_risk: _Optional[float] = ..., escalation_risk: _Optional[float] = ..., next_best_action: _Optional[str] = ..., events_seen: _Optional[int] = ..., current_need: _Optional[_Union[Need, _Mapping]] = ...) -> None: ...
+
+class SubmitFeedbackRequest(_message.Message):
+    __slots__ = ("feedback_id", "customer_id", "session_id", "rating", "text", "intent", "plan_id")
+    FEEDBACK_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    feedback_id: str
+    customer_id: str
+    session_id: str
+    rating: int
+    text: str
+    intent: str
+    plan_id: str
+    def __init__(self, feedback_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., session_id: _Optional[str] = ..., rating: _Optional[int] = ..., text: _Optional[str] = ..., intent: _Optional[str] = ..., plan_id: _Optional[str] = ...) -> None: ...
+
+class FeedbackReceipt(_message.Message):
+    __slots__ = ("feedback_id", "duplicate", "sentiment", "keywords", "aspects", "stored_at")
+    FEEDBACK_ID_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_FIELD_NUMBER: _ClassVar[int]
+    KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    ASPECTS_FIELD_NUMBER: _ClassVar[int]
+    STORED_AT_FIELD_NUMBER: _ClassVar[int]
+    feedback_id: str
+    duplicate: bool
+    sentiment: Sentiment
+    keywords: _containers.RepeatedScalarFieldContainer[str]
+    aspects: _containers.RepeatedScalarFieldContainer[str]
+    stored_at: _timestamp_pb2.Timestamp
+    def __init__(self, feedback_id: _Optional[str] = ..., duplicate: _Optional[bool] = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., keywords: _Optional[_Iterable[str]] = ..., aspects: _Optional[_Iterable[str]] = ..., stored_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

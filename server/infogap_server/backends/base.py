@@ -1,0 +1,30 @@
+"""The one interface every inference backend implements (embedded ONNX Runtime, Triton)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class Backend(Protocol):
+    """Runs a named model on a batch of named tensors.
+
+    ``batches_itself`` tells the gateway whether the backend forms batches on its own (Triton's dynamic batcher):
+    the gateway then sends each request alone, so requests are never batched twice.
+    """
+
+    name: str
+    batches_itself: bool
+
+    async def load(self, model: str, version: int) -> None:
+        """Make ``model`` at ``version`` ready to serve (raises Unavailable when it cannot)."""
+
+    async def infer(self, model: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the model on a batch; every input and output has the batch on axis 0."""
+
+    async def is_ready(self, model: str) -> bool:
+        """Whether ``model`` can serve now."""
+
+    async def close(self) -> None:
+        """Release sessions and connections."""

@@ -1,0 +1,64 @@
+"""Embedded backend: ONNX Runtime in the gateway process, reading the same model repository as Triton.
+
+This is the only module that imports onnxruntime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import onnxruntime as ort
+
+from infogap_server.errors import Unavailable
+from infogap_server.model_repository import model_file
+from infogap_server.settings import Settings
+
+
+class EmbeddedBackend:
+    """One ONNX Runtime session per model, run on one worker thread so the event loop never blocks.
+
+    It does not batch by itself: the gateway's micro-batcher forms the batches (``batches_itself`` is False).
+    """
+
+    name = "embedded"
+    batches_itself = False
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._sessions: dict[str, ort.InferenceSession] = {}
+        # One thread: on a small machine two concurrent runs only fight over the same cores; ONNX Runtime's own
+        # intra-op threads use them all for one batch.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
+
+    async def load(self, model: str, version: int) -> None:
+        path = model_file(self._settings.model_repository, model, version)
+        if not path.is_file():
+            raise Unavailable(f"model {model} version {version} has no model.onnx in the repository")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._settings.intra_op_threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        loop = asyncio.get_running_loop()
+        session = await loop.run_in_executor(
+            self._executor,
+            lambda: ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"]),
+        )
+        self._sessions[model] = session
+
+    async def infer(self, model: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        session = self._sessions.get(model)
+        if session is None:
+            raise Unavailable(f"model {model} is not loaded")
+        names = [o.name for o in session.get_outputs()]
+        loop = asyncio.get_running_loop()
+        outputs = await loop.run_in_executor(self._executor, session.run, names, inputs)
+        return dict(zip(names, outputs))
+
+    async def is_ready(self, model: str) -> bool:
+        return model in self._sessions
+
+    async def close(self) -> None:
+        self._sessions.clear()
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,123 @@
+"""The ``infogap`` command: serve, models build, identify."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from infogap_server.server import run
+    from infogap_server.settings import Settings
+
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
+    run(Settings(**overrides))
+    return 0
+
+
+def _cmd_models_build(args: argparse.Namespace) -> int:
+    from infogap_server.logs import configure_logging
+    from infogap_server.model_repository import versions
+    from infogap_server.settings import Settings
+
+    configure_logging("INFO")
+    settings = Settings()
+    repository = Path(args.repository) if args.repository else settings.model_repository
+    if args.if_missing and versions(repository, settings.text_model):
+        print(f"{settings.text_model} is present in {repository}; nothing to build")
+        return 0
+    from infogap_server.training.build import build_default_model
+
+    started = time.perf_counter()
+    target = build_default_model(repository, version=args.version, threads=args.threads)
+    card = json.loads((target / "model_card.json").read_text())
+    m = card["metrics"]
+    print(f"built {target} in {time.perf_counter() - started:.0f}s")
+    print(f"held-out ({m['held_out_int8']['examples']} messages, int8): intent accuracy "
+          f"{m['held_out_int8']['intent_accuracy']:.3f}, ECE {m['held_out_int8']['intent_ece']:.4f}, "
+          f"sentiment accuracy {m['held_out_int8']['sentiment_accuracy']:.3f}")
+    if m.get("test_int8"):
+        t = m["test_int8"]
+        print(f"hand-written test set ({t['examples']} messages, int8): intent accuracy {t['intent_accuracy']:.3f}, "
+              f"ECE {t['intent_ece']:.4f}, sentiment accuracy {t['sentiment_accuracy']:.3f}")
+    return 0
+
+
+def _cmd_identify(args: argparse.Namespace) -> int:
+    from google.protobuf.json_format import MessageToDict
+
+    from infogap import InfoGapClient, InfoGapError
+
+    with InfoGapClient(args.address, timeout_s=args.timeout_s) as client:
+        try:
+            response = client.identify_needs(args.text, top_k=args.top_k, language=args.language)
+        except InfoGapError as error:
+            print(f"error: {error.code.name}: {error.message}", file=sys.stderr)
+            for field, reason in error.field_violations:
+                print(f"  {field}: {reason}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(MessageToDict(response, always_print_fields_with_no_presence=True), indent=2))
+        return 0
+    flag = "  (out of scope)" if response.out_of_scope else ""
+    for need in response.needs:
+        print(f"{need.intent}\t{need.score:.3f}")
+    print(f"out_of_scope\t{response.out_of_scope}{flag}")
+    sentiment = response.sentiment
+    print(f"sentiment\t{pb_name(sentiment.label)}\t{sentiment.score:.3f}")
+    print(f"urgency\t{pb_name(response.urgency.level)}\t{response.urgency.score:.2f}")
+    for e in response.entities:
+        print(f"entity\t{e.type}\t{e.normalized}")
+    print(f"model\t{response.model.name}/{response.model.version}\trequest_id\t{response.request_id}")
+    return 0
+
+
+def pb_name(value: int) -> str:
+    from infogap.v1 import infogap_pb2 as pb
+
+    for enum in (pb.SentimentLabel, pb.UrgencyLevel):
+        try:
+            return enum.Name(value).split("_")[-1].lower()
+        except ValueError:
+            continue
+    return str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="infogap", description="infogap: gRPC inference for customer service")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gRPC gateway (settings from INFOGAP_* environment variables)")
+    serve.add_argument("--host", help="bind address (INFOGAP_HOST)")
+    serve.add_argument("--port", type=int, help="gRPC port (INFOGAP_PORT)")
+    serve.set_defaults(func=_cmd_serve)
+
+    models = sub.add_parser("models", help="model pipeline")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    build = models_sub.add_parser("build", help="train, calibrate, export and quantize the default text model")
+    build.add_argument("--repository", help="model repository (default INFOGAP_MODEL_REPOSITORY)")
+    build.add_argument("--version", type=int, help="version number to write (default: next free)")
+    build.add_argument("--if-missing", action="store_true", help="do nothing when a version is present")
+    build.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    build.set_defaults(func=_cmd_models_build)
+
+    identify = sub.add_parser("identify", help="call IdentifyNeeds on a running server")
+    identify.add_argument("text", help="the customer's message")
+    identify.add_argument("--address", default="127.0.0.1:50051", help="server address (host:port)")
+    identify.add_argument("--top-k", type=int, default=0, help="ranked needs to return (0: server default)")
+    identify.add_argument("--language", default="", help="BCP-47 language code (empty: server default)")
+    identify.add_argument("--timeout-s", type=float, default=5.0, help="deadline in seconds")
+    identify.add_argument("--json", action="store_true", help="print the whole response as JSON")
+    identify.set_defaults(func=_cmd_identify)
+
+    args = parser.parse_args(argv)
+    logging.captureWarnings(True)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

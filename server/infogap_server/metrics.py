@@ -1,0 +1,54 @@
+"""Prometheus metrics of one server instance (its own registry, so several servers can share a process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "infogap_requests", "RPCs answered, by method and status code.", ["method", "code"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "infogap_request_latency_seconds",
+            "Server-side RPC latency.",
+            ["method"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "infogap_batch_size",
+            "Requests per batch formed by the gateway's micro-batcher.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
+        )
+        self.batch_latency = Histogram(
+            "infogap_batch_latency_seconds",
+            "Time to tokenize and run one batch.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "infogap_queue_depth", "Requests waiting for the micro-batcher.", registry=self.registry
+        )
+        self.model_ready = Gauge(
+            "infogap_model_ready", "1 when the model is loaded and warmed.", ["model"], registry=self.registry
+        )
+        self._http = None
+
+    def observe_batch(self, size: int, seconds: float) -> None:
+        self.batch_size.observe(size)
+        self.batch_latency.observe(seconds)
+
+    def serve_http(self, host: str, port: int) -> int:
+        """Start the /metrics endpoint; returns the bound port (useful with port 0)."""
+        self._http, _ = start_http_server(port, addr=host, registry=self.registry)
+        return self._http.server_port
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None

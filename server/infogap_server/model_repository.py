@@ -1,0 +1,80 @@
+"""Reading the Triton-layout model repository: ``<repo>/<model>/config.pbtxt`` and numbered version folders.
+
+A text model's version folder holds ``model.onnx``, ``tokenizer.json`` (tokenization happens in the gateway),
+``labels.json`` (what serving needs: label lists, out-of-scope threshold, token budget) and the model card.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from infogap_server.errors import Unavailable
+
+MODEL_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+LABELS_FILE = "labels.json"
+CARD_FILE = "model_card.json"
+
+
+def versions(repository: Path, model: str) -> list[int]:
+    """Versions of ``model`` present in the repository (folders with a model file), ascending."""
+    folder = repository / model
+    if not folder.is_dir():
+        return []
+    found = [int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit() and (p / MODEL_FILE).is_file()]
+    return sorted(found)
+
+
+def resolve_version(repository: Path, model: str, requested: int | None) -> int:
+    """The requested version, or the highest present (Triton's default ``latest: 1`` policy)."""
+    present = versions(repository, model)
+    if requested is not None:
+        if requested not in present:
+            raise Unavailable(f"model {model} version {requested} is not in the model repository")
+        return requested
+    if not present:
+        raise Unavailable(f"model {model} is not in the model repository {repository}; run `infogap models build`")
+    return present[-1]
+
+
+def version_dir(repository: Path, model: str, version: int) -> Path:
+    return repository / model / str(version)
+
+
+def model_file(repository: Path, model: str, version: int) -> Path:
+    return version_dir(repository, model, version) / MODEL_FILE
+
+
+@dataclass(frozen=True)
+class TextModelInfo:
+    """What the gateway needs to serve a text model, read from its version folder."""
+
+    name: str
+    version: int
+    intents: tuple[str, ...]
+    sentiments: tuple[str, ...]
+    out_of_scope_threshold: float
+    max_sequence_tokens: int
+    tokenizer_path: Path
+
+    @classmethod
+    def read(cls, repository: Path, model: str, version: int) -> "TextModelInfo":
+        folder = version_dir(repository, model, version)
+        try:
+            labels = json.loads((folder / LABELS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise Unavailable(f"model {model} version {version}: unreadable {LABELS_FILE}") from exc
+        tokenizer = folder / TOKENIZER_FILE
+        if not tokenizer.is_file():
+            raise Unavailable(f"model {model} version {version}: {TOKENIZER_FILE} is missing")
+        return cls(
+            name=model,
+            version=version,
+            intents=tuple(labels["intents"]),
+            sentiments=tuple(labels["sentiments"]),
+            out_of_scope_threshold=float(labels["out_of_scope_threshold"]),
+            max_sequence_tokens=int(labels["max_sequence_tokens"]),
+            tokenizer_path=tokenizer,
+        )

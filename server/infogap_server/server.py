@@ -1,0 +1,154 @@
+"""The gateway process: a grpc.aio server with the InfoGap service, health checking, reflection and metrics.
+
+Start-up order: listen (health says NOT_SERVING), load and warm the model, then report SERVING. Shutdown order
+(SIGTERM/SIGINT): report NOT_SERVING, stop accepting, let in-flight calls finish within the grace period, then
+release the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from infogap.v1 import infogap_pb2, infogap_pb2_grpc
+
+from infogap_server.backends import create_backend
+from infogap_server.model_repository import TextModelInfo, resolve_version
+from infogap_server.logs import configure_logging
+from infogap_server.metrics import Metrics
+from infogap_server.servicer import InfoGapServicer
+from infogap_server.services.needs import NeedsService
+from infogap_server.services.text_model import TextModel
+from infogap_server.settings import Settings
+
+log = logging.getLogger("infogap.server")
+
+SERVICE_NAME = infogap_pb2.DESCRIPTOR.services_by_name["InfoGap"].full_name
+WARMUP_TEXTS = (
+    "hi",
+    "I want to cancel my last order please",
+    "my parcel still has not arrived after two weeks and nobody answers my emails, what is going on with order 1234",
+)
+
+
+class InfoGapServer:
+    """One gateway server. ``await start()`` then ``await stop()``; ``port`` is the bound port."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.port: int | None = None
+        self.metrics_port: int | None = None
+        self.started_at = time.perf_counter()
+        self._backend = create_backend(settings)
+        self._text_model: TextModel | None = None
+        self._stopped = False
+        self._health = health.aio.HealthServicer()
+        self._servicer = InfoGapServicer(settings, self.metrics)
+        options = [
+            ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
+            ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+        self._server = grpc.aio.server(options=options)
+        infogap_pb2_grpc.add_InfoGapServicer_to_server(self._servicer, self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
+        )
+
+    async def start_listening(self) -> int:
+        """Bind and serve; health reports NOT_SERVING until :meth:`load_models` finishes."""
+        for name in ("", SERVICE_NAME):
+            await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.port = self._server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        if self.port == 0:
+            raise OSError(f"could not bind {self.settings.host}:{self.settings.port}")
+        await self._server.start()
+        if self.settings.metrics_port is not None:
+            self.metrics_port = self.metrics.serve_http(self.settings.host, self.settings.metrics_port)
+        log.info(
+            "listening",
+            extra={"fields": {"port": self.port, "metrics_port": self.metrics_port, "backend": self._backend.name}},
+        )
+        return self.port
+
+    async def load_models(self) -> None:
+        """Load and warm the text model, then report SERVING."""
+        s = self.settings
+        version = resolve_version(s.model_repository, s.text_model, s.text_model_version)
+        info = TextModelInfo.read(s.model_repository, s.text_model, version)
+        await self._backend.load(info.name, version)
+        model = TextModel(info, self._backend, s, on_batch=self.metrics.observe_batch)
+        # Warm-up runs the backend directly (not through the batcher) so the first calls pay no one-off costs
+        # and the batch-size metric counts only real traffic.
+        for size in (1, len(WARMUP_TEXTS)):
+            await model.predict_batch(list(WARMUP_TEXTS[:size]))
+        model.start()
+        self._text_model = model
+        self._servicer.needs = NeedsService(s, model)
+        self.metrics.queue_depth.set_function(lambda: model.queue_depth)
+        self.metrics.model_ready.labels(info.name).set(1)
+        for name in ("", SERVICE_NAME):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "serving",
+            extra={
+                "fields": {
+                    "model": info.name,
+                    "version": version,
+                    "startup_s": round(time.perf_counter() - self.started_at, 3),
+                }
+            },
+        )
+
+    async def start(self) -> int:
+        port = await self.start_listening()
+        await self.load_models()
+        return port
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Idempotent graceful stop."""
+        if self._stopped:
+            return
+        self._stopped = True
+        grace = self.settings.grace_period_s if grace_s is None else grace_s
+        await self._health.enter_graceful_shutdown()  # NOT_SERVING for every service, and it stays so
+        await self._server.stop(grace)
+        if self._text_model is not None:
+            await self._text_model.stop()
+        await self._backend.close()
+        self.metrics.close()
+        log.info("stopped")
+
+    async def wait_for_termination(self) -> None:
+        await self._server.wait_for_termination()
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    server = InfoGapServer(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start_listening()
+    try:
+        await server.load_models()
+    except Exception:
+        log.exception("model loading failed")
+        await server.stop(0)
+        raise
+    await stop.wait()
+    log.info("shutting down", extra={"fields": {"grace_period_s": settings.grace_period_s}})
+    await server.stop()
+
+
+def run(settings: Settings) -> None:
+    configure_logging(settings.log_level)
+    asyncio.run(serve(settings))

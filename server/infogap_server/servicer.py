@@ -1,0 +1,174 @@
+"""The gRPC servicer: protobuf in, protobuf out, nothing else. Conversion functions are the only place protobuf
+types meet domain types; errors are mapped to statuses in :func:`infogap_server.errors.to_rpc_status`."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+from infogap.v1 import infogap_pb2 as pb
+from infogap.v1 import infogap_pb2_grpc as pb_grpc
+
+from infogap_server.errors import InfogapError, InvalidArgument, Unavailable, Unimplemented, to_rpc_status
+from infogap_server.metrics import Metrics
+from infogap_server.services.needs import EVENT_TYPES, BehaviorEvent, NeedsQuery, NeedsResult, NeedsService
+from infogap_server.settings import Settings
+
+log = logging.getLogger("infogap.rpc")
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+_SENTIMENT = {
+    "negative": pb.SENTIMENT_LABEL_NEGATIVE,
+    "neutral": pb.SENTIMENT_LABEL_NEUTRAL,
+    "positive": pb.SENTIMENT_LABEL_POSITIVE,
+}
+_URGENCY = {"low": pb.URGENCY_LEVEL_LOW, "medium": pb.URGENCY_LEVEL_MEDIUM, "high": pb.URGENCY_LEVEL_HIGH}
+_EVENT_TYPE = {
+    getattr(pb, f"BEHAVIOR_EVENT_TYPE_{name.upper()}"): name for name in EVENT_TYPES
+}
+
+
+# --- conversions ------------------------------------------------------------------------------------------------
+
+
+def needs_query_from_proto(request: pb.IdentifyNeedsRequest) -> NeedsQuery:
+    history = tuple(
+        BehaviorEvent(
+            type=_EVENT_TYPE.get(e.type, ""),
+            time=e.time.ToDatetime() if e.HasField("time") else None,
+            amount=e.amount,
+            item_count=e.item_count,
+        )
+        for e in request.history
+    )
+    return NeedsQuery(
+        text=request.text,
+        customer_id=request.customer_id,
+        language=request.language,
+        top_k=request.top_k,
+        history=history,
+    )
+
+
+def needs_result_to_proto(result: NeedsResult, request_id: str) -> pb.IdentifyNeedsResponse:
+    response = pb.IdentifyNeedsResponse(
+        needs=[pb.Need(intent=n.intent, score=n.score) for n in result.needs],
+        out_of_scope=result.out_of_scope,
+        sentiment=pb.Sentiment(
+            label=_SENTIMENT[result.sentiment.label],
+            score=result.sentiment.score,
+            negative=result.sentiment.probabilities.get("negative", 0.0),
+            neutral=result.sentiment.probabilities.get("neutral", 0.0),
+            positive=result.sentiment.probabilities.get("positive", 0.0),
+        ),
+        urgency=pb.Urgency(
+            level=_URGENCY[result.urgency.level], score=result.urgency.score, signals=list(result.urgency.signals)
+        ),
+        entities=[
+            pb.Entity(type=e.type, text=e.text, start=e.start, end=e.end, normalized=e.normalized)
+            for e in result.entities
+        ],
+        model=pb.ModelInfo(name=result.model_name, version=result.model_version),
+        request_id=request_id,
+    )
+    if result.churn_risk is not None:
+        response.churn_risk = result.churn_risk
+    return response
+
+
+# --- servicer ---------------------------------------------------------------------------------------------------
+
+
+class InfoGapServicer(pb_grpc.InfoGapServicer):
+    """Thin: checks the request's size, converts, calls the service, converts back."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self.needs: NeedsService | None = None  # set once the model is loaded
+
+    async def _call(
+        self,
+        method: str,
+        request: Req,
+        context: grpc.aio.ServicerContext,
+        handler: Callable[[Req, str], Awaitable[Resp]],
+    ) -> Resp:
+        request_id = getattr(request, "request_id", "") or uuid.uuid4().hex
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            size = request.ByteSize()  # type: ignore[attr-defined]
+            if size > self._settings.max_request_bytes:
+                raise InvalidArgument(
+                    "request", f"is {size} bytes; the maximum is {self._settings.max_request_bytes}"
+                )
+            if len(request_id) > 128:
+                raise InvalidArgument("request_id", "is longer than 128 characters")
+            return await handler(request, request_id)
+        except Exception as exc:  # every error leaves through the one mapping
+            if isinstance(exc, InfogapError):
+                code = exc.code
+                level = logging.WARNING if code != grpc.StatusCode.INVALID_ARGUMENT else logging.INFO
+                log.log(level, "rpc failed", extra={"fields": _fields(method, request_id, code, exc.message)})
+            else:
+                code = grpc.StatusCode.INTERNAL
+                log.error(
+                    "rpc failed unexpectedly",
+                    exc_info=True,
+                    extra={"fields": _fields(method, request_id, code, type(exc).__name__)},
+                )
+            status = to_rpc_status(exc, request_id)
+            await context.abort(status.code, status.details, status.trailing_metadata)
+            raise  # unreachable: abort raises
+        finally:
+            elapsed = time.perf_counter() - started
+            self._metrics.requests.labels(method, code.name).inc()
+            self._metrics.latency.labels(method).observe(elapsed)
+            if code == grpc.StatusCode.OK:
+                log.debug(
+                    "rpc ok",
+                    extra={"fields": {"method": method, "request_id": request_id, "latency_ms": elapsed * 1e3}},
+                )
+
+    async def IdentifyNeeds(self, request, context):  # noqa: N802 (gRPC method name)
+        async def handle(req: pb.IdentifyNeedsRequest, request_id: str) -> pb.IdentifyNeedsResponse:
+            if self.needs is None:
+                raise Unavailable("the text model is loading; retry shortly")
+            result = await self.needs.identify(needs_query_from_proto(req))
+            return needs_result_to_proto(result, request_id)
+
+        return await self._call("IdentifyNeeds", request, context, handle)
+
+    async def Recommend(self, request, context):  # noqa: N802
+        return await self._call("Recommend", request, context, _unimplemented("Recommend"))
+
+    async def SubmitFeedback(self, request, context):  # noqa: N802
+        return await self._call("SubmitFeedback", request, context, _unimplemented("SubmitFeedback"))
+
+    async def TrackSession(self, request_iterator, context):  # noqa: N802
+        request_id = uuid.uuid4().hex
+        self._metrics.requests.labels("TrackSession", grpc.StatusCode.UNIMPLEMENTED.name).inc()
+        status = to_rpc_status(_unimplemented_error("TrackSession"), request_id)
+        await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+def _unimplemented_error(method: str) -> Unimplemented:
+    return Unimplemented(f"{method} is part of the infogap.v1 API but is not served by this version yet")
+
+
+def _unimplemented(method: str) -> Callable[[object, str], Awaitable[object]]:
+    async def handle(request: object, request_id: str) -> object:
+        raise _unimplemented_error(method)
+
+    return handle
+
+
+def _fields(method: str, request_id: str, code: grpc.StatusCode, reason: str) -> dict[str, str]:
+    return {"method": method, "request_id": request_id, "code": code.name, "reason": reason}

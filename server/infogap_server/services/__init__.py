@@ -1,0 +1,1 @@
+"""Domain services: pure Python types in and out, no protobuf."""

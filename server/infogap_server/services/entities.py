@@ -1,0 +1,103 @@
+"""Entities worth acting on in a customer message: order numbers, amounts, dates, email addresses.
+
+Pattern-based on purpose: these are formats, not meanings, and a pattern is exact, fast and explainable.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        [("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",), ("jun", "june"),
+         ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"), ("oct", "october"),
+         ("nov", "november"), ("dec", "december")]
+    )
+    for m in names
+}
+_MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_CURRENCY_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP"}
+_CURRENCY_WORDS = {
+    "usd": "USD", "dollar": "USD", "dollars": "USD", "eur": "EUR", "euro": "EUR", "euros": "EUR",
+    "gbp": "GBP", "pound": "GBP", "pounds": "GBP",
+}
+
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
+    (
+        "order_number",
+        re.compile(
+            r"(?:#\s?(?P<hash>[A-Za-z]{0,3}\d[\w-]{2,19})"
+            r"|\border\s*(?:number|no\.?|nr\.?|id)?\s*[:#]?\s*(?P<word>[A-Za-z]{0,3}\d[\d-]{2,19}\w?))",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "amount",
+        re.compile(
+            r"(?P<sym>[$€£])\s?(?P<num1>\d{1,6}(?:[.,]\d{1,2})?)"
+            r"|(?P<num2>\d{1,6}(?:[.,]\d{1,2})?)\s?(?P<word>usd|eur|gbp|dollars?|euros?|pounds?)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "date",
+        re.compile(
+            r"\b(?P<iso>\d{4}-\d{2}-\d{2})\b"
+            r"|\b(?P<d1>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m1>" + _MONTH_RE + r")\b\.?(?:,?\s*(?P<y1>\d{4}))?"
+            r"|\b(?P<m2>" + _MONTH_RE + r")\.?\s+(?P<d2>\d{1,2})(?:st|nd|rd|th)?\b(?:,?\s*(?P<y2>\d{4}))?"
+            r"|\b(?P<num>\d{1,2}/\d{1,2}/\d{2,4})\b"
+            r"|\b(?P<rel>today|tomorrow|yesterday)\b",
+            re.IGNORECASE,
+        ),
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Entity:
+    type: str
+    text: str
+    start: int
+    end: int
+    normalized: str
+
+
+def _normalize(kind: str, m: re.Match[str]) -> str:
+    g = m.groupdict()
+    if kind == "order_number":
+        return (g.get("hash") or g.get("word") or m.group(0)).upper()
+    if kind == "amount":
+        number = (g.get("num1") or g.get("num2") or "").replace(",", ".")
+        currency = _CURRENCY_SYMBOLS.get(g.get("sym") or "") or _CURRENCY_WORDS.get((g.get("word") or "").lower(), "")
+        return f"{float(number):.2f} {currency}".strip()
+    if kind == "date":
+        if g.get("iso"):
+            return g["iso"]
+        day, month, year = (g.get("d1"), g.get("m1"), g.get("y1")) if g.get("m1") else (g.get("d2"), g.get("m2"), g.get("y2"))
+        if month and day:
+            try:
+                if year:
+                    return date(int(year), _MONTHS[month.lower()], int(day)).isoformat()
+                return f"--{_MONTHS[month.lower()]:02d}-{int(day):02d}"  # ISO 8601 month-day without a year
+            except ValueError:
+                return m.group(0)
+        return m.group(0).lower()  # numeric dates are ambiguous (day/month order) and relative ones need a clock
+    return m.group(0).lower() if kind == "email" else m.group(0)
+
+
+def extract_entities(text: str) -> list[Entity]:
+    """Entities in order of appearance; a span claimed by an earlier pattern is not reused by a later one."""
+    found: list[Entity] = []
+    taken: list[tuple[int, int]] = []
+    for kind, pattern in _PATTERNS:
+        for m in pattern.finditer(text):
+            start, end = m.span()
+            if any(start < e and s < end for s, e in taken):
+                continue
+            taken.append((start, end))
+            found.append(Entity(kind, m.group(0).strip(), start, end, _normalize(kind, m)))
+    return sorted(found, key=lambda e: e.start)

@@ -1,0 +1,127 @@
+"""IdentifyNeeds as domain logic: validate, run the text model, rank, flag out-of-scope, add sentiment, urgency
+and entities."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from infogap_server.errors import InvalidArgument
+from infogap_server.services.entities import Entity, extract_entities
+from infogap_server.services.text_model import TextModel
+from infogap_server.services.urgency import UrgencyResult, assess_urgency
+from infogap_server.settings import Settings
+
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+EVENT_TYPES = ("order", "contact", "return", "complaint", "cancellation", "refund")
+
+
+@dataclass(frozen=True)
+class BehaviorEvent:
+    type: str  # one of EVENT_TYPES
+    time: datetime | None
+    amount: float
+    item_count: int
+
+
+@dataclass(frozen=True)
+class NeedsQuery:
+    text: str
+    customer_id: str = ""
+    language: str = ""
+    top_k: int = 0
+    history: tuple[BehaviorEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class RankedNeed:
+    intent: str
+    score: float
+
+
+@dataclass(frozen=True)
+class SentimentResult:
+    label: str
+    score: float
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class NeedsResult:
+    needs: list[RankedNeed]
+    out_of_scope: bool
+    sentiment: SentimentResult
+    urgency: UrgencyResult
+    entities: list[Entity]
+    model_name: str
+    model_version: str
+    churn_risk: float | None = None
+    embedding: np.ndarray | None = field(default=None, repr=False)
+
+
+class NeedsService:
+    """Answers IdentifyNeeds from the text model."""
+
+    def __init__(self, settings: Settings, text_model: TextModel) -> None:
+        self._settings = settings
+        self._model = text_model
+        threshold = settings.out_of_scope_threshold
+        self._threshold = text_model.info.out_of_scope_threshold if threshold is None else threshold
+
+    def validate(self, query: NeedsQuery) -> tuple[str, int]:
+        """The language and top_k to use; raises InvalidArgument naming the field and the reason."""
+        s = self._settings
+        if not query.text or not query.text.strip():
+            raise InvalidArgument("text", "must not be empty or whitespace only")
+        if len(query.text) > s.max_text_chars:
+            raise InvalidArgument("text", f"is {len(query.text)} characters; the maximum is {s.max_text_chars}")
+        if len(query.customer_id) > 128:
+            raise InvalidArgument("customer_id", "is longer than 128 characters")
+        language = query.language or s.default_language
+        if not _LANGUAGE_CODE.match(language):
+            raise InvalidArgument("language", f"{language[:16]!r} is not a BCP-47 language code such as 'en'")
+        if language.split("-")[0].lower() not in s.supported_languages:
+            raise InvalidArgument(
+                "language", f"{language!r} is not supported; supported: {', '.join(s.supported_languages)}"
+            )
+        top_k = query.top_k or s.default_top_k
+        n_intents = len(self._model.info.intents)
+        if not 1 <= top_k <= min(s.max_top_k, n_intents):
+            raise InvalidArgument("top_k", f"is {query.top_k}; it must be between 1 and {min(s.max_top_k, n_intents)}")
+        if len(query.history) > s.max_history_events:
+            raise InvalidArgument(
+                "history", f"has {len(query.history)} events; the maximum is {s.max_history_events}"
+            )
+        for i, event in enumerate(query.history):
+            if event.type not in EVENT_TYPES:
+                raise InvalidArgument(f"history[{i}].type", "must be set to a known event type")
+            if event.amount < 0 or not np.isfinite(event.amount):
+                raise InvalidArgument(f"history[{i}].amount", "must be a finite number >= 0")
+            if event.item_count < 0:
+                raise InvalidArgument(f"history[{i}].item_count", "must be >= 0")
+        return language, top_k
+
+    async def identify(self, query: NeedsQuery) -> NeedsResult:
+        _, top_k = self.validate(query)
+        prediction = await self._model.predict(query.text)
+        info = self._model.info
+        probs = prediction.intent_probs
+        order = np.argsort(-probs, kind="stable")[:top_k]
+        needs = [RankedNeed(info.intents[i], float(probs[i])) for i in order]
+        sentiment_probs = {label: float(p) for label, p in zip(info.sentiments, prediction.sentiment_probs)}
+        label = max(sentiment_probs, key=sentiment_probs.__getitem__)
+        sentiment = SentimentResult(label, sentiment_probs[label], sentiment_probs)
+        return NeedsResult(
+            needs=needs,
+            out_of_scope=bool(probs.max() < self._threshold),
+            sentiment=sentiment,
+            urgency=assess_urgency(query.text, sentiment_probs.get("negative", 0.0)),
+            entities=extract_entities(query.text),
+            model_name=info.name,
+            model_version=str(info.version),
+            churn_risk=None,  # no behaviour model is served yet: the field stays absent rather than made up
+            embedding=prediction.embedding,
+        )

@@ -1,0 +1,80 @@
+"""The one settings object of the server, read once at start from the environment (prefix ``INFOGAP_``).
+
+Every field is documented here and in the README's settings table; names carry their units.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Repository root when running from a checkout (server/infogap_server/settings.py -> ../..).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """Server settings. Frozen: build once with ``Settings()`` and pass it down."""
+
+    model_config = SettingsConfigDict(env_prefix="INFOGAP_", frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address the gRPC server binds to; 0.0.0.0 for all interfaces.")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free port (tests).")
+    metrics_port: int | None = Field(
+        9464, ge=0, le=65535, description="Prometheus /metrics HTTP port; 0 picks a free port; unset disables it."
+    )
+    backend: Literal["embedded"] = Field(
+        "embedded", description="Inference backend: 'embedded' runs ONNX Runtime in the gateway process."
+    )
+    model_repository: Path = Field(
+        PROJECT_ROOT / "model_repository", description="Triton-layout model repository the backends serve from."
+    )
+    text_model: str = Field("infogap_text", description="Name of the text model (intent, sentiment, embedding).")
+    text_model_version: int | None = Field(
+        None, ge=1, description="Version of the text model to serve; unset serves the highest version present."
+    )
+    default_language: str = Field("en", description="Language assumed when a request leaves `language` empty.")
+    supported_languages: tuple[str, ...] = Field(
+        ("en",), description="Language codes the loaded models understand; others are INVALID_ARGUMENT."
+    )
+    max_text_chars: int = Field(2000, ge=1, description="Longest accepted message text, in characters.")
+    max_sequence_tokens: int = Field(
+        128, ge=8, le=512, description="Token budget per message; longer messages are truncated after tokenization."
+    )
+    default_top_k: int = Field(3, ge=1, description="Ranked needs returned when a request leaves top_k at 0.")
+    max_top_k: int = Field(10, ge=1, description="Largest accepted top_k.")
+    max_history_events: int = Field(500, ge=0, description="Most behaviour events accepted in one request.")
+    max_request_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest accepted serialized request; larger is INVALID_ARGUMENT."
+    )
+    grpc_max_message_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="Transport limit for one gRPC message; above it gRPC itself answers RESOURCE_EXHAUSTED.",
+    )
+    out_of_scope_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Top calibrated score under which a message is out of scope; unset uses the model's own.",
+    )
+    max_batch_size: int = Field(32, ge=1, description="Largest batch the embedded micro-batcher forms.")
+    max_batch_delay_ms: float = Field(
+        2.0, ge=0.0, description="How long the micro-batcher waits for more requests after the first one."
+    )
+    max_queue_size: int = Field(
+        512, ge=1, description="Requests waiting for the micro-batcher; beyond it calls get RESOURCE_EXHAUSTED."
+    )
+    intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 lets it use every core.")
+    grace_period_s: float = Field(10.0, ge=0.0, description="On SIGTERM, how long in-flight calls may finish.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if self.default_top_k > self.max_top_k:
+            raise ValueError("default_top_k must not exceed max_top_k")
+        if self.default_language not in self.supported_languages:
+            raise ValueError("default_language must be one of supported_languages")
+        return self

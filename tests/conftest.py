@@ -1,0 +1,75 @@
+"""Fixtures: a tiny model repository, the real model repository, and real servers on port 0."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import grpc
+import pytest
+import pytest_asyncio
+
+from infogap.v1 import infogap_pb2_grpc
+from infogap_server.model_repository import versions
+from infogap_server.server import InfoGapServer
+from infogap_server.settings import PROJECT_ROOT, Settings
+from tests.tiny_model import build_tiny_model
+
+REAL_REPOSITORY = PROJECT_ROOT / "model_repository"
+
+
+@pytest.fixture(scope="session")
+def tiny_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repository = tmp_path_factory.mktemp("tiny_repository")
+    build_tiny_model(repository)
+    return repository
+
+
+@pytest.fixture(scope="session")
+def real_repository() -> Path:
+    if not versions(REAL_REPOSITORY, "infogap_text"):
+        pytest.fail("the default model is not built: run `make models` (make test does it first)")
+    return REAL_REPOSITORY
+
+
+def settings_for(repository: Path, **overrides) -> Settings:
+    base = dict(port=0, metrics_port=0, model_repository=repository, grace_period_s=2.0, log_level="WARNING")
+    base.update(overrides)
+    return Settings(**base)
+
+
+@pytest_asyncio.fixture
+async def start_server() -> AsyncIterator[Callable[..., "contextlib.AbstractAsyncContextManager[InfoGapServer]"]]:
+    """``async with start_server(repository, **settings) as server`` starts a real server on port 0."""
+    running: list[InfoGapServer] = []
+
+    async def start(repository: Path, *, load: bool = True, **overrides) -> InfoGapServer:
+        server = InfoGapServer(settings_for(repository, **overrides))
+        running.append(server)
+        if load:
+            await server.start()
+        else:
+            await server.start_listening()
+        return server
+
+    yield start
+    for server in running:
+        await server.stop(0)
+
+
+@pytest_asyncio.fixture
+async def tiny_server(start_server, tiny_repository) -> InfoGapServer:
+    return await start_server(tiny_repository)
+
+
+@contextlib.asynccontextmanager
+async def channel_to(server: InfoGapServer) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        yield channel
+
+
+@pytest_asyncio.fixture
+async def tiny_stub(tiny_server) -> AsyncIterator[infogap_pb2_grpc.InfoGapStub]:
+    async with channel_to(tiny_server) as channel:
+        yield infogap_pb2_grpc.InfoGapStub(channel)
