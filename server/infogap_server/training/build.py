@@ -299,7 +299,7 @@ def build_default_model(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             schedule.step()
-            running += float(loss)
+            running += float(loss.detach())
         log.info("epoch %d/%d loss %.4f (%.0fs)", epoch + 1, recipe.epochs, running / steps_per_epoch,
                  time.perf_counter() - started)
 

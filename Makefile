@@ -1,0 +1,56 @@
+# Two commands on a fresh machine: `make serve` and `make test`. Everything else is a step they depend on.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MODEL := model_repository/infogap_text
+
+.PHONY: setup models serve test test-fast protos protos-check load lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first and pinned: an unpinned torch pulled in by a dependency would download GPU wheels.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	touch $(STAMP)
+
+## setup: virtual environment with every dependency
+setup: $(STAMP)
+
+## models: build the default model when it is missing (deterministic, a few minutes on 2 cores)
+models: setup
+	$(BIN)/infogap models build --if-missing
+
+## serve: set up, build the default model if missing, start the server on the embedded backend
+serve: models
+	$(BIN)/infogap serve
+
+## test: set up, build the default model if missing, check generated code, run the whole test suite
+test: models protos-check
+	$(BIN)/python -m pytest -q
+
+## test-fast: unit tests on the tiny model only
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not integration"
+
+## protos: regenerate the Python stubs from protos/
+protos: setup
+	PYTHON=$(BIN)/python scripts/gen_protos.sh
+
+## protos-check: fail when the committed stubs differ from what protos/ generates
+protos-check: setup
+	@tmp=$$(mktemp -d); PYTHON=$(BIN)/python scripts/gen_protos.sh $$tmp >/dev/null; \
+	if diff -r -x __init__.py -x __pycache__ $$tmp/infogap/v1 clients/python/infogap/v1; then rm -rf $$tmp; \
+	else echo "generated stubs are stale: run 'make protos' and commit" >&2; rm -rf $$tmp; exit 1; fi
+
+## load: IdentifyNeeds at 32 concurrent callers for 20 s against a server it starts (prints rps, p50, p99)
+load: models
+	$(BIN)/python loadtest/closed_loop.py --concurrency 32 --duration-s 20
+
+lint: setup
+	$(BIN)/ruff check server clients/python/infogap/client.py tests loadtest
+
+clean:
+	rm -rf $(VENV) $(MODEL)/[0-9]*

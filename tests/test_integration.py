@@ -1,0 +1,161 @@
+"""The real built model behind the real gateway: intents, sentiment, batching under concurrency, the CLI and
+graceful shutdown of the `infogap serve` process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+import pytest_asyncio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from infogap.v1 import infogap_pb2 as pb
+from infogap.v1 import infogap_pb2_grpc
+from tests.conftest import channel_to
+
+pytestmark = pytest.mark.integration
+INFOGAP = str(Path(sys.executable).parent / "infogap")
+
+CLEAR_MESSAGES = [
+    ("I want to cancel my last order", "cancel_order"),
+    ("where is my package? it was supposed to arrive on monday", "track_order"),
+    ("I forgot my password and can't log in", "recover_password"),
+    ("do you accept paypal?", "check_payment_methods"),
+    ("I would like my money back for the broken kettle", "get_refund"),
+    ("please unsubscribe me from your newsletter", "newsletter_subscription"),
+    ("I want to talk to a real person, not a bot", "contact_human_agent"),
+    ("how do I delete my account?", "delete_account"),
+    ("my card was charged twice for the same order", "payment_issue"),
+    ("can you send me a copy of the invoice for my order", "get_invoice"),
+]
+
+
+@pytest_asyncio.fixture
+async def real_stub(start_server, real_repository):
+    server = await start_server(real_repository)
+    async with channel_to(server) as channel:
+        yield server, infogap_pb2_grpc.InfoGapStub(channel)
+
+
+async def test_clear_messages_get_the_right_intent(real_stub):
+    _, stub = real_stub
+    wrong = []
+    for text, intent in CLEAR_MESSAGES:
+        response = await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=text), timeout=10)
+        if response.needs[0].intent != intent:
+            wrong.append((text, intent, response.needs[0].intent, round(response.needs[0].score, 3)))
+        assert 0.0 < response.needs[0].score <= 1.0
+    assert wrong == []
+
+
+async def test_sentiment_and_model_version(real_stub):
+    server, stub = real_stub
+    angry = await stub.IdentifyNeeds(
+        pb.IdentifyNeedsRequest(text="This is the third time my order is late, I am furious and fed up!"), timeout=10
+    )
+    happy = await stub.IdentifyNeeds(
+        pb.IdentifyNeedsRequest(text="Thank you so much, you have been wonderful! Where can I leave a review?"),
+        timeout=10,
+    )
+    assert angry.sentiment.label == pb.SENTIMENT_LABEL_NEGATIVE
+    assert happy.sentiment.label == pb.SENTIMENT_LABEL_POSITIVE
+    card = json.loads((server.settings.model_repository / "infogap_text" / angry.model.version / "model_card.json")
+                      .read_text())
+    assert angry.model.name == "infogap_text" and int(angry.model.version) == card["version"]
+
+
+async def test_200_concurrent_calls_are_all_answered_and_batched(real_stub):
+    server, stub = real_stub
+    texts = [t for t, _ in CLEAR_MESSAGES]
+    calls = [stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=texts[i % len(texts)]), timeout=60) for i in range(200)]
+    responses = await asyncio.gather(*calls)
+    assert len(responses) == 200
+    assert all(r.needs and r.needs[0].intent == CLEAR_MESSAGES[i % len(texts)][1] for i, r in enumerate(responses))
+    body = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5).read().decode()
+    batches = float(re.search(r"^infogap_batch_size_count (\S+)$", body, re.M).group(1))
+    items = float(re.search(r"^infogap_batch_size_sum (\S+)$", body, re.M).group(1))
+    singles = float(re.search(r'^infogap_batch_size_bucket\{le="1.0"\} (\S+)$', body, re.M).group(1))
+    assert items == 200
+    assert batches < 200 and singles < batches  # batches larger than 1 happened
+    assert items / batches > 2
+
+
+def test_config_pbtxt_matches_the_built_model(real_repository):
+    version = max(int(p.name) for p in (real_repository / "infogap_text").iterdir() if p.name.isdigit())
+    labels = json.loads((real_repository / "infogap_text" / str(version) / "labels.json").read_text())
+    config = (real_repository / "infogap_text" / "config.pbtxt").read_text()
+    dims = re.search(r'name: "intent_logits"\s+data_type: TYPE_FP32\s+dims: \[ (\d+) \]', config)
+    assert dims and int(dims.group(1)) == len(labels["intents"]) == 27
+    card = json.loads((real_repository / "infogap_text" / str(version) / "model_card.json").read_text())
+    for key in ("held_out_int8", "test_int8"):
+        assert card["metrics"][key]["intent_accuracy"] > 0.8
+    assert card["calibration"]["temperature"] > 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_serving(address: str, process: subprocess.Popen, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "server exited during start-up"
+            try:
+                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+    raise TimeoutError("server did not report SERVING")
+
+
+def test_cli_serve_identify_and_graceful_sigterm(real_repository):
+    port = _free_port()
+    env = dict(os.environ, INFOGAP_PORT=str(port), INFOGAP_METRICS_PORT=str(_free_port()),
+               INFOGAP_MODEL_REPOSITORY=str(real_repository), INFOGAP_MAX_BATCH_DELAY_MS="400",
+               INFOGAP_GRACE_PERIOD_S="10")
+    process = subprocess.Popen([INFOGAP, "serve"], env=env, stderr=subprocess.PIPE, text=True)
+    address = f"127.0.0.1:{port}"
+    try:
+        _wait_serving(address, process)
+        cli = subprocess.run([INFOGAP, "identify", "I want to cancel my last order", "--address", address],
+                             capture_output=True, text=True, timeout=60)
+        assert cli.returncode == 0, cli.stderr
+        first = cli.stdout.splitlines()[0].split("\t")
+        assert first[0] == "cancel_order" and 0.5 < float(first[1]) <= 1.0
+        bad = subprocess.run([INFOGAP, "identify", "  ", "--address", address], capture_output=True, text=True,
+                             timeout=60)
+        assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr and "text:" in bad.stderr
+
+        with grpc.insecure_channel(address) as channel:
+            stub = infogap_pb2_grpc.InfoGapStub(channel)
+            # With a 400 ms batching delay these calls are still in the server when SIGTERM arrives.
+            in_flight = [stub.IdentifyNeeds.future(pb.IdentifyNeedsRequest(text="where is my parcel"), timeout=30)
+                         for _ in range(20)]
+            time.sleep(0.15)
+            process.send_signal(signal.SIGTERM)
+            results = [f.result() for f in in_flight]
+            assert all(r.needs[0].intent == "track_order" for r in results)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        logs = process.stderr.read() if process.stderr else ""
+    entries = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    assert any(e["msg"] == "shutting down" for e in entries)
+    assert "cancel my last order" not in logs and "where is my parcel" not in logs  # no customer text in logs
