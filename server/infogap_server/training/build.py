@@ -335,7 +335,13 @@ def build_default_model(
             dynamo=False,
         )
         int8 = tmpdir / MODEL_FILE
-        quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8)
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.WARNING)  # the quantizer logs one INFO line per tensor through the root logger
+        try:
+            quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
 
         torch_out = _predict_torch(model, tokenize, held_texts)
         fp32_out = _predict_onnx(fp32, tokenize, held_texts)
