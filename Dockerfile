@@ -10,7 +10,7 @@ WORKDIR /srv/infogap
 COPY pyproject.toml README.md ./
 COPY server ./server
 COPY clients/python ./clients/python
-RUN pip install --no-cache-dir . grpcio-health-checking==1.85.1
+RUN pip install --no-cache-dir . grpcio-health-checking==1.80.1
 COPY model_repository ./model_repository
 
 RUN useradd --system --uid 10001 infogap

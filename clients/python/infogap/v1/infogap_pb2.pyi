@@ -173,7 +173,7 @@ class IdentifyNeedsResponse(_message.Message):
     churn_risk: float
     model: ModelInfo
     request_id: str
-    def __init__(self, needs: _Optional[_Iterable[_Union[Need, _Mapping]]] = ..., out_of_scope: _Optional[bool] = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., urgency: _Optional[_Union[Urgency, _Mapping]] = ..., entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., churn_risk: _Optional[float] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, needs: _Optional[_Iterable[_Union[Need, _Mapping]]] = ..., out_of_scope: bool = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., urgency: _Optional[_Union[Urgency, _Mapping]] = ..., entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., churn_risk: _Optional[float] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RecommendRequest(_message.Message):
     __slots__ = ("customer_id", "intent", "text", "history", "top_k", "request_id")
@@ -221,7 +221,7 @@ class SessionMessage(_message.Message):
     TEXT_FIELD_NUMBER: _ClassVar[int]
     from_customer: bool
     text: str
-    def __init__(self, from_customer: _Optional[bool] = ..., text: _Optional[str] = ...) -> None: ...
+    def __init__(self, from_customer: bool = ..., text: _Optional[str] = ...) -> None: ...
 
 class AgentAction(_message.Message):
     __slots__ = ("action",)
@@ -245,7 +245,7 @@ class SessionEnd(_message.Message):
     __slots__ = ("resolved",)
     RESOLVED_FIELD_NUMBER: _ClassVar[int]
     resolved: bool
-    def __init__(self, resolved: _Optional[bool] = ...) -> None: ...
+    def __init__(self, resolved: bool = ...) -> None: ...
 
 class SessionEvent(_message.Message):
     __slots__ = ("session_id", "customer_id", "time", "message", "agent_action", "wait", "transfer", "end")
@@ -319,4 +319,4 @@ class FeedbackReceipt(_message.Message):
     keywords: _containers.RepeatedScalarFieldContainer[str]
     aspects: _containers.RepeatedScalarFieldContainer[str]
     stored_at: _timestamp_pb2.Timestamp
-    def __init__(self, feedback_id: _Optional[str] = ..., duplicate: _Optional[bool] = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., keywords: _Optional[_Iterable[str]] = ..., aspects: _Optional[_Iterable[str]] = ..., stored_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, feedback_id: _Optional[str] = ..., duplicate: bool = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., keywords: _Optional[_Iterable[str]] = ..., aspects: _Optional[_Iterable[str]] = ..., stored_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -5,7 +5,7 @@ import warnings
 
 from infogap.v1 import infogap_pb2 as infogap_dot_v1_dot_infogap__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.80.1'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class InfoGapStub:
+class InfoGapStub(object):
     """The infogap inference service.
     """
 
@@ -57,7 +57,7 @@ class InfoGapStub:
                 _registered_method=True)
 
 
-class InfoGapServicer:
+class InfoGapServicer(object):
     """The infogap inference service.
     """
 
@@ -122,7 +122,7 @@ def add_InfoGapServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class InfoGap:
+class InfoGap(object):
     """The infogap inference service.
     """
 
