@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODEL := model_repository/infogap_text
 
-.PHONY: setup models serve test test-fast protos protos-check load lint clean
+.PHONY: setup models serve serve-triton triton test test-fast protos protos-check load lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,14 @@ protos-check: setup
 	@tmp=$$(mktemp -d); PYTHON=$(BIN)/python scripts/gen_protos.sh $$tmp >/dev/null; \
 	if diff -r -x __init__.py -x __pycache__ $$tmp/infogap/v1 clients/python/infogap/v1; then rm -rf $$tmp; \
 	else echo "generated stubs are stale: run 'make protos' and commit" >&2; rm -rf $$tmp; exit 1; fi
+
+## triton: run the bundled Triton Inference Server on model_repository (gRPC 8001, HTTP 8000, metrics 8002)
+triton: models
+	$(BIN)/infogap triton
+
+## serve-triton: the gateway on the production path, against `make triton` running in another terminal
+serve-triton: models
+	INFOGAP_BACKEND=triton INFOGAP_TRITON_ADDRESS=127.0.0.1:8001 $(BIN)/infogap serve
 
 ## load: IdentifyNeeds at 32 concurrent callers for 20 s against a server it starts (prints rps, p50, p99)
 load: models

@@ -21,7 +21,6 @@ from pathlib import Path
 import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from infogap.v1 import infogap_pb2 as pb
 from infogap.v1 import infogap_pb2_grpc
 from infogap_server.training.build import DEFAULT_TEST, read_corpus
@@ -35,8 +34,8 @@ def free_port() -> int:
 
 def batch_stats(metrics_port: int) -> tuple[float, float]:
     body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
-    count = float(re.search(r"^infogap_batch_size_count (\S+)$", body, re.M).group(1))
-    total = float(re.search(r"^infogap_batch_size_sum (\S+)$", body, re.M).group(1))
+    count = float(re.search(r"^infogap_batch_size_count (\S+)$", body, re.MULTILINE).group(1))
+    total = float(re.search(r"^infogap_batch_size_sum (\S+)$", body, re.MULTILINE).group(1))
     return count, total
 
 
@@ -104,7 +103,9 @@ def main() -> int:
     address, metrics_port = args.address, args.metrics_port
     if address is None:
         port, metrics_port = free_port(), free_port()
-        env = dict(os.environ, INFOGAP_PORT=str(port), INFOGAP_METRICS_PORT=str(metrics_port), INFOGAP_LOG_LEVEL="WARNING")
+        env = dict(
+            os.environ, INFOGAP_PORT=str(port), INFOGAP_METRICS_PORT=str(metrics_port), INFOGAP_LOG_LEVEL="WARNING"
+        )
         started = time.perf_counter()
         server = subprocess.Popen([str(Path(sys.executable).parent / "infogap"), "serve"], env=env)
         address = f"127.0.0.1:{port}"

@@ -9,11 +9,11 @@ from pathlib import Path
 import grpc
 import pytest
 import pytest_asyncio
-
 from infogap.v1 import infogap_pb2_grpc
 from infogap_server.model_repository import versions
 from infogap_server.server import InfoGapServer
 from infogap_server.settings import PROJECT_ROOT, Settings
+
 from tests.tiny_model import build_tiny_model
 
 REAL_REPOSITORY = PROJECT_ROOT / "model_repository"
@@ -40,7 +40,7 @@ def settings_for(repository: Path, **overrides) -> Settings:
 
 
 @pytest_asyncio.fixture
-async def start_server() -> AsyncIterator[Callable[..., "contextlib.AbstractAsyncContextManager[InfoGapServer]"]]:
+async def start_server() -> AsyncIterator[Callable[..., contextlib.AbstractAsyncContextManager[InfoGapServer]]]:
     """``async with start_server(repository, **settings) as server`` starts a real server on port 0."""
     running: list[InfoGapServer] = []
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from infogap_server.batching import MicroBatcher
 from infogap_server.errors import ResourceExhausted, Unavailable
 

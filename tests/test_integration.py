@@ -19,9 +19,9 @@ import grpc
 import pytest
 import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from infogap.v1 import infogap_pb2 as pb
 from infogap.v1 import infogap_pb2_grpc
+
 from tests.conftest import channel_to
 
 pytestmark = pytest.mark.integration
@@ -83,9 +83,9 @@ async def test_200_concurrent_calls_are_all_answered_and_batched(real_stub):
     assert len(responses) == 200
     assert all(r.needs and r.needs[0].intent == CLEAR_MESSAGES[i % len(texts)][1] for i, r in enumerate(responses))
     body = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5).read().decode()
-    batches = float(re.search(r"^infogap_batch_size_count (\S+)$", body, re.M).group(1))
-    items = float(re.search(r"^infogap_batch_size_sum (\S+)$", body, re.M).group(1))
-    singles = float(re.search(r'^infogap_batch_size_bucket\{le="1.0"\} (\S+)$', body, re.M).group(1))
+    batches = float(re.search(r"^infogap_batch_size_count (\S+)$", body, re.MULTILINE).group(1))
+    items = float(re.search(r"^infogap_batch_size_sum (\S+)$", body, re.MULTILINE).group(1))
+    singles = float(re.search(r'^infogap_batch_size_bucket\{le="1.0"\} (\S+)$', body, re.MULTILINE).group(1))
     assert items == 200
     assert batches < 200 and singles < batches  # batches larger than 1 happened
     assert items / batches > 2

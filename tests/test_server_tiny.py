@@ -11,13 +11,13 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
-
 from infogap import AsyncInfoGapClient, InfoGapClient, InfoGapError
 from infogap.v1 import infogap_pb2 as pb
 from infogap.v1 import infogap_pb2_grpc
 from infogap_server.model_repository import TextModelInfo
 from infogap_server.services.text_model import TextModel
 from infogap_server.settings import Settings
+
 from tests.conftest import channel_to
 
 
@@ -224,13 +224,22 @@ async def test_tokenization_pads_to_the_longest_message_of_the_batch(tiny_reposi
     model = TextModel(info, backend=_NoBackend(), settings=Settings(model_repository=tiny_repository))
     short = model.tokenize(["hi", "ok"])
     mixed = model.tokenize(["hi", "this message is quite a lot longer than the other one"])
-    assert short["input_ids"].shape == (2, 3)  # [CLS] hi [SEP]
+    assert short["input_ids"].shape == (2, 3)  # [CLS] hi [SEP]: no fixed length
     assert mixed["input_ids"].shape[1] > 3 and mixed["input_ids"].shape[1] < 64
     assert mixed["attention_mask"][0].sum() == 3
+    # A backend that batches by itself (Triton) gets sequences padded to a bucket of 16 tokens instead.
+    bucketed = TextModel(info, backend=_SelfBatchingBackend(), settings=Settings(model_repository=tiny_repository))
+    assert bucketed.tokenize(["hi"])["input_ids"].shape == (1, 16)
+    assert bucketed.tokenize(["this message is quite a lot longer than the other one"])["input_ids"].shape[1] == 16
 
 
 class _NoBackend:
     name = "none"
+    batches_itself = False
+    max_batch_size: dict[str, int] = {}
+
+
+class _SelfBatchingBackend(_NoBackend):
     batches_itself = True
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
-
 from infogap_server.services.entities import extract_entities
 from infogap_server.services.urgency import assess_urgency
 from infogap_server.settings import Settings
+from pydantic import ValidationError
 
 
 def test_entities_order_amount_date_email():

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from infogap_server.training.build import encoder_dir
 from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer
-
-from infogap_server.training.build import encoder_dir
 
 INTENTS = ["cancel_order", "complaint", "get_refund", "track_order"]
 KEYWORDS = {"cancel_order": "cancel", "complaint": "complain", "get_refund": "money", "track_order": "where"}
@@ -48,7 +47,8 @@ def build_tiny_model(repository: Path, name: str = "infogap_text", version: int 
         helper.make_node("Slice", ["summed", "e_start", "e_end", "axis_last"], ["raw_embedding"]),
         helper.make_node("LpNormalization", ["raw_embedding"], ["embedding"], axis=-1, p=2),
     ]
-    ints = lambda name, v: numpy_helper.from_array(np.array(v, dtype=np.int64), name)  # noqa: E731
+    def ints(name, v):
+        return numpy_helper.from_array(np.array(v, dtype=np.int64), name)
     initializers = [
         numpy_helper.from_array(table, "table"),
         ints("axis_last", [-1]),
@@ -81,6 +81,22 @@ def build_tiny_model(repository: Path, name: str = "infogap_text", version: int 
     folder.mkdir(parents=True, exist_ok=True)
     onnx.save(model, folder / "model.onnx")
     shutil.copy(tokenizer_src, folder / "tokenizer.json")
+    (repository / name / "config.pbtxt").write_text(
+        f"""name: "{name}"
+backend: "onnxruntime"
+max_batch_size: 16
+input [
+  {{ name: "input_ids" data_type: TYPE_INT64 dims: [ -1 ] }},
+  {{ name: "attention_mask" data_type: TYPE_INT64 dims: [ -1 ] }}
+]
+output [
+  {{ name: "intent_logits" data_type: TYPE_FP32 dims: [ {n_i} ] }},
+  {{ name: "sentiment_logits" data_type: TYPE_FP32 dims: [ {n_s} ] }},
+  {{ name: "embedding" data_type: TYPE_FP32 dims: [ {EMBED_DIM} ] }}
+]
+dynamic_batching {{ max_queue_delay_microseconds: 2000 }}
+"""
+    )
     labels = {"intents": INTENTS, "sentiments": SENTIMENTS, "out_of_scope_threshold": 0.5, "max_sequence_tokens": 64}
     (folder / "labels.json").write_text(json.dumps(labels))
     return folder

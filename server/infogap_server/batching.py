@@ -123,7 +123,7 @@ class MicroBatcher(Generic[T, R]):
                     if not p.future.done():
                         p.future.set_exception(exc)
                 continue
-            for p, result in zip(batch, results):
+            for p, result in zip(batch, results, strict=False):
                 if not p.future.done():
                     p.future.set_result(result)
             if self._on_batch is not None:

@@ -27,6 +27,13 @@ def _cmd_models_build(args: argparse.Namespace) -> int:
     configure_logging("INFO")
     settings = Settings()
     repository = Path(args.repository) if args.repository else settings.model_repository
+    if args.tensorrt:
+        from infogap_server.training.tensorrt import tensorrt_available
+
+        reason = tensorrt_available()
+        if reason:  # fail before training, not after
+            print(f"error: --tensorrt needs TensorRT and a GPU: {reason}", file=sys.stderr)
+            return 2
     if args.if_missing and versions(repository, settings.text_model):
         print(f"{settings.text_model} is present in {repository}; nothing to build")
         return 0
@@ -40,6 +47,13 @@ def _cmd_models_build(args: argparse.Namespace) -> int:
     print(f"held-out ({m['held_out_int8']['examples']} messages, int8): intent accuracy "
           f"{m['held_out_int8']['intent_accuracy']:.3f}, ECE {m['held_out_int8']['intent_ece']:.4f}, "
           f"sentiment accuracy {m['held_out_int8']['sentiment_accuracy']:.3f}")
+    if args.tensorrt:
+        from infogap_server.training.build import fp32_path
+        from infogap_server.training.tensorrt import build_tensorrt_model
+
+        version = int(target.name)
+        trt_dir = build_tensorrt_model(repository, fp32_path(repository, version), version)
+        print(f"built TensorRT engine {trt_dir / 'model.plan'}")
     if m.get("test_int8"):
         t = m["test_int8"]
         print(f"hand-written test set ({t['examples']} messages, int8): intent accuracy {t['intent_accuracy']:.3f}, "
@@ -47,9 +61,38 @@ def _cmd_models_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_triton(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from infogap_server.settings import Settings
+    from infogap_server.triton.local import LocalTriton
+
+    repository = Path(args.repository) if args.repository else Settings().model_repository
+    triton = LocalTriton(repository, grpc_port=args.grpc_port, http_port=args.http_port,
+                         metrics_port=args.metrics_port)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    started = time.perf_counter()
+    try:
+        triton.start(timeout_s=args.timeout_s)
+        print(f"Triton ready in {time.perf_counter() - started:.1f}s: gRPC {triton.grpc_address}, "
+              f"HTTP 127.0.0.1:{triton.http_port}, metrics 127.0.0.1:{triton.metrics_port}; log {triton.log_file}",
+              flush=True)
+        print(f"gateway: INFOGAP_BACKEND=triton INFOGAP_TRITON_ADDRESS={triton.grpc_address} infogap serve",
+              flush=True)
+        while not stop.wait(1.0):
+            if triton.process is None or triton.process.poll() is not None:
+                print(f"tritonserver exited:\n{triton.tail_log()}", file=sys.stderr)
+                return 1
+    finally:
+        triton.close()
+    return 0
+
+
 def _cmd_identify(args: argparse.Namespace) -> int:
     from google.protobuf.json_format import MessageToDict
-
     from infogap import InfoGapClient, InfoGapError
 
     with InfoGapClient(args.address, timeout_s=args.timeout_s) as client:
@@ -103,7 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--version", type=int, help="version number to write (default: next free)")
     build.add_argument("--if-missing", action="store_true", help="do nothing when a version is present")
     build.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    build.add_argument("--tensorrt", action="store_true",
+                       help="also build a TensorRT FP16 engine (model infogap_text_trt); needs TensorRT and a GPU")
     build.set_defaults(func=_cmd_models_build)
+
+    triton = sub.add_parser("triton", help="run the bundled Triton Inference Server on the model repository")
+    triton.add_argument("--repository", help="model repository (default INFOGAP_MODEL_REPOSITORY)")
+    triton.add_argument("--grpc-port", type=int, default=8001, help="Triton gRPC port")
+    triton.add_argument("--http-port", type=int, default=8000, help="Triton HTTP port")
+    triton.add_argument("--metrics-port", type=int, default=8002, help="Triton metrics port")
+    triton.add_argument("--timeout-s", type=float, default=300.0, help="how long to wait for readiness")
+    triton.set_defaults(func=_cmd_triton)
 
     identify = sub.add_parser("identify", help="call IdentifyNeeds on a running server")
     identify.add_argument("text", help="the customer's message")

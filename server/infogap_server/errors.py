@@ -63,6 +63,12 @@ class Unavailable(InfogapError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+class DeadlineExceeded(InfogapError):
+    """The caller's deadline passed before an answer was ready."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 class Unimplemented(InfogapError):
     """The RPC exists in the API but is not served yet."""
 

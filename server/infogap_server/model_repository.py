@@ -10,6 +10,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from google.protobuf import text_format
+
+# Triton's model configuration schema (the protobuf message behind config.pbtxt). Only the schema is used here;
+# the Triton client itself stays in backends/triton.py.
+from tritonclient.grpc import model_config_pb2
+
 from infogap_server.errors import Unavailable
 
 MODEL_FILE = "model.onnx"
@@ -39,6 +45,34 @@ def resolve_version(repository: Path, model: str, requested: int | None) -> int:
     return present[-1]
 
 
+@dataclass(frozen=True)
+class ModelConfig:
+    """What the gateway takes from a model's config.pbtxt: tensor names, the batch limit."""
+
+    name: str
+    max_batch_size: int
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    output_dims: dict[str, tuple[int, ...]]
+
+    @classmethod
+    def read(cls, repository: Path, model: str, config_name: str | None = None) -> ModelConfig:
+        """``<model>/config.pbtxt``, or ``<model>/configs/<config_name>.pbtxt`` like Triton's --model-config-name."""
+        folder = repository / model
+        path = folder / "configs" / f"{config_name}.pbtxt" if config_name else folder / "config.pbtxt"
+        try:
+            parsed = text_format.Parse(path.read_text(encoding="utf-8"), model_config_pb2.ModelConfig())
+        except (OSError, text_format.ParseError) as exc:
+            raise Unavailable(f"model {model}: unreadable {path.name} ({exc})") from exc
+        return cls(
+            name=parsed.name or model,
+            max_batch_size=parsed.max_batch_size,
+            inputs=tuple(i.name for i in parsed.input),
+            outputs=tuple(o.name for o in parsed.output),
+            output_dims={o.name: tuple(o.dims) for o in parsed.output},
+        )
+
+
 def version_dir(repository: Path, model: str, version: int) -> Path:
     return repository / model / str(version)
 
@@ -60,7 +94,7 @@ class TextModelInfo:
     tokenizer_path: Path
 
     @classmethod
-    def read(cls, repository: Path, model: str, version: int) -> "TextModelInfo":
+    def read(cls, repository: Path, model: str, version: int) -> TextModelInfo:
         folder = version_dir(repository, model, version)
         try:
             labels = json.loads((folder / LABELS_FILE).read_text(encoding="utf-8"))

@@ -18,9 +18,9 @@ from grpc_reflection.v1alpha import reflection
 from infogap.v1 import infogap_pb2, infogap_pb2_grpc
 
 from infogap_server.backends import create_backend
-from infogap_server.model_repository import TextModelInfo, resolve_version
 from infogap_server.logs import configure_logging
 from infogap_server.metrics import Metrics
+from infogap_server.model_repository import TextModelInfo, resolve_version
 from infogap_server.servicer import InfoGapServicer
 from infogap_server.services.needs import NeedsService
 from infogap_server.services.text_model import TextModel
@@ -48,6 +48,7 @@ class InfoGapServer:
         self._backend = create_backend(settings)
         self._text_model: TextModel | None = None
         self._stopped = False
+        self._monitor: asyncio.Task[None] | None = None
         self._health = health.aio.HealthServicer()
         self._servicer = InfoGapServicer(settings, self.metrics)
         options = [
@@ -94,8 +95,8 @@ class InfoGapServer:
         self._servicer.needs = NeedsService(s, model)
         self.metrics.queue_depth.set_function(lambda: model.queue_depth)
         self.metrics.model_ready.labels(info.name).set(1)
-        for name in ("", SERVICE_NAME):
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self._set_serving(True)
+        self._monitor = asyncio.get_running_loop().create_task(self._watch_readiness(info.name), name="readiness")
         log.info(
             "serving",
             extra={
@@ -107,6 +108,24 @@ class InfoGapServer:
             },
         )
 
+    async def _set_serving(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", SERVICE_NAME):
+            await self._health.set(name, status)
+
+    async def _watch_readiness(self, model: str) -> None:
+        """Health follows the backend: NOT_SERVING while its model is unreachable (Triton down), SERVING again
+        once it is back, without restarting the gateway."""
+        serving = True
+        while True:
+            await asyncio.sleep(self.settings.readiness_poll_interval_s)
+            ready = await self._backend.is_ready(model)
+            if ready != serving:
+                serving = ready
+                await self._set_serving(ready)
+                self.metrics.model_ready.labels(model).set(1 if ready else 0)
+                log.warning("backend readiness changed", extra={"fields": {"model": model, "ready": ready}})
+
     async def start(self) -> int:
         port = await self.start_listening()
         await self.load_models()
@@ -117,6 +136,8 @@ class InfoGapServer:
         if self._stopped:
             return
         self._stopped = True
+        if self._monitor is not None:
+            self._monitor.cancel()
         grace = self.settings.grace_period_s if grace_s is None else grace_s
         await self._health.enter_graceful_shutdown()  # NOT_SERVING for every service, and it stays so
         await self._server.stop(grace)

@@ -13,6 +13,7 @@ import grpc
 from infogap.v1 import infogap_pb2 as pb
 from infogap.v1 import infogap_pb2_grpc as pb_grpc
 
+from infogap_server.backends.base import request_deadline
 from infogap_server.errors import InfogapError, InvalidArgument, Unavailable, Unimplemented, to_rpc_status
 from infogap_server.metrics import Metrics
 from infogap_server.services.needs import EVENT_TYPES, BehaviorEvent, NeedsQuery, NeedsResult, NeedsService
@@ -102,6 +103,8 @@ class InfoGapServicer(pb_grpc.InfoGapServicer):
     ) -> Resp:
         request_id = getattr(request, "request_id", "") or uuid.uuid4().hex
         started = time.perf_counter()
+        remaining = context.time_remaining()
+        request_deadline.set(None if remaining is None else time.monotonic() + remaining)
         code = grpc.StatusCode.OK
         try:
             size = request.ByteSize()  # type: ignore[attr-defined]
@@ -137,7 +140,7 @@ class InfoGapServicer(pb_grpc.InfoGapServicer):
                     extra={"fields": {"method": method, "request_id": request_id, "latency_ms": elapsed * 1e3}},
                 )
 
-    async def IdentifyNeeds(self, request, context):  # noqa: N802 (gRPC method name)
+    async def IdentifyNeeds(self, request, context):
         async def handle(req: pb.IdentifyNeedsRequest, request_id: str) -> pb.IdentifyNeedsResponse:
             if self.needs is None:
                 raise Unavailable("the text model is loading; retry shortly")
@@ -146,13 +149,13 @@ class InfoGapServicer(pb_grpc.InfoGapServicer):
 
         return await self._call("IdentifyNeeds", request, context, handle)
 
-    async def Recommend(self, request, context):  # noqa: N802
+    async def Recommend(self, request, context):
         return await self._call("Recommend", request, context, _unimplemented("Recommend"))
 
-    async def SubmitFeedback(self, request, context):  # noqa: N802
+    async def SubmitFeedback(self, request, context):
         return await self._call("SubmitFeedback", request, context, _unimplemented("SubmitFeedback"))
 
-    async def TrackSession(self, request_iterator, context):  # noqa: N802
+    async def TrackSession(self, request_iterator, context):
         request_id = uuid.uuid4().hex
         self._metrics.requests.labels("TrackSession", grpc.StatusCode.UNIMPLEMENTED.name).inc()
         status = to_rpc_status(_unimplemented_error("TrackSession"), request_id)

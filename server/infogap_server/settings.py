@@ -25,8 +25,25 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         9464, ge=0, le=65535, description="Prometheus /metrics HTTP port; 0 picks a free port; unset disables it."
     )
-    backend: Literal["embedded"] = Field(
-        "embedded", description="Inference backend: 'embedded' runs ONNX Runtime in the gateway process."
+    backend: Literal["embedded", "triton"] = Field(
+        "embedded",
+        description="Inference backend: 'embedded' runs ONNX Runtime in the gateway process; 'triton' calls Triton.",
+    )
+    triton_address: str = Field("127.0.0.1:8001", description="Triton's gRPC address (host:port) for backend=triton.")
+    triton_request_timeout_s: float = Field(
+        10.0, gt=0, description="Timeout of a Triton call when the caller set no deadline."
+    )
+    triton_startup_timeout_s: float = Field(
+        600.0, gt=0, description="How long start-up waits for Triton to serve the model before giving up."
+    )
+    triton_sequence_bucket_tokens: int = Field(
+        16,
+        ge=1,
+        description="With Triton, token sequences are padded to a multiple of this so that more requests share a "
+        "shape (Triton's dynamic batcher only batches requests of equal shape).",
+    )
+    readiness_poll_interval_s: float = Field(
+        1.0, gt=0, description="How often the gateway checks its backend's model readiness for health checking."
     )
     model_repository: Path = Field(
         PROJECT_ROOT / "model_repository", description="Triton-layout model repository the backends serve from."
@@ -72,7 +89,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     @model_validator(mode="after")
-    def _check(self) -> "Settings":
+    def _check(self) -> Settings:
         if self.default_top_k > self.max_top_k:
             raise ValueError("default_top_k must not exceed max_top_k")
         if self.default_language not in self.supported_languages:

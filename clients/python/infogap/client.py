@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import grpc
-from google.rpc import error_details_pb2
-from google.rpc import status_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from infogap.v1 import infogap_pb2 as pb
 from infogap.v1 import infogap_pb2_grpc as pb_grpc
@@ -28,7 +27,7 @@ class InfoGapError(Exception):
         self.request_id = request_id
 
     @classmethod
-    def from_rpc_error(cls, error: grpc.RpcError) -> "InfoGapError":
+    def from_rpc_error(cls, error: grpc.RpcError) -> InfoGapError:
         violations: list[tuple[str, str]] = []
         request_id = None
         raw = None
@@ -87,7 +86,7 @@ class InfoGapClient:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> "InfoGapClient":
+    def __enter__(self) -> InfoGapClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -117,7 +116,7 @@ class AsyncInfoGapClient:
     async def close(self) -> None:
         await self._channel.close()
 
-    async def __aenter__(self) -> "AsyncInfoGapClient":
+    async def __aenter__(self) -> AsyncInfoGapClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -12,4 +12,8 @@ def create_backend(settings: Settings) -> Backend:
         from infogap_server.backends.embedded import EmbeddedBackend
 
         return EmbeddedBackend(settings)
+    if settings.backend == "triton":
+        from infogap_server.backends.triton import TritonBackend
+
+        return TritonBackend(settings)
     raise ValueError(f"unknown backend {settings.backend!r}")

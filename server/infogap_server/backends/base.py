@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Protocol
 
 import numpy as np
@@ -16,6 +17,8 @@ class Backend(Protocol):
 
     name: str
     batches_itself: bool
+    #: Per loaded model, the largest batch it accepts (from config.pbtxt); the gateway never batches beyond it.
+    max_batch_size: dict[str, int]
 
     async def load(self, model: str, version: int) -> None:
         """Make ``model`` at ``version`` ready to serve (raises Unavailable when it cannot)."""
@@ -28,3 +31,8 @@ class Backend(Protocol):
 
     async def close(self) -> None:
         """Release sessions and connections."""
+
+
+#: Monotonic time by which the current call must be answered (the caller's gRPC deadline), or None. The
+#: servicer sets it per call; a backend that calls another server passes the remaining time on.
+request_deadline: ContextVar[float | None] = ContextVar("request_deadline", default=None)

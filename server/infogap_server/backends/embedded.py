@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from infogap_server.errors import Unavailable
-from infogap_server.model_repository import model_file
+from infogap_server.model_repository import ModelConfig, model_file
 from infogap_server.settings import Settings
 
 
@@ -28,6 +28,8 @@ class EmbeddedBackend:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._sessions: dict[str, ort.InferenceSession] = {}
+        #: Per model, the batch limit from config.pbtxt (the micro-batcher never exceeds it).
+        self.max_batch_size: dict[str, int] = {}
         # One thread: on a small machine two concurrent runs only fight over the same cores; ONNX Runtime's own
         # intra-op threads use them all for one batch.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnxruntime")
@@ -45,7 +47,17 @@ class EmbeddedBackend:
             self._executor,
             lambda: ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"]),
         )
+        # The same config.pbtxt that Triton reads: the model must have exactly the tensors it declares.
+        config = ModelConfig.read(self._settings.model_repository, model)
+        inputs = tuple(i.name for i in session.get_inputs())
+        outputs = tuple(o.name for o in session.get_outputs())
+        if set(inputs) != set(config.inputs) or set(outputs) != set(config.outputs):
+            raise Unavailable(
+                f"model {model} version {version} does not match its config.pbtxt: "
+                f"inputs {inputs} vs {config.inputs}, outputs {outputs} vs {config.outputs}"
+            )
         self._sessions[model] = session
+        self.max_batch_size[model] = config.max_batch_size
 
     async def infer(self, model: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = self._sessions.get(model)
@@ -54,7 +66,7 @@ class EmbeddedBackend:
         names = [o.name for o in session.get_outputs()]
         loop = asyncio.get_running_loop()
         outputs = await loop.run_in_executor(self._executor, session.run, names, inputs)
-        return dict(zip(names, outputs))
+        return dict(zip(names, outputs, strict=False))
 
     async def is_ready(self, model: str) -> bool:
         return model in self._sessions

@@ -77,7 +77,10 @@ def _normalize(kind: str, m: re.Match[str]) -> str:
     if kind == "date":
         if g.get("iso"):
             return g["iso"]
-        day, month, year = (g.get("d1"), g.get("m1"), g.get("y1")) if g.get("m1") else (g.get("d2"), g.get("m2"), g.get("y2"))
+        if g.get("m1"):
+            day, month, year = g.get("d1"), g.get("m1"), g.get("y1")
+        else:
+            day, month, year = g.get("d2"), g.get("m2"), g.get("y2")
         if month and day:
             try:
                 if year:

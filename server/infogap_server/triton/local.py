@@ -39,7 +39,7 @@ class TritonInstall:
     stub: Path
 
     @classmethod
-    def find(cls) -> "TritonInstall":
+    def find(cls) -> TritonInstall:
         spec = importlib.util.find_spec("pytriton")
         if spec is None or spec.origin is None:
             raise RuntimeError("nvidia-pytriton is not installed: pip install nvidia-pytriton==0.7.0")
@@ -124,7 +124,7 @@ class LocalTriton:
         env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (str(install.libs), env.get("LD_LIBRARY_PATH")) if p)
         return env
 
-    def start(self, timeout_s: float = 120.0) -> "LocalTriton":
+    def start(self, timeout_s: float = 120.0) -> LocalTriton:
         if self.process is not None and self.process.poll() is None:
             return self
         log = open(self.log_file, "ab")
@@ -177,7 +177,7 @@ class LocalTriton:
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def __enter__(self) -> "LocalTriton":
+    def __enter__(self) -> LocalTriton:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

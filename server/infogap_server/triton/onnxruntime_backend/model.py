@@ -40,7 +40,7 @@ class TritonPythonModel:
         self.batch_sizes = []  # sizes of the batches this instance ran, for tests and statistics
 
     def _run(self, arrays):
-        return self.session.run(self.output_names, dict(zip(self.input_names, arrays)))
+        return self.session.run(self.output_names, dict(zip(self.input_names, arrays, strict=False)))
 
     def execute(self, requests):
         inputs = []
@@ -54,7 +54,7 @@ class TritonPythonModel:
         groups = {}
         for i, arrays in enumerate(inputs):
             if any(a is None for a in arrays):
-                missing = [n for n, a in zip(self.input_names, arrays) if a is None]
+                missing = [n for n, a in zip(self.input_names, arrays, strict=False) if a is None]
                 responses[i] = pb_utils.InferenceResponse(
                     error=pb_utils.TritonError(f"missing input(s): {', '.join(missing)}")
                 )
@@ -73,7 +73,10 @@ class TritonPythonModel:
             start = 0
             for i in members:
                 n = inputs[i][0].shape[0]
-                tensors = [pb_utils.Tensor(name, out[start : start + n]) for name, out in zip(self.output_names, outputs)]
+                tensors = [
+                    pb_utils.Tensor(name, out[start : start + n])
+                    for name, out in zip(self.output_names, outputs, strict=True)
+                ]
                 responses[i] = pb_utils.InferenceResponse(output_tensors=tensors)
                 start += n
         return responses

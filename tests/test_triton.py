@@ -1,0 +1,145 @@
+"""The production path: gateway -> real Triton Inference Server 2.51 (bundled in the nvidia-pytriton wheel) ->
+the project's Python-based onnxruntime backend, on the real built model."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+import numpy as np
+import pytest
+import pytest_asyncio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from infogap.v1 import infogap_pb2 as pb
+from infogap.v1 import infogap_pb2_grpc
+from infogap_server.backends.triton import BackendFailure, TritonBackend, map_triton_error
+from infogap_server.errors import DeadlineExceeded, ResourceExhausted, Unavailable, to_rpc_status
+from infogap_server.triton.local import LocalTriton
+from tritonclient.utils import InferenceServerException
+
+from tests.conftest import channel_to
+from tests.test_integration import CLEAR_MESSAGES
+
+pytestmark = pytest.mark.integration
+
+PARITY_TEXTS = [t for t, _ in CLEAR_MESSAGES] + [
+    "hi",
+    "The courier left my parcel in the rain and now the box is soaked, what are you going to do about it?",
+    "ok",
+    "Could you tell me which delivery options you have for Ireland and how long each of them takes?",
+]
+
+
+@pytest.fixture(scope="module")
+def triton(real_repository, tmp_path_factory):
+    server = LocalTriton(real_repository, workdir=tmp_path_factory.mktemp("triton"))
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest_asyncio.fixture
+async def gateway(start_server, real_repository, triton):
+    if triton.process is None:  # a test stopped it
+        triton.start()
+    server = await start_server(
+        real_repository, backend="triton", triton_address=triton.grpc_address, readiness_poll_interval_s=0.2
+    )
+    async with channel_to(server) as channel:
+        yield server, infogap_pb2_grpc.InfoGapStub(channel), health_pb2_grpc.HealthStub(channel)
+
+
+async def test_identify_needs_through_triton(gateway):
+    server, stub, _ = gateway
+    for text, intent in CLEAR_MESSAGES:
+        response = await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=text), timeout=10)
+        assert response.needs[0].intent == intent, text
+    assert response.model.name == "infogap_text"
+
+
+async def test_parity_between_embedded_and_triton(start_server, real_repository, triton, gateway):
+    _, triton_stub, _ = gateway
+    embedded = await start_server(real_repository)
+    async with channel_to(embedded) as channel:
+        embedded_stub = infogap_pb2_grpc.InfoGapStub(channel)
+        for text in PARITY_TEXTS:
+            request = pb.IdentifyNeedsRequest(text=text, top_k=5)
+            a = await embedded_stub.IdentifyNeeds(request, timeout=10)  # alone: padded to its own length
+            b = await triton_stub.IdentifyNeeds(request, timeout=10)  # padded to a 16-token bucket
+            assert a.needs[0].intent == b.needs[0].intent, text
+            scores_a = {n.intent: n.score for n in a.needs}
+            scores_b = {n.intent: n.score for n in b.needs}
+            for intent in set(scores_a) & set(scores_b):
+                # Tolerance: int8 dynamic quantization scales activations per batch, padding included, so the
+                # same message padded to another length moves scores by a little.
+                assert abs(scores_a[intent] - scores_b[intent]) < 0.03, (text, intent)
+            assert a.sentiment.label == b.sentiment.label
+            assert a.out_of_scope == b.out_of_scope or abs(a.needs[0].score - b.needs[0].score) < 0.03
+
+
+async def test_triton_forms_batches_under_concurrency(gateway, triton):
+    server, stub, _ = gateway
+    backend: TritonBackend = server._backend
+    before = await backend.statistics("infogap_text")
+    texts = ["where is my order", "cancel my order now", "I need an invoice", "do you take visa"]  # one bucket
+    await asyncio.gather(*(stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=texts[i % 4]), timeout=30)
+                           for i in range(64)))
+    after = await backend.statistics("infogap_text")
+
+    def batches(stats):
+        rows = stats["model_stats"][0].get("batch_stats", [])
+        return {int(r["batch_size"]): int(r["compute_infer"]["count"]) for r in rows}
+
+    grown = {size: n - batches(before).get(size, 0) for size, n in batches(after).items()}
+    assert sum(size * n for size, n in grown.items()) == 64
+    assert any(size > 1 and n > 0 for size, n in grown.items()), grown
+
+
+async def test_triton_restart_unavailable_fast_then_recovers(gateway, triton):
+    server, stub, health = gateway
+    assert (await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text="where is my order"), timeout=10)).needs
+    triton.stop()
+    started = time.monotonic()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text="where is my order"), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert time.monotonic() - started < 2.0
+    await _wait_health(health, health_pb2.HealthCheckResponse.NOT_SERVING, 10)
+
+    triton.start()
+    await _wait_health(health, health_pb2.HealthCheckResponse.SERVING, 30)
+    response = await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text="where is my order"), timeout=10)
+    assert response.needs[0].intent == "track_order"
+
+
+async def _wait_health(health, status, timeout_s):
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = (await health.Check(health_pb2.HealthCheckRequest(service="infogap.v1.InfoGap"), timeout=2)).status
+        if last == status:
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"health stayed {last}, expected {status}")
+
+
+async def test_bad_shape_from_the_gateway_is_internal_with_request_id(gateway):
+    server, _, _ = gateway
+    backend: TritonBackend = server._backend
+    with pytest.raises(BackendFailure) as caught:
+        await backend.infer("infogap_text", {"input_ids": np.zeros((1, 4), dtype=np.int64)})  # no attention_mask
+    status = to_rpc_status(caught.value, "req-42")
+    assert status.code == grpc.StatusCode.INTERNAL
+    assert status.details == "internal error (request_id=req-42)"
+
+
+def test_triton_error_mapping():
+    def err(status, msg):
+        return map_triton_error(InferenceServerException(msg=msg, status=status))
+
+    assert isinstance(err("StatusCode.UNAVAILABLE", "Exceeds maximum queue size"), ResourceExhausted)
+    assert isinstance(err("StatusCode.UNAVAILABLE", "failed to connect to all addresses"), Unavailable)
+    assert isinstance(err("StatusCode.UNAVAILABLE", "Request for unknown model: 'x' is not found"), Unavailable)
+    assert isinstance(err("StatusCode.DEADLINE_EXCEEDED", "Deadline Exceeded"), DeadlineExceeded)
+    assert isinstance(err("StatusCode.INVALID_ARGUMENT", "unexpected shape for input"), BackendFailure)
