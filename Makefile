@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODEL := model_repository/infogap_text
 
-.PHONY: setup models serve serve-triton triton test test-fast protos protos-check load lint clean
+.PHONY: setup models serve serve-triton triton test test-fast protos protos-check bench locust lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,12 +53,19 @@ triton: models
 serve-triton: models
 	INFOGAP_BACKEND=triton INFOGAP_TRITON_ADDRESS=127.0.0.1:8001 $(BIN)/infogap serve
 
-## load: IdentifyNeeds at 32 concurrent callers for 20 s against a server it starts (prints rps, p50, p99)
-load: models
-	$(BIN)/python loadtest/closed_loop.py --concurrency 32 --duration-s 20
+## bench: model alone vs gateway (embedded) vs gateway -> Triton vs Triton direct, one run; JSON + PNG in bench_results/
+bench: models
+	$(BIN)/infogap bench
 
+## locust: headless Locust run, 30 s at 16 users, against a gateway it starts; CSV in bench_results/locust_*
+locust: models
+	loadtest/run_locust.sh 30s 16 bench_results/locust
+
+## lint: ruff, hadolint on the Dockerfile, yamllint on the compose file
 lint: setup
 	$(BIN)/ruff check server clients/python/infogap/client.py tests loadtest
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/yamllint -d "{extends: default, rules: {line-length: {max: 120}, document-start: disable}}" deploy/compose.yaml
 
 clean:
 	rm -rf $(VENV) $(MODEL)/[0-9]*

@@ -78,15 +78,18 @@ async def test_sentiment_and_model_version(real_stub):
 async def test_200_concurrent_calls_are_all_answered_and_batched(real_stub):
     server, stub = real_stub
     texts = [t for t, _ in CLEAR_MESSAGES]
+    alone = [await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=t), timeout=10) for t in texts]
     calls = [stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=texts[i % len(texts)]), timeout=60) for i in range(200)]
     responses = await asyncio.gather(*calls)
     assert len(responses) == 200
     assert all(r.needs and r.needs[0].intent == CLEAR_MESSAGES[i % len(texts)][1] for i, r in enumerate(responses))
+    # A message scores the same alone and inside a batch of others (static int8 scales, masked padding).
+    assert max(abs(r.needs[0].score - alone[i % len(texts)].needs[0].score) for i, r in enumerate(responses)) < 1e-4
     body = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5).read().decode()
     batches = float(re.search(r"^infogap_batch_size_count (\S+)$", body, re.MULTILINE).group(1))
     items = float(re.search(r"^infogap_batch_size_sum (\S+)$", body, re.MULTILINE).group(1))
     singles = float(re.search(r'^infogap_batch_size_bucket\{le="1.0"\} (\S+)$', body, re.MULTILINE).group(1))
-    assert items == 200
+    assert items == 200 + len(texts)
     assert batches < 200 and singles < batches  # batches larger than 1 happened
     assert items / batches > 2
 

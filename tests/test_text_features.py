@@ -54,3 +54,11 @@ def test_settings_reject_inconsistent_values():
         Settings(default_top_k=5, max_top_k=3)
     with pytest.raises(ValidationError):
         Settings(max_batch_size=0)
+
+
+def test_every_setting_is_documented_in_the_readme():
+    from infogap_server.settings import PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`INFOGAP_{name.upper()}`" not in readme]
+    assert missing == []

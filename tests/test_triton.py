@@ -71,11 +71,12 @@ async def test_parity_between_embedded_and_triton(start_server, real_repository,
             scores_a = {n.intent: n.score for n in a.needs}
             scores_b = {n.intent: n.score for n in b.needs}
             for intent in set(scores_a) & set(scores_b):
-                # Tolerance: int8 dynamic quantization scales activations per batch, padding included, so the
-                # same message padded to another length moves scores by a little.
-                assert abs(scores_a[intent] - scores_b[intent]) < 0.03, (text, intent)
+                # The model's int8 scales are static, so padding and batch neighbours do not move scores beyond
+                # float rounding (measured 3e-7 at build time).
+                assert abs(scores_a[intent] - scores_b[intent]) < 1e-4, (text, intent)
             assert a.sentiment.label == b.sentiment.label
-            assert a.out_of_scope == b.out_of_scope or abs(a.needs[0].score - b.needs[0].score) < 0.03
+            assert a.out_of_scope == b.out_of_scope
+            assert abs(a.sentiment.score - b.sentiment.score) < 1e-4
 
 
 async def test_triton_forms_batches_under_concurrency(gateway, triton):

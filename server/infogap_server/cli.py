@@ -158,6 +158,17 @@ def main(argv: list[str] | None = None) -> int:
     triton.add_argument("--timeout-s", type=float, default=300.0, help="how long to wait for readiness")
     triton.set_defaults(func=_cmd_triton)
 
+    bench = sub.add_parser("bench", help="measure throughput and latency: model alone, gateway, Triton (one run)")
+    bench.add_argument("--paths", default="model,embedded,triton", help="comma list of model, embedded, triton")
+    bench.add_argument("--concurrency", type=int, default=32, help="closed-loop concurrent callers")
+    bench.add_argument("--duration-s", type=float, default=15.0, help="measured seconds per path")
+    bench.add_argument("--model-seconds", type=float, default=3.0, help="seconds per batch size for the model alone")
+    bench.add_argument("--sweep", type=lambda v: [float(x) for x in v.split(",")], default=[0.3, 0.5, 0.7, 0.9],
+                       help="open-loop offered loads as fractions of the embedded peak")
+    bench.add_argument("--sweep-seconds", type=float, default=8.0, help="seconds per offered load")
+    bench.add_argument("--out", default="bench_results", help="folder for the JSON result and the PNG plot")
+    bench.set_defaults(func=lambda a: __import__("infogap_server.bench", fromlist=["main"]).main(a))
+
     identify = sub.add_parser("identify", help="call IdentifyNeeds on a running server")
     identify.add_argument("text", help="the customer's message")
     identify.add_argument("--address", default="127.0.0.1:50051", help="server address (host:port)")

