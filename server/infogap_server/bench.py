@@ -39,18 +39,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _process_tree_cpu_s(pid: int) -> float:
+def _process_tree_cpu_s(pids: list[int]) -> float:
+    """CPU seconds used so far by these processes and their children (Triton's backend stubs are children)."""
     import psutil
 
-    try:
-        root = psutil.Process(pid)
-        total = 0.0
-        for proc in [root, *root.children(recursive=True)]:
-            times = proc.cpu_times()
-            total += times.user + times.system
-        return total
-    except psutil.NoSuchProcess:
-        return 0.0
+    total = 0.0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            for proc in [root, *root.children(recursive=True)]:
+                times = proc.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 @dataclass
@@ -155,15 +157,16 @@ def model_alone(settings: Settings, texts: list[str], batch_sizes: tuple[int, ..
     tok = Tokenizer.from_file(str(info.tokenizer_path))
     tok.enable_truncation(max_length=min(settings.max_sequence_tokens, info.max_sequence_tokens))
     tok.enable_padding(pad_id=0, pad_token="[PAD]")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = settings.intra_op_threads
-    session = ort.InferenceSession(
-        str(model_file(settings.model_repository, settings.text_model, version)), options,
-        providers=["CPUExecutionProvider"],
-    )
+    path = str(model_file(settings.model_repository, settings.text_model, version))
+    sessions = []
+    for spinning in ("1", "0"):  # the limit is the better of the two, whichever the gateway uses
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = settings.intra_op_threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+        sessions.append(ort.InferenceSession(path, options, providers=["CPUExecutionProvider"]))
     rng = random.Random(1)
     results = {}
-    for size in batch_sizes:
+    for size, session in ((size, session) for size in batch_sizes for session in sessions):
         batches = []
         for _ in range(16):
             enc = tok.encode_batch(rng.sample(texts, size) if size <= len(texts) else rng.choices(texts, k=size))
@@ -174,7 +177,7 @@ def model_alone(settings: Settings, texts: list[str], batch_sizes: tuple[int, ..
         while time.perf_counter() - started < seconds_each:
             session.run(None, batches[done % len(batches)])
             done += 1
-        results[size] = round(done * size / (time.perf_counter() - started), 1)
+        results[size] = max(results.get(size, 0.0), round(done * size / (time.perf_counter() - started), 1))
     return results
 
 
@@ -257,32 +260,50 @@ async def run(args) -> dict:
         print(f"a. model alone (ONNX Runtime): {per_batch} -> best {per_batch[best]} seq/s at batch {best}",
               flush=True)
 
-    async def gateway_load(name: str, gateway: GatewayProcess, sweep: bool) -> LoadResult:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
-            stub = infogap_pb2_grpc.InfoGapStub(channel)
+    async def triton_batches_around(client, measure):
+        """Run ``measure()``; return its result and the batch sizes Triton formed meanwhile."""
+        before = _triton_batches(await client.get_inference_statistics(settings.text_model, as_json=True))
+        result = await measure()
+        after = _triton_batches(await client.get_inference_statistics(settings.text_model, as_json=True))
+        return result, {k: v - before.get(k, 0) for k, v in sorted(after.items()) if v - before.get(k, 0) > 0}
 
-            async def call(text: str) -> None:
-                await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=text), timeout=30)
+    def set_batches(result: LoadResult, formed: dict[int, int]) -> None:
+        n = sum(formed.values())
+        result.batch_sizes = formed
+        result.mean_batch_size = round(sum(k * v for k, v in formed.items()) / n, 2) if n else None
 
-            await closed_loop(call, texts, args.concurrency, 2.0, 0.0)  # warm-up
-            b0, cpu0, t0 = gateway.batch_stats(), _process_tree_cpu_s(gateway.process.pid), time.perf_counter()
-            lat, err = await closed_loop(call, texts, args.concurrency, args.duration_s, 0.0)
-            wall = time.perf_counter() - t0
-            b1, cpu1 = gateway.batch_stats(), _process_tree_cpu_s(gateway.process.pid)
-            result = _summary(name, lat, err, args.duration_s, concurrency=args.concurrency)
+    async def measured(name: str, call, pids: list[int], concurrency: int, duration_s: float, triton_client=None,
+                       gateway: GatewayProcess | None = None) -> LoadResult:
+        """Warm up, then a closed loop with CPU, batch sizes (gateway metrics or Triton statistics) and latency."""
+        await closed_loop(call, texts, concurrency, 2.0, 0.0)
+        b0 = gateway.batch_stats() if gateway else (0.0, 0.0)
+        cpu0, t0 = _process_tree_cpu_s(pids), time.perf_counter()
+
+        async def measure():
+            return await closed_loop(call, texts, concurrency, duration_s, 0.0)
+
+        if triton_client is not None:
+            (lat, err), formed = await triton_batches_around(triton_client, measure)
+        else:
+            (lat, err), formed = await measure(), None
+        wall = time.perf_counter() - t0
+        result = _summary(name, lat, err, duration_s, concurrency=concurrency)
+        result.server_cpu_cores = round((_process_tree_cpu_s(pids) - cpu0) / wall, 2)
+        if formed is not None:
+            set_batches(result, formed)
+        elif gateway:
+            b1 = gateway.batch_stats()
             if b1[0] > b0[0]:
                 result.mean_batch_size = round((b1[1] - b0[1]) / (b1[0] - b0[0]), 2)
-            result.server_cpu_cores = round((cpu1 - cpu0) / wall, 2)
-            loads.append(result)
-            print(result.row(), flush=True)
-            if sweep:
-                for fraction in args.sweep:
-                    rate = result.requests_per_s * fraction
-                    lat, err = await open_loop(call, texts, rate, args.sweep_seconds)
-                    point = _summary(f"{name} @{fraction:.0%} of peak", lat, err, args.sweep_seconds, offered=rate)
-                    loads.append(point)
-                    print(point.row(), flush=True)
-            return result
+        loads.append(result)
+        print(result.row(), flush=True)
+        return result
+
+    def gateway_call(stub):
+        async def call(text: str) -> None:
+            await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=text), timeout=30)
+
+        return call
 
     header = (f"{'path':<28} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'batch':>6} {'cpu':>6} "
               f"{'errors':>6}")
@@ -291,7 +312,17 @@ async def run(args) -> dict:
         gateway = await GatewayProcess(INFOGAP_BACKEND="embedded").start()
         report["embedded_gateway"] = {"startup_s": round(gateway.startup_s, 2), "rss_mib": round(gateway.rss_mib(), 1)}
         try:
-            await gateway_load("b. gateway (embedded)", gateway, sweep=True)
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+                call = gateway_call(infogap_pb2_grpc.InfoGapStub(channel))
+                peak = await measured("b. gateway (embedded)", call, [gateway.process.pid], args.concurrency,
+                                      args.duration_s, gateway=gateway)
+                for fraction in args.sweep:
+                    rate = peak.requests_per_s * fraction
+                    lat, err = await open_loop(call, texts, rate, args.sweep_seconds)
+                    point = _summary(f"b. embedded @{fraction:.0%} of peak", lat, err, args.sweep_seconds,
+                                     offered=rate)
+                    loads.append(point)
+                    print(point.row(), flush=True)
         finally:
             gateway.stop()
 
@@ -306,15 +337,6 @@ async def run(args) -> dict:
             gateway = await GatewayProcess(INFOGAP_BACKEND="triton", INFOGAP_TRITON_ADDRESS=triton.grpc_address).start()
             client = triton_grpc.InferenceServerClient(triton.grpc_address)
             try:
-                stats0 = _triton_batches(await client.get_inference_statistics(settings.text_model, as_json=True))
-                via_gateway = await gateway_load("c. gateway -> Triton", gateway, sweep=False)
-                stats1 = _triton_batches(await client.get_inference_statistics(settings.text_model, as_json=True))
-                formed = {k: v - stats0.get(k, 0) for k, v in stats1.items() if v - stats0.get(k, 0) > 0}
-                via_gateway.batch_sizes = formed
-                n = sum(formed.values())
-                via_gateway.mean_batch_size = round(sum(k * v for k, v in formed.items()) / n, 2) if n else None
-                gateway.stop()
-
                 version = resolve_version(settings.model_repository, settings.text_model, settings.text_model_version)
                 info = TextModelInfo.read(settings.model_repository, settings.text_model, version)
                 tok = Tokenizer.from_file(str(info.tokenizer_path))
@@ -325,7 +347,7 @@ async def run(args) -> dict:
                                                                          "embedding")]
 
                 async def direct(text: str) -> None:
-                    enc = tok.encode(text)
+                    enc = tok.encode(text)  # the same tokenization and padding bucket as the gateway's
                     inputs = []
                     for name, values in (("input_ids", enc.ids), ("attention_mask", enc.attention_mask)):
                         array = np.array([values], dtype=np.int64)
@@ -334,20 +356,15 @@ async def run(args) -> dict:
                         inputs.append(tensor)
                     await client.infer(settings.text_model, inputs, outputs=outputs, client_timeout=30)
 
-                await closed_loop(direct, texts, args.concurrency, 2.0, 0.0)
-                stats0 = _triton_batches(await client.get_inference_statistics(settings.text_model, as_json=True))
-                cpu0, t0 = _process_tree_cpu_s(triton.process.pid), time.perf_counter()
-                lat, err = await closed_loop(direct, texts, args.concurrency, args.duration_s, 0.0)
-                wall = time.perf_counter() - t0
-                stats1 = _triton_batches(await client.get_inference_statistics(settings.text_model, as_json=True))
-                result = _summary("c. Triton direct (client)", lat, err, args.duration_s, concurrency=args.concurrency)
-                result.server_cpu_cores = round((_process_tree_cpu_s(triton.process.pid) - cpu0) / wall, 2)
-                formed = {k: v - stats0.get(k, 0) for k, v in stats1.items() if v - stats0.get(k, 0) > 0}
-                n = sum(formed.values())
-                result.batch_sizes = formed
-                result.mean_batch_size = round(sum(k * v for k, v in formed.items()) / n, 2) if n else None
-                loads.append(result)
-                print(result.row(), flush=True)
+                async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+                    call = gateway_call(infogap_pb2_grpc.InfoGapStub(channel))
+                    tpid = triton.process.pid
+                    for concurrency, seconds, tag in ((args.concurrency, args.duration_s, ""),
+                                                      (1, args.latency_seconds, " x1")):
+                        await measured(f"c. gateway -> Triton{tag}", call, [tpid, gateway.process.pid],
+                                       concurrency, seconds, triton_client=client)
+                        await measured(f"c. Triton direct{tag}", direct, [tpid], concurrency, seconds,
+                                       triton_client=client)
             finally:
                 await client.close()
                 gateway.stop()
@@ -361,11 +378,13 @@ async def run(args) -> dict:
     if best and "b. gateway (embedded)" in by_path:
         embedded = by_path["b. gateway (embedded)"]
         ratios["embedded_gateway_over_model_alone_rps"] = round(embedded.requests_per_s / best, 3)
-    g, d = by_path.get("c. gateway -> Triton"), by_path.get("c. Triton direct (client)")
-    if g and d:
-        ratios["triton_gateway_over_direct_rps"] = round(g.requests_per_s / d.requests_per_s, 3)
-        ratios["triton_gateway_added_p50_ms"] = round(g.p50_ms - d.p50_ms, 2)
-        ratios["triton_gateway_added_p99_ms"] = round(g.p99_ms - d.p99_ms, 2)
+    for tag in ("", " x1"):
+        g, d = by_path.get(f"c. gateway -> Triton{tag}"), by_path.get(f"c. Triton direct{tag}")
+        if g and d:
+            suffix = "_1_caller" if tag else f"_{args.concurrency}_callers"
+            ratios[f"triton_gateway_over_direct_rps{suffix}"] = round(g.requests_per_s / d.requests_per_s, 3)
+            ratios[f"triton_gateway_added_p50_ms{suffix}"] = round(g.p50_ms - d.p50_ms, 2)
+            ratios[f"triton_gateway_added_p99_ms{suffix}"] = round(g.p99_ms - d.p99_ms, 2)
     report["ratios"] = ratios
     print("ratios:", json.dumps(ratios), flush=True)
     return report

@@ -166,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--sweep", type=lambda v: [float(x) for x in v.split(",")], default=[0.3, 0.5, 0.7, 0.9],
                        help="open-loop offered loads as fractions of the embedded peak")
     bench.add_argument("--sweep-seconds", type=float, default=8.0, help="seconds per offered load")
+    bench.add_argument("--latency-seconds", type=float, default=8.0,
+                       help="seconds of the single-caller comparison of gateway -> Triton and Triton direct")
     bench.add_argument("--out", default="bench_results", help="folder for the JSON result and the PNG plot")
     bench.set_defaults(func=lambda a: __import__("infogap_server.bench", fromlist=["main"]).main(a))
 

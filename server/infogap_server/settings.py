@@ -85,6 +85,10 @@ class Settings(BaseSettings):
         512, ge=1, description="Requests waiting for the micro-batcher; beyond it calls get RESOURCE_EXHAUSTED."
     )
     intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 lets it use every core.")
+    intra_op_spinning: bool = Field(
+        False,
+        description="Let ONNX Runtime's threads spin between batches; off leaves the cores to gRPC and tokenization.",
+    )
     grace_period_s: float = Field(10.0, ge=0.0, description="On SIGTERM, how long in-flight calls may finish.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 

@@ -41,6 +41,9 @@ class EmbeddedBackend:
         options = ort.SessionOptions()
         options.intra_op_num_threads = self._settings.intra_op_threads
         options.inter_op_num_threads = 1
+        options.add_session_config_entry(
+            "session.intra_op.allow_spinning", "1" if self._settings.intra_op_spinning else "0"
+        )
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         loop = asyncio.get_running_loop()
         session = await loop.run_in_executor(
