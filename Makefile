@@ -8,12 +8,13 @@ MODEL := model_repository/infogap_text
 
 .PHONY: setup models serve serve-triton triton test test-fast protos protos-check bench locust lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/node/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first and pinned: an unpinned torch pulled in by a dependency would download GPU wheels.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	cd clients/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 ## setup: virtual environment with every dependency

@@ -109,3 +109,13 @@ async def test_stopped_batcher_is_unavailable():
     batcher = MicroBatcher(handler, max_batch_size=4, max_delay_ms=0, max_queue_size=10)
     with pytest.raises(Unavailable):
         await batcher.submit(1)
+
+
+def test_length_aware_runs_keep_short_messages_away_from_long_ones():
+    from infogap_server.services.text_model import plan_runs
+
+    lengths = [50, 3, 52, 4, 3]
+    runs = plan_runs(lengths, overhead_tokens=40)
+    assert sorted(sorted(r) for r in runs) == [[0, 2], [1, 3, 4]]
+    assert plan_runs(lengths, overhead_tokens=10_000) == [[1, 4, 3, 0, 2]]  # runs cost too much: one run
+    assert sorted(i for r in plan_runs(list(range(1, 40)), 8) for i in r) == list(range(39))

@@ -165,3 +165,29 @@ def test_cli_serve_identify_and_graceful_sigterm(real_repository):
     entries = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
     assert any(e["msg"] == "shutting down" for e in entries)
     assert "cancel my last order" not in logs and "where is my parcel" not in logs  # no customer text in logs
+
+
+def test_two_workers_share_the_port_and_both_serve(real_repository):
+    port, metrics_port = _free_port(), _free_port()
+    env = dict(os.environ, INFOGAP_PORT=str(port), INFOGAP_METRICS_PORT=str(metrics_port),
+               INFOGAP_MODEL_REPOSITORY=str(real_repository), INFOGAP_LOG_LEVEL="WARNING")
+    process = subprocess.Popen([INFOGAP, "serve", "--workers", "2"], env=env)
+    address = f"127.0.0.1:{port}"
+    try:
+        _wait_serving(address, process)
+        time.sleep(1.0)  # the second worker may still be warming up
+        for i in range(24):  # one connection per call: the kernel spreads connections over the workers
+            with grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+                stub = infogap_pb2_grpc.InfoGapStub(channel)
+                assert stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text="where is my parcel"), timeout=30).needs
+        served = []
+        for worker in range(2):  # worker i exposes /metrics on metrics_port + i
+            body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port + worker}/metrics", timeout=5).read()
+            match = re.search(rb'infogap_requests_total\{code="OK",method="IdentifyNeeds"\} (\S+)', body)
+            served.append(float(match.group(1)) if match else 0.0)
+        assert sum(served) == 24 and min(served) > 0, served
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from infogap_server.model_repository import TextModelInfo, model_file, resolve_version
+from infogap_server.services.text_model import plan_runs
 from infogap_server.settings import Settings
 
 
@@ -156,7 +157,7 @@ def model_alone(settings: Settings, texts: list[str], batch_sizes: tuple[int, ..
     info = TextModelInfo.read(settings.model_repository, settings.text_model, version)
     tok = Tokenizer.from_file(str(info.tokenizer_path))
     tok.enable_truncation(max_length=min(settings.max_sequence_tokens, info.max_sequence_tokens))
-    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+    tok.no_padding()
     path = str(model_file(settings.model_repository, settings.text_model, version))
     sessions = []
     for spinning in ("1", "0"):  # the limit is the better of the two, whichever the gateway uses
@@ -164,20 +165,38 @@ def model_alone(settings: Settings, texts: list[str], batch_sizes: tuple[int, ..
         options.intra_op_num_threads = settings.intra_op_threads
         options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
         sessions.append(ort.InferenceSession(path, options, providers=["CPUExecutionProvider"]))
+    def pad(ids: list[list[int]]) -> dict[str, np.ndarray]:
+        longest = max(len(x) for x in ids)
+        input_ids = np.zeros((len(ids), longest), dtype=np.int64)
+        mask = np.zeros((len(ids), longest), dtype=np.int64)
+        for row, x in enumerate(ids):
+            input_ids[row, : len(x)], mask[row, : len(x)] = x, 1
+        return {"input_ids": input_ids, "attention_mask": mask}
+
+    overhead = settings.run_overhead_tokens
     rng = random.Random(1)
-    results = {}
-    for size, session in ((size, session) for size in batch_sizes for session in sessions):
-        batches = []
-        for _ in range(16):
-            enc = tok.encode_batch(rng.sample(texts, size) if size <= len(texts) else rng.choices(texts, k=size))
-            batches.append({"input_ids": np.array([e.ids for e in enc], dtype=np.int64),
-                            "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64)})
-        session.run(None, batches[0])
-        done, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds_each:
-            session.run(None, batches[done % len(batches)])
-            done += 1
-        results[size] = max(results.get(size, 0.0), round(done * size / (time.perf_counter() - started), 1))
+    results: dict[str, dict[int, float]] = {"padded": {}, "length_aware": {}}
+    for size in batch_sizes:
+        samples = [rng.sample(texts, size) if size <= len(texts) else rng.choices(texts, k=size) for _ in range(16)]
+        ids = [[e.ids for e in tok.encode_batch(sample)] for sample in samples]
+        plans = {
+            "padded": [[pad(batch)] for batch in ids],
+            "length_aware": [
+                [pad([batch[i] for i in run]) for run in plan_runs([len(x) for x in batch], overhead)]
+                for batch in ids
+            ],
+        }
+        for kind, batches in plans.items():
+            for session in sessions:
+                for run in batches[0]:
+                    session.run(None, run)
+                done, started = 0, time.perf_counter()
+                while time.perf_counter() - started < seconds_each / 2:
+                    for run in batches[done % len(batches)]:
+                        session.run(None, run)
+                    done += 1
+                rate = round(done * size / (time.perf_counter() - started), 1)
+                results[kind][size] = max(results[kind].get(size, 0.0), rate)
     return results
 
 
@@ -220,9 +239,11 @@ class GatewayProcess:
         return (float(count.group(1)), float(total.group(1))) if count and total else (0.0, 0.0)
 
     def rss_mib(self) -> float:
+        """Resident memory of the gateway and its worker processes."""
         import psutil
 
-        return psutil.Process(self.process.pid).memory_info().rss / 2**20
+        root = psutil.Process(self.process.pid)
+        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -254,11 +275,12 @@ async def run(args) -> dict:
 
     if "model" in paths:
         per_batch = model_alone(settings, texts, (1, 8, 16, 32, 64), args.model_seconds)
-        best = max(per_batch, key=per_batch.get)
-        report["model_alone"] = {"sequences_per_s_by_batch": per_batch, "best_batch": best,
-                                 "best_sequences_per_s": per_batch[best]}
-        print(f"a. model alone (ONNX Runtime): {per_batch} -> best {per_batch[best]} seq/s at batch {best}",
-              flush=True)
+        kind, best = max(((k, b) for k in per_batch for b in per_batch[k]), key=lambda kb: per_batch[kb[0]][kb[1]])
+        report["model_alone"] = {"sequences_per_s_by_batch": per_batch, "best_batch": best, "best_batching": kind,
+                                 "best_sequences_per_s": per_batch[kind][best]}
+        for k, rates in per_batch.items():
+            print(f"a. model alone, {k} batches (ONNX Runtime seq/s by batch size): {rates}", flush=True)
+        print(f"a. model alone: best {per_batch[kind][best]} seq/s ({kind}, batch {best})", flush=True)
 
     async def triton_batches_around(client, measure):
         """Run ``measure()``; return its result and the batch sizes Triton formed meanwhile."""
@@ -326,6 +348,46 @@ async def run(args) -> dict:
         finally:
             gateway.stop()
 
+    if "workers" in paths:  # 1 vs 2 gateway processes on the embedded backend
+        for workers in (1, 2):
+            gateway = await GatewayProcess(INFOGAP_BACKEND="embedded", INFOGAP_WORKERS=str(workers)).start()
+            await asyncio.sleep(1.0)  # every worker warmed up, not only the first to answer health
+            report[f"embedded_{workers}_workers_rss_mib"] = round(gateway.rss_mib(), 1)
+            try:
+                # One channel per caller, so that connections (and calls) spread over the workers.
+                channels = [grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}",
+                                                      options=[("grpc.use_local_subchannel_pool", 1)])
+                            for _ in range(args.concurrency)]
+                stubs = [infogap_pb2_grpc.InfoGapStub(c) for c in channels]
+                turn = iter(range(10**9))
+
+                async def spread(text: str, stubs=stubs, turn=turn) -> None:
+                    await stubs[next(turn) % len(stubs)].IdentifyNeeds(pb.IdentifyNeedsRequest(text=text), timeout=30)
+
+                await measured(f"b. embedded, {workers} worker(s)", spread, [gateway.process.pid], args.concurrency,
+                               args.duration_s)
+                for channel in channels:
+                    await channel.close()
+            finally:
+                gateway.stop()
+        one, two = report["embedded_1_workers_rss_mib"], report["embedded_2_workers_rss_mib"]
+        print(f"gateway resident memory: {one:.0f} MiB with 1 worker, {two:.0f} MiB with 2 "
+              f"({two - one:.0f} MiB per extra worker)", flush=True)
+
+    if "noop" in paths:  # the gateway alone: gRPC, validation, tokenization, batching, conversion; no model
+        gateway = await GatewayProcess(INFOGAP_BACKEND="noop", INFOGAP_INTRA_OP_THREADS="1").start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+                call = gateway_call(infogap_pb2_grpc.InfoGapStub(channel))
+                noop = await measured("gateway, no-op backend", call, [gateway.process.pid], args.concurrency,
+                                      args.duration_s, gateway=gateway)
+            if noop.server_cpu_cores:
+                report["noop_calls_per_s_per_server_core"] = round(noop.requests_per_s / noop.server_cpu_cores, 1)
+                print(f"no-op gateway: {report['noop_calls_per_s_per_server_core']} calls/s per core of the "
+                      f"gateway process ({noop.server_cpu_cores} cores busy)", flush=True)
+        finally:
+            gateway.stop()
+
     if "triton" in paths:
         import tritonclient.grpc.aio as triton_grpc
         from tokenizers import Tokenizer
@@ -378,6 +440,9 @@ async def run(args) -> dict:
     if best and "b. gateway (embedded)" in by_path:
         embedded = by_path["b. gateway (embedded)"]
         ratios["embedded_gateway_over_model_alone_rps"] = round(embedded.requests_per_s / best, 3)
+    w1, w2 = by_path.get("b. embedded, 1 worker(s)"), by_path.get("b. embedded, 2 worker(s)")
+    if w1 and w2:
+        ratios["two_workers_over_one_rps"] = round(w2.requests_per_s / w1.requests_per_s, 3)
     for tag in ("", " x1"):
         g, d = by_path.get(f"c. gateway -> Triton{tag}"), by_path.get(f"c. Triton direct{tag}")
         if g and d:

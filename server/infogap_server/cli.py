@@ -11,12 +11,11 @@ from pathlib import Path
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from infogap_server.server import run
+    from infogap_server.server import run_workers
     from infogap_server.settings import Settings
 
-    overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
-    run(Settings(**overrides))
-    return 0
+    overrides = {"host": args.host, "port": args.port, "workers": args.workers, "backend": args.backend}
+    return run_workers(Settings(**{k: v for k, v in overrides.items() if v is not None}))
 
 
 def _cmd_models_build(args: argparse.Namespace) -> int:
@@ -137,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the gRPC gateway (settings from INFOGAP_* environment variables)")
     serve.add_argument("--host", help="bind address (INFOGAP_HOST)")
     serve.add_argument("--port", type=int, help="gRPC port (INFOGAP_PORT)")
+    serve.add_argument("--workers", type=int, help="gateway processes sharing the port (INFOGAP_WORKERS)")
+    serve.add_argument("--backend", choices=["embedded", "triton", "noop"], help="backend (INFOGAP_BACKEND)")
     serve.set_defaults(func=_cmd_serve)
 
     models = sub.add_parser("models", help="model pipeline")
@@ -159,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     triton.set_defaults(func=_cmd_triton)
 
     bench = sub.add_parser("bench", help="measure throughput and latency: model alone, gateway, Triton (one run)")
-    bench.add_argument("--paths", default="model,embedded,triton", help="comma list of model, embedded, triton")
+    bench.add_argument("--paths", default="model,embedded,workers,noop,triton",
+                       help="comma list of model, embedded, workers, noop, triton")
     bench.add_argument("--concurrency", type=int, default=32, help="closed-loop concurrent callers")
     bench.add_argument("--duration-s", type=float, default=15.0, help="measured seconds per path")
     bench.add_argument("--model-seconds", type=float, default=3.0, help="seconds per batch size for the model alone")

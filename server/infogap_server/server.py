@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 
@@ -54,7 +55,9 @@ class InfoGapServer:
         options = [
             ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
             ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            # Several worker processes share the port only when asked to; otherwise a second server on the same
+            # port is an error, not a silent split of the traffic.
+            ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ]
         self._server = grpc.aio.server(options=options)
         infogap_pb2_grpc.add_InfoGapServicer_to_server(self._servicer, self._server)
@@ -173,3 +176,52 @@ async def serve(settings: Settings) -> None:
 def run(settings: Settings) -> None:
     configure_logging(settings.log_level)
     asyncio.run(serve(settings))
+
+
+def worker_settings(settings: Settings, index: int) -> Settings:
+    """Settings of worker ``index``: its own metrics port, and its share of the cores for ONNX Runtime."""
+    update: dict[str, object] = {}
+    if settings.metrics_port:
+        update["metrics_port"] = settings.metrics_port + index
+    if settings.intra_op_threads == 0:
+        update["intra_op_threads"] = max(1, (os.cpu_count() or 1) // settings.workers)
+    return settings.model_copy(update=update)
+
+
+def run_workers(settings: Settings) -> int:
+    """``settings.workers`` gateway processes on one port (SO_REUSEPORT), forked before any gRPC object exists;
+    the parent forwards SIGTERM/SIGINT and exits non-zero if a worker failed."""
+    if settings.workers == 1:
+        run(settings)
+        return 0
+    if settings.port == 0:
+        raise SystemExit("several workers need a fixed port (INFOGAP_PORT), not 0")
+    configure_logging(settings.log_level)
+    children: list[int] = []
+    for index in range(settings.workers):
+        pid = os.fork()
+        if pid == 0:  # the worker: from here on it is a single-process server
+            code = 0
+            try:
+                run(worker_settings(settings, index))
+            except BaseException:
+                log.exception("worker failed", extra={"fields": {"worker": index}})
+                code = 1
+            os._exit(code)
+        children.append(pid)
+    log.info("workers started", extra={"fields": {"workers": settings.workers, "pids": children}})
+
+    def forward(signum: int, _frame: object) -> None:
+        for pid in children:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    failed = 0
+    for pid in children:
+        _, status = os.waitpid(pid, 0)
+        failed += os.waitstatus_to_exitcode(status) != 0
+    return 1 if failed else 0

@@ -16,4 +16,8 @@ def create_backend(settings: Settings) -> Backend:
         from infogap_server.backends.triton import TritonBackend
 
         return TritonBackend(settings)
+    if settings.backend == "noop":
+        from infogap_server.backends.noop import NoopBackend
+
+        return NoopBackend(settings)
     raise ValueError(f"unknown backend {settings.backend!r}")

@@ -52,11 +52,12 @@ class TextModel:
         self._backend = backend
         self._tokenizer = Tokenizer.from_file(str(info.tokenizer_path))
         self._tokenizer.enable_truncation(max_length=min(settings.max_sequence_tokens, info.max_sequence_tokens))
-        pad_id = self._tokenizer.token_to_id("[PAD]") or 0
-        # The gateway's own batches pad to their longest message. A backend that batches by itself (Triton) only
-        # batches requests of equal shape, so single requests are padded up to a bucket of lengths instead.
-        bucket = settings.triton_sequence_bucket_tokens if backend.batches_itself else None
-        self._tokenizer.enable_padding(pad_id=pad_id, pad_token="[PAD]", pad_to_multiple_of=bucket)
+        self._tokenizer.no_padding()  # padding is done per run below, to the run's longest message
+        self._pad_id = self._tokenizer.token_to_id("[PAD]") or 0
+        # A backend that batches by itself (Triton) only batches requests of equal shape, so a request's tokens
+        # are padded up to a multiple of a bucket there; the gateway's own runs pad to their longest message.
+        self._bucket = settings.triton_sequence_bucket_tokens if backend.batches_itself else 1
+        self._run_overhead_tokens = settings.run_overhead_tokens if settings.length_aware_batching else None
         self._on_batch = on_batch
         self._batcher: MicroBatcher[str, TextPrediction] | None = None
         if not backend.batches_itself:
@@ -87,16 +88,56 @@ class TextModel:
             return await self._batcher.submit(text)
         return (await self.predict_batch([text]))[0]
 
+    def _pad(self, ids: list[list[int]]) -> dict[str, np.ndarray]:
+        longest = max(len(x) for x in ids)
+        length = -(-longest // self._bucket) * self._bucket
+        input_ids = np.full((len(ids), length), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(ids), length), dtype=np.int64)
+        for row, x in enumerate(ids):
+            input_ids[row, : len(x)] = x
+            mask[row, : len(x)] = 1
+        return {INPUT_IDS: input_ids, ATTENTION_MASK: mask}
+
     def tokenize(self, texts: list[str]) -> dict[str, np.ndarray]:
-        encodings = self._tokenizer.encode_batch(texts)
-        return {
-            INPUT_IDS: np.asarray([e.ids for e in encodings], dtype=np.int64),
-            ATTENTION_MASK: np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
-        }
+        """Token ids and attention mask, padded to the longest text (rounded up to the bucket)."""
+        return self._pad([e.ids for e in self._tokenizer.encode_batch(texts)])
 
     async def predict_batch(self, texts: list[str]) -> list[TextPrediction]:
-        outputs = await self._backend.infer(self.info.name, self.tokenize(texts))
-        intents = softmax(outputs[INTENT_LOGITS].astype(np.float32))
-        sentiments = softmax(outputs[SENTIMENT_LOGITS].astype(np.float32))
-        embeddings = outputs[EMBEDDING]
-        return [TextPrediction(intents[i], sentiments[i], embeddings[i]) for i in range(len(texts))]
+        ids = [e.ids for e in self._tokenizer.encode_batch(texts)]
+        if self._run_overhead_tokens is None or len(ids) == 1:
+            runs = [list(range(len(ids)))]
+        else:
+            runs = plan_runs([len(x) for x in ids], self._run_overhead_tokens)
+        results: list[TextPrediction | None] = [None] * len(texts)
+        for run in runs:
+            outputs = await self._backend.infer(self.info.name, self._pad([ids[i] for i in run]))
+            intents = softmax(outputs[INTENT_LOGITS].astype(np.float32))
+            sentiments = softmax(outputs[SENTIMENT_LOGITS].astype(np.float32))
+            embeddings = outputs[EMBEDDING]
+            for row, i in enumerate(run):
+                results[i] = TextPrediction(intents[row], sentiments[row], embeddings[row])
+        return results  # type: ignore[return-value]
+
+
+def plan_runs(lengths: list[int], overhead_tokens: int) -> list[list[int]]:
+    """Length-aware batching: split a batch into runs of similar length so short messages are not padded to long
+    ones. Sorted by length, the cut points minimise the modelled cost sum(overhead + run size x run's longest),
+    where ``overhead_tokens`` is the fixed cost of one model run in token-equivalents (exact dynamic
+    programming; a batch is at most a few dozen messages)."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    sorted_lengths = [lengths[i] for i in order]
+    n = len(order)
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for end in range(1, n + 1):
+        longest = sorted_lengths[end - 1]
+        for start in range(end):
+            cost = best[start] + overhead_tokens + (end - start) * longest
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    runs = []
+    end = n
+    while end > 0:
+        runs.append(order[cut[end] : end])
+        end = cut[end]
+    return runs[::-1]
