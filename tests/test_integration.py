@@ -144,6 +144,8 @@ def test_cli_serve_identify_and_graceful_sigterm(real_repository):
         assert cli.returncode == 0, cli.stderr
         first = cli.stdout.splitlines()[0].split("\t")
         assert first[0] == "cancel_order" and 0.5 < float(first[1]) <= 1.0
+        fields = {line.split("\t")[0]: line.split("\t")[1:] for line in cli.stdout.splitlines()}
+        assert fields["sentiment"][0] == "neutral" and fields["urgency"][0] == "low"
         bad = subprocess.run([INFOGAP, "identify", "  ", "--address", address], capture_output=True, text=True,
                              timeout=60)
         assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr and "text:" in bad.stderr
@@ -176,7 +178,7 @@ def test_two_workers_share_the_port_and_both_serve(real_repository):
     try:
         _wait_serving(address, process)
         time.sleep(1.0)  # the second worker may still be warming up
-        for i in range(24):  # one connection per call: the kernel spreads connections over the workers
+        for _ in range(24):  # one connection per call: the kernel spreads connections over the workers
             with grpc.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
                 stub = infogap_pb2_grpc.InfoGapStub(channel)
                 assert stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text="where is my parcel"), timeout=30).needs

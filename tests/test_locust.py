@@ -6,7 +6,6 @@ import csv
 import subprocess
 
 import pytest
-
 from infogap_server.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration

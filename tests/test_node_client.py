@@ -7,7 +7,6 @@ import os
 import shutil
 
 import pytest
-
 from infogap_server.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration

@@ -433,6 +433,12 @@ async def run(args) -> dict:
         finally:
             triton.close()
 
+    locust = read_locust_summary(Path(args.out) / "locust_stats.csv")
+    if locust:
+        report["locust"] = locust
+        print(f"locust ({locust['file']}, {locust['age_s']:.0f}s old): {locust['requests']} requests, "
+              f"{locust['failures']} failures, {locust['requests_per_s']} req/s, p50 {locust['p50_ms']} ms, "
+              f"p99 {locust['p99_ms']} ms", flush=True)
     report["loads"] = [asdict(r) for r in loads]
     by_path = {r.path: r for r in loads}
     ratios = {}
@@ -453,6 +459,29 @@ async def run(args) -> dict:
     report["ratios"] = ratios
     print("ratios:", json.dumps(ratios), flush=True)
     return report
+
+
+def read_locust_summary(path: Path) -> dict | None:
+    """The aggregated row of the last `make locust` run (its CSV), so its figures sit in the same report."""
+    import csv
+
+    if not path.is_file():
+        return None
+    with path.open(newline="") as fh:
+        rows = {row["Name"]: row for row in csv.DictReader(fh)}
+    total = rows.get("Aggregated")
+    if total is None:
+        return None
+    return {
+        "file": str(path),
+        "age_s": round(time.time() - path.stat().st_mtime, 1),
+        "requests": int(total["Request Count"]),
+        "failures": int(total["Failure Count"]),
+        "requests_per_s": round(float(total["Requests/s"]), 1),
+        "p50_ms": float(total["50%"]),
+        "p95_ms": float(total["95%"]),
+        "p99_ms": float(total["99%"]),
+    }
 
 
 def plot(report: dict, path: Path) -> None:

@@ -93,6 +93,7 @@ def _cmd_triton(args: argparse.Namespace) -> int:
 def _cmd_identify(args: argparse.Namespace) -> int:
     from google.protobuf.json_format import MessageToDict
     from infogap import InfoGapClient, InfoGapError
+    from infogap.v1 import infogap_pb2 as pb
 
     with InfoGapClient(args.address, timeout_s=args.timeout_s) as client:
         try:
@@ -110,23 +111,20 @@ def _cmd_identify(args: argparse.Namespace) -> int:
         print(f"{need.intent}\t{need.score:.3f}")
     print(f"out_of_scope\t{response.out_of_scope}{flag}")
     sentiment = response.sentiment
-    print(f"sentiment\t{pb_name(sentiment.label)}\t{sentiment.score:.3f}")
-    print(f"urgency\t{pb_name(response.urgency.level)}\t{response.urgency.score:.2f}")
+    print(f"sentiment\t{enum_name(pb.SentimentLabel, sentiment.label)}\t{sentiment.score:.3f}")
+    print(f"urgency\t{enum_name(pb.UrgencyLevel, response.urgency.level)}\t{response.urgency.score:.2f}")
     for e in response.entities:
         print(f"entity\t{e.type}\t{e.normalized}")
     print(f"model\t{response.model.name}/{response.model.version}\trequest_id\t{response.request_id}")
     return 0
 
 
-def pb_name(value: int) -> str:
-    from infogap.v1 import infogap_pb2 as pb
-
-    for enum in (pb.SentimentLabel, pb.UrgencyLevel):
-        try:
-            return enum.Name(value).split("_")[-1].lower()
-        except ValueError:
-            continue
-    return str(value)
+def enum_name(enum, value: int) -> str:
+    """'SENTIMENT_LABEL_NEGATIVE' -> 'negative'."""
+    try:
+        return enum.Name(value).split("_")[-1].lower()
+    except ValueError:
+        return str(value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,6 +37,16 @@ class Metrics:
             "infogap_model_ready", "1 when the model is loaded and warmed.", ["model"], registry=self.registry
         )
         self._http = None
+        self._call_children: dict[tuple[str, str], tuple] = {}
+
+    def observe_call(self, method: str, code: str, seconds: float) -> None:
+        """Count one RPC; the labelled children are looked up once per (method, code), not on every call."""
+        key = (method, code)
+        child = self._call_children.get(key)
+        if child is None:
+            child = self._call_children[key] = (self.requests.labels(method, code), self.latency.labels(method))
+        child[0].inc()
+        child[1].observe(seconds)
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)

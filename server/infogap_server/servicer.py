@@ -132,9 +132,8 @@ class InfoGapServicer(pb_grpc.InfoGapServicer):
             raise  # unreachable: abort raises
         finally:
             elapsed = time.perf_counter() - started
-            self._metrics.requests.labels(method, code.name).inc()
-            self._metrics.latency.labels(method).observe(elapsed)
-            if code == grpc.StatusCode.OK:
+            self._metrics.observe_call(method, code.name, elapsed)
+            if code == grpc.StatusCode.OK and log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "rpc ok",
                     extra={"fields": {"method": method, "request_id": request_id, "latency_ms": elapsed * 1e3}},
@@ -157,7 +156,7 @@ class InfoGapServicer(pb_grpc.InfoGapServicer):
 
     async def TrackSession(self, request_iterator, context):
         request_id = uuid.uuid4().hex
-        self._metrics.requests.labels("TrackSession", grpc.StatusCode.UNIMPLEMENTED.name).inc()
+        self._metrics.observe_call("TrackSession", grpc.StatusCode.UNIMPLEMENTED.name, 0.0)
         status = to_rpc_status(_unimplemented_error("TrackSession"), request_id)
         await context.abort(status.code, status.details, status.trailing_metadata)
 
