@@ -10,7 +10,6 @@ torch and transformers are imported here only: serving needs neither.
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
 import logging
@@ -34,6 +33,7 @@ from infogap_server.model_repository import (
     version_dir,
     versions,
 )
+from infogap_server.training.data import SENTIMENTS, Example, read_labelled
 from infogap_server.training.quantize import batch_invariance, quantize_for_serving
 
 log = logging.getLogger("infogap.build")
@@ -41,7 +41,6 @@ log = logging.getLogger("infogap.build")
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_TRAIN = DATA_DIR / "intents_en_train.tsv"
 DEFAULT_TEST = DATA_DIR / "intents_en_test.tsv"
-SENTIMENTS = ("negative", "neutral", "positive")
 MODEL_NAME = "infogap_text"
 
 
@@ -64,13 +63,6 @@ class Recipe:
     seed: int = 13
 
 
-@dataclass(frozen=True)
-class Example:
-    text: str
-    intent: str
-    sentiment: str
-
-
 def fp32_path(repository: Path, version: int) -> Path:
     """Where a build keeps the unquantized model (for benchmarks and quantization work), outside the repository
     folder that Triton and the Docker image take."""
@@ -86,17 +78,8 @@ def encoder_dir() -> Path:
 
 
 def read_corpus(path: Path) -> list[Example]:
-    """``text<TAB>intent<TAB>sentiment`` lines; fails naming the file and line on a malformed one."""
-    examples = []
-    with path.open(encoding="utf-8", newline="") as fh:
-        for lineno, row in enumerate(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
-            if len(row) != 3 or not all(cell.strip() for cell in row):
-                raise ValueError(f"{path}:{lineno}: expected text, intent and sentiment separated by tabs")
-            text, intent, sentiment = (cell.strip() for cell in row)
-            if sentiment not in SENTIMENTS:
-                raise ValueError(f"{path}:{lineno}: sentiment {sentiment!r} is not one of {SENTIMENTS}")
-            examples.append(Example(text, intent, sentiment))
-    return examples
+    """The project's corpus files: TSV with columns text, label, sentiment."""
+    return read_labelled(path, sentiment_column="sentiment")
 
 
 def stratified_split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:

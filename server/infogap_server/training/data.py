@@ -1,0 +1,106 @@
+"""Labelled intent data from CSV, TSV or JSON Lines files, checked before any training starts.
+
+Every problem fails fast with the file, the line and what is wrong: an unreadable encoding, missing columns, an
+empty text or label, a sentiment outside negative/neutral/positive, fewer than two classes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+SENTIMENTS = ("negative", "neutral", "positive")
+
+
+class DataError(ValueError):
+    """A training file cannot be used; the message names the file, the line and the problem."""
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    intent: str
+    sentiment: str | None = None  # None when the data has no sentiment labels
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not valid UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start})") from None
+
+
+def read_labelled(
+    path: Path,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    sentiment_column: str | None = None,
+) -> list[Example]:
+    """Examples from ``path``: .csv and .tsv need a header row with the columns; .jsonl/.json has one object per
+    line with those keys. ``sentiment_column`` is optional; when given, every row needs a valid sentiment."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    text = _decode(path)
+    suffix = path.suffix.lower()
+    rows: list[tuple[int, dict]] = []
+    if suffix in (".csv", ".tsv"):
+        if suffix == ".tsv":  # tab-separated, no quoting: a text may start with a quotation mark
+            reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
+        else:
+            reader = csv.DictReader(io.StringIO(text, newline=""))
+        columns = reader.fieldnames or []
+        wanted = [c for c in (text_column, label_column, sentiment_column) if c]
+        missing = [c for c in wanted if c not in columns]
+        if missing:
+            raise DataError(f"{path}:1: missing column(s) {', '.join(missing)}; the header has {', '.join(columns)}")
+        for row in reader:
+            rows.append((reader.line_num, row))
+    elif suffix in (".jsonl", ".json", ".ndjson"):
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{number}: not a JSON object ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{number}: not a JSON object")
+            for column in (text_column, label_column, sentiment_column):
+                if column and column not in row:
+                    raise DataError(f"{path}:{number}: missing key {column!r}")
+            rows.append((number, row))
+    else:
+        raise DataError(f"{path}: unknown format {suffix!r}; use .csv, .tsv or .jsonl")
+
+    examples = []
+    for number, row in rows:
+        value = str(row.get(text_column) or "").strip()
+        label = str(row.get(label_column) or "").strip()
+        if not value:
+            raise DataError(f"{path}:{number}: empty {text_column}")
+        if not label:
+            raise DataError(f"{path}:{number}: empty {label_column}")
+        sentiment = None
+        if sentiment_column:
+            sentiment = str(row.get(sentiment_column) or "").strip().lower()
+            if sentiment not in SENTIMENTS:
+                raise DataError(f"{path}:{number}: {sentiment_column} {sentiment!r} is not one of {SENTIMENTS}")
+        examples.append(Example(value, label, sentiment))
+    if not examples:
+        raise DataError(f"{path}: no examples")
+    return examples
+
+
+def check_classes(path: Path, examples: list[Example], oos_label: str | None) -> list[str]:
+    """The in-scope intents, sorted; at least two are needed to train a classifier."""
+    intents = sorted({e.intent for e in examples if e.intent != oos_label})
+    if len(intents) < 2:
+        raise DataError(f"{path}: only {len(intents)} class ({', '.join(intents) or 'none'}); at least 2 are needed")
+    return intents

@@ -1,0 +1,65 @@
+"""Training input files: every format, and every malformed file failing with its file, line and problem."""
+
+from __future__ import annotations
+
+import pytest
+
+from infogap_server.training.data import DataError, check_classes, read_labelled
+
+
+def write(tmp_path, name, content, encoding="utf-8"):
+    path = tmp_path / name
+    path.write_bytes(content.encode(encoding) if isinstance(content, str) else content)
+    return path
+
+
+def test_csv_tsv_and_jsonl_read_the_same_examples(tmp_path):
+    csv_path = write(tmp_path, "a.csv", 'text,label\n"hello, where is my parcel",track_order\ncancel it,cancel_order\n')
+    tsv_path = write(tmp_path, "a.tsv", 'text\tlabel\n"hello, where is my parcel\ttrack_order\ncancel it\tcancel_order\n')
+    jsonl_path = write(tmp_path, "a.jsonl",
+                       '{"text": "hello, where is my parcel", "label": "track_order"}\n\n'
+                       '{"text": "cancel it", "label": "cancel_order"}\n')
+    assert [(e.text, e.intent) for e in read_labelled(csv_path)] == [
+        ("hello, where is my parcel", "track_order"), ("cancel it", "cancel_order")]
+    assert read_labelled(tsv_path)[0].text == '"hello, where is my parcel'  # TSV: no quoting
+    assert [e.intent for e in read_labelled(jsonl_path)] == ["track_order", "cancel_order"]
+
+
+def test_custom_columns_and_sentiment(tmp_path):
+    path = write(tmp_path, "b.csv", "utterance,intent,tone\nthanks a lot,review,Positive\n")
+    [example] = read_labelled(path, text_column="utterance", label_column="intent", sentiment_column="tone")
+    assert (example.text, example.intent, example.sentiment) == ("thanks a lot", "review", "positive")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("m.csv", "text,intent\nhi,greet\n", "m.csv:1: missing column(s) label"),
+        ("e.csv", "text,label\nhi,greet\n   ,greet\n", "e.csv:3: empty text"),
+        ("l.tsv", "text\tlabel\nhi\tgreet\nbye\t\n", "l.tsv:3: empty label"),
+        ("j.jsonl", '{"text": "hi", "label": "a"}\n{"text": "x"\n', "j.jsonl:2: not a JSON object"),
+        ("k.jsonl", '{"text": "hi", "label": "a"}\n{"text": "x"}\n', "j.jsonl:2: missing key 'label'".replace("j.", "k.")),
+        ("x.xml", "<a/>", "unknown format '.xml'"),
+        ("h.csv", "text,label\n", "h.csv: no examples"),
+    ],
+)
+def test_malformed_files_fail_with_file_line_and_problem(tmp_path, name, content, message):
+    path = write(tmp_path, name, content)
+    with pytest.raises(DataError) as caught:
+        read_labelled(path)
+    assert message in str(caught.value)
+
+
+def test_unreadable_encoding_names_the_line(tmp_path):
+    path = write(tmp_path, "enc.csv", b"text,label\nhi,greet\ncaf\xe9 au lait,order\n")
+    with pytest.raises(DataError, match=r"enc.csv:3: not valid UTF-8"):
+        read_labelled(path)
+
+
+def test_bad_sentiment_and_single_class(tmp_path):
+    path = write(tmp_path, "s.csv", "text,label,sentiment\nhi,a,happy\n")
+    with pytest.raises(DataError, match=r"s.csv:2: sentiment 'happy' is not one of"):
+        read_labelled(path, sentiment_column="sentiment")
+    one = write(tmp_path, "one.csv", "text,label\nhi,a\nho,a\nwhat,oos\n")
+    with pytest.raises(DataError, match=r"one.csv: only 1 class"):
+        check_classes(one, read_labelled(one), oos_label="oos")
