@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from infogap_server.training.data import DataError, check_classes, read_labelled
 
 
@@ -14,8 +13,10 @@ def write(tmp_path, name, content, encoding="utf-8"):
 
 
 def test_csv_tsv_and_jsonl_read_the_same_examples(tmp_path):
-    csv_path = write(tmp_path, "a.csv", 'text,label\n"hello, where is my parcel",track_order\ncancel it,cancel_order\n')
-    tsv_path = write(tmp_path, "a.tsv", 'text\tlabel\n"hello, where is my parcel\ttrack_order\ncancel it\tcancel_order\n')
+    csv_path = write(tmp_path, "a.csv",
+                     'text,label\n"hello, where is my parcel",track_order\ncancel it,cancel_order\n')
+    tsv_path = write(tmp_path, "a.tsv",
+                     'text\tlabel\n"hello, where is my parcel\ttrack_order\ncancel it\tcancel_order\n')
     jsonl_path = write(tmp_path, "a.jsonl",
                        '{"text": "hello, where is my parcel", "label": "track_order"}\n\n'
                        '{"text": "cancel it", "label": "cancel_order"}\n')
@@ -38,7 +39,7 @@ def test_custom_columns_and_sentiment(tmp_path):
         ("e.csv", "text,label\nhi,greet\n   ,greet\n", "e.csv:3: empty text"),
         ("l.tsv", "text\tlabel\nhi\tgreet\nbye\t\n", "l.tsv:3: empty label"),
         ("j.jsonl", '{"text": "hi", "label": "a"}\n{"text": "x"\n', "j.jsonl:2: not a JSON object"),
-        ("k.jsonl", '{"text": "hi", "label": "a"}\n{"text": "x"}\n', "j.jsonl:2: missing key 'label'".replace("j.", "k.")),
+        ("k.jsonl", '{"text": "hi", "label": "a"}\n{"text": "x"}\n', "k.jsonl:2: missing key 'label'"),
         ("x.xml", "<a/>", "unknown format '.xml'"),
         ("h.csv", "text,label\n", "h.csv: no examples"),
     ],

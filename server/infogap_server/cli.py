@@ -157,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     triton.add_argument("--timeout-s", type=float, default=300.0, help="how long to wait for readiness")
     triton.set_defaults(func=_cmd_triton)
 
+    from infogap_server.training.cli_train import add_parsers as add_train_parsers
+
+    add_train_parsers(sub)
+
     bench = sub.add_parser("bench", help="measure throughput and latency: model alone, gateway, Triton (one run)")
     bench.add_argument("--paths", default="model,embedded,workers,noop,triton",
                        help="comma list of model, embedded, workers, noop, triton")

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from google.protobuf import text_format
 
 # Triton's model configuration schema (the protobuf message behind config.pbtxt). Only the schema is used here;
@@ -22,6 +23,7 @@ MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 LABELS_FILE = "labels.json"
 CARD_FILE = "model_card.json"
+CENTROIDS_FILE = "centroids.npy"
 
 
 def versions(repository: Path, model: str) -> list[int]:
@@ -92,6 +94,12 @@ class TextModelInfo:
     out_of_scope_threshold: float
     max_sequence_tokens: int
     tokenizer_path: Path
+    #: Which in-scope score the threshold applies to: max_prob, energy or centroid (training/oos.py).
+    out_of_scope_score: str = "max_prob"
+    #: Whether the sentiment head was trained (the data had sentiment labels).
+    sentiment_trained: bool = True
+    #: Unit-length class centroids of the embedding, for the centroid score.
+    centroids: np.ndarray | None = None
 
     @classmethod
     def read(cls, repository: Path, model: str, version: int) -> TextModelInfo:
@@ -103,6 +111,13 @@ class TextModelInfo:
         tokenizer = folder / TOKENIZER_FILE
         if not tokenizer.is_file():
             raise Unavailable(f"model {model} version {version}: {TOKENIZER_FILE} is missing")
+        score = labels.get("out_of_scope_score", "max_prob")
+        centroids = None
+        if score == "centroid":
+            try:
+                centroids = np.load(folder / CENTROIDS_FILE)
+            except OSError as exc:
+                raise Unavailable(f"model {model} version {version}: {CENTROIDS_FILE} is missing") from exc
         return cls(
             name=model,
             version=version,
@@ -111,4 +126,7 @@ class TextModelInfo:
             out_of_scope_threshold=float(labels["out_of_scope_threshold"]),
             max_sequence_tokens=int(labels["max_sequence_tokens"]),
             tokenizer_path=tokenizer,
+            out_of_scope_score=score,
+            sentiment_trained=bool(labels.get("sentiment_trained", True)),
+            centroids=centroids,
         )

@@ -67,7 +67,9 @@ def needs_result_to_proto(result: NeedsResult, request_id: str) -> pb.IdentifyNe
             negative=result.sentiment.probabilities.get("negative", 0.0),
             neutral=result.sentiment.probabilities.get("neutral", 0.0),
             positive=result.sentiment.probabilities.get("positive", 0.0),
-        ),
+        )
+        if result.sentiment
+        else None,
         urgency=pb.Urgency(
             level=_URGENCY[result.urgency.level], score=result.urgency.score, signals=list(result.urgency.signals)
         ),

@@ -14,6 +14,7 @@ from infogap_server.services.entities import Entity, extract_entities
 from infogap_server.services.text_model import TextModel
 from infogap_server.services.urgency import UrgencyResult, assess_urgency
 from infogap_server.settings import Settings
+from infogap_server.training.oos import score as oos_score
 
 _LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 EVENT_TYPES = ("order", "contact", "return", "complaint", "cancellation", "refund")
@@ -53,7 +54,7 @@ class SentimentResult:
 class NeedsResult:
     needs: list[RankedNeed]
     out_of_scope: bool
-    sentiment: SentimentResult
+    sentiment: SentimentResult | None  # None when the model has no trained sentiment head
     urgency: UrgencyResult
     entities: list[Entity]
     model_name: str
@@ -111,16 +112,20 @@ class NeedsService:
         probs = prediction.intent_probs
         order = np.argsort(-probs, kind="stable")[:top_k]
         needs = [RankedNeed(info.intents[i], float(probs[i])) for i in order]
-        sentiment_probs = {
-            label: float(p) for label, p in zip(info.sentiments, prediction.sentiment_probs, strict=True)
-        }
-        label = max(sentiment_probs, key=sentiment_probs.__getitem__)
-        sentiment = SentimentResult(label, sentiment_probs[label], sentiment_probs)
+        sentiment = None
+        if info.sentiment_trained:
+            sentiment_probs = {
+                label: float(p) for label, p in zip(info.sentiments, prediction.sentiment_probs, strict=True)
+            }
+            label = max(sentiment_probs, key=sentiment_probs.__getitem__)
+            sentiment = SentimentResult(label, sentiment_probs[label], sentiment_probs)
+        in_scope = oos_score(info.out_of_scope_score, prediction.intent_logits[None], prediction.embedding[None],
+                             info.centroids)[0]
         return NeedsResult(
             needs=needs,
-            out_of_scope=bool(probs.max() < self._threshold),
+            out_of_scope=bool(in_scope < self._threshold),
             sentiment=sentiment,
-            urgency=assess_urgency(query.text, sentiment_probs.get("negative", 0.0)),
+            urgency=assess_urgency(query.text, sentiment.probabilities.get("negative", 0.0) if sentiment else 0.0),
             entities=extract_entities(query.text),
             model_name=info.name,
             model_version=str(info.version),

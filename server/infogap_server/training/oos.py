@@ -1,0 +1,135 @@
+"""Out-of-scope detection: which score says "no intent fits", and where its threshold lies.
+
+Three scores, each higher for in-scope messages, all computed from the served model's outputs:
+
+- ``max_prob``: the top calibrated intent probability;
+- ``energy``: log-sum-exp of the calibrated intent logits (the negative free energy, Liu et al., 2020);
+- ``centroid``: cosine similarity of the message's embedding to the nearest class centroid (the mean training
+  embedding of each intent).
+
+With out-of-scope examples in the validation data, each score's threshold maximises in-scope accuracy (a
+rejected in-scope message counts as wrong) plus out-of-scope recall on validation, and the score with the best
+sum wins. Without them, ``max_prob`` is used with the threshold at a low quantile of held-out in-scope scores.
+The test set plays no part in either choice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SCORES = ("max_prob", "energy", "centroid")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def logsumexp(logits: np.ndarray) -> np.ndarray:
+    top = logits.max(axis=-1)
+    return top + np.log(np.exp(logits - top[..., None]).sum(axis=-1))
+
+
+def class_centroids(embeddings: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Unit-length mean embedding per class (rows in class order)."""
+    centroids = np.stack([embeddings[labels == k].mean(axis=0) for k in range(n_classes)])
+    return centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+
+
+def score(kind: str, logits: np.ndarray, embeddings: np.ndarray, centroids: np.ndarray | None) -> np.ndarray:
+    """Per-message in-scope score of the given kind (higher means more in scope)."""
+    if kind == "max_prob":
+        return softmax(logits).max(axis=-1)
+    if kind == "energy":
+        return logsumexp(logits)
+    if kind == "centroid":
+        if centroids is None:
+            raise ValueError("the centroid score needs class centroids")
+        unit = embeddings / np.linalg.norm(embeddings, axis=-1, keepdims=True)
+        return (unit @ centroids.T).max(axis=-1)
+    raise ValueError(f"unknown out-of-scope score {kind!r}")
+
+
+def best_threshold(scores: np.ndarray, correct: np.ndarray, is_oos: np.ndarray) -> tuple[float, float, float]:
+    """Threshold maximising in-scope accuracy (rejections count as errors) + out-of-scope recall.
+
+    Returns (threshold, in-scope accuracy, out-of-scope recall) on the given data.
+    """
+    candidates = np.unique(scores)
+    best = (float("-inf"), 0.0, 0.0, 0.0)
+    n_in, n_oos = max(1, int((~is_oos).sum())), max(1, int(is_oos.sum()))
+    for t in np.concatenate([candidates, [candidates.max() + 1e-6]]):
+        accepted = scores >= t
+        in_acc = float((accepted & correct & ~is_oos).sum()) / n_in
+        recall = float((~accepted & is_oos).sum()) / n_oos
+        if in_acc + recall > best[0]:
+            best = (in_acc + recall, float(t), in_acc, recall)
+    return best[1], best[2], best[3]
+
+
+def choose(
+    logits: np.ndarray,
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    centroids: np.ndarray,
+    fallback_quantile: float,
+) -> dict:
+    """The out-of-scope rule from validation data. ``labels`` is -1 for out-of-scope messages."""
+    is_oos = labels < 0
+    predicted = logits.argmax(axis=-1)
+    correct = predicted == labels
+    if not is_oos.any():
+        in_scope = score("max_prob", logits, embeddings, None)
+        threshold = float(np.quantile(in_scope, fallback_quantile))
+        return {
+            "score": "max_prob",
+            "threshold": threshold,
+            "rule": f"no out-of-scope validation examples: the {fallback_quantile:.0%} quantile of held-out "
+            "in-scope top probabilities",
+        }
+    compared = {}
+    for kind in SCORES:
+        values = score(kind, logits, embeddings, centroids)
+        threshold, in_acc, recall = best_threshold(values, correct, is_oos)
+        compared[kind] = {"threshold": threshold, "validation_in_scope_accuracy": round(in_acc, 4),
+                          "validation_oos_recall": round(recall, 4), "sum": round(in_acc + recall, 4)}
+    winner = max(compared, key=lambda k: compared[k]["sum"])
+    return {
+        "score": winner,
+        "threshold": compared[winner]["threshold"],
+        "rule": "threshold maximising validation in-scope accuracy + out-of-scope recall; score with the best sum",
+        "compared_on_validation": compared,
+    }
+
+
+def evaluate(
+    logits: np.ndarray,
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    centroids: np.ndarray | None,
+    kind: str,
+    threshold: float,
+) -> dict:
+    """In-scope accuracy and out-of-scope recall at the chosen rule; macro-F1 over the intents plus 'oos'."""
+    is_oos = labels < 0
+    accepted = score(kind, logits, embeddings, centroids) >= threshold
+    predicted = np.where(accepted, logits.argmax(axis=-1), -1)
+    result = {
+        "in_scope_examples": int((~is_oos).sum()),
+        "oos_examples": int(is_oos.sum()),
+        "in_scope_accuracy": float((predicted[~is_oos] == labels[~is_oos]).mean()) if (~is_oos).any() else None,
+        "oos_recall": float((predicted[is_oos] == -1).mean()) if is_oos.any() else None,
+        "macro_f1": macro_f1(labels, predicted),
+    }
+    return result
+
+
+def macro_f1(labels: np.ndarray, predicted: np.ndarray) -> float:
+    """Macro-averaged F1 over every class present in labels or predictions (out-of-scope is class -1)."""
+    scores = []
+    for k in np.union1d(np.unique(labels), np.unique(predicted)):
+        tp = float(((predicted == k) & (labels == k)).sum())
+        fp = float(((predicted == k) & (labels != k)).sum())
+        fn = float(((predicted != k) & (labels == k)).sum())
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
