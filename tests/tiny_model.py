@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from infogap_server.training.build import encoder_dir
+from infogap_server.training.build import config_pbtxt, encoder_dir
 from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer
 
@@ -82,20 +82,7 @@ def build_tiny_model(repository: Path, name: str = "infogap_text", version: int 
     onnx.save(model, folder / "model.onnx")
     shutil.copy(tokenizer_src, folder / "tokenizer.json")
     (repository / name / "config.pbtxt").write_text(
-        f"""name: "{name}"
-backend: "onnxruntime"
-max_batch_size: 16
-input [
-  {{ name: "input_ids" data_type: TYPE_INT64 dims: [ -1 ] }},
-  {{ name: "attention_mask" data_type: TYPE_INT64 dims: [ -1 ] }}
-]
-output [
-  {{ name: "intent_logits" data_type: TYPE_FP32 dims: [ {n_i} ] }},
-  {{ name: "sentiment_logits" data_type: TYPE_FP32 dims: [ {n_s} ] }},
-  {{ name: "embedding" data_type: TYPE_FP32 dims: [ {EMBED_DIM} ] }}
-]
-dynamic_batching {{ max_queue_delay_microseconds: 2000 }}
-"""
+        config_pbtxt(name, n_i, embedding_dim=EMBED_DIM, max_batch_size=16)
     )
     labels = {"intents": INTENTS, "sentiments": SENTIMENTS, "out_of_scope_threshold": 0.5, "max_sequence_tokens": 64}
     (folder / "labels.json").write_text(json.dumps(labels))

@@ -15,6 +15,7 @@ from infogap_server.backends.base import Backend
 from infogap_server.batching import MicroBatcher
 from infogap_server.model_repository import TextModelInfo
 from infogap_server.settings import Settings
+from infogap_server.training.oos import softmax
 
 INPUT_IDS = "input_ids"
 ATTENTION_MASK = "attention_mask"
@@ -31,12 +32,6 @@ class TextPrediction:
     sentiment_probs: np.ndarray
     embedding: np.ndarray
     intent_logits: np.ndarray
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 class TextModel:

@@ -81,12 +81,21 @@ def encoder_dir() -> Path:
     return Path(spec.origin).parent / "model"
 
 
-def config_pbtxt(name: str, n_intents: int) -> str:
-    """Triton configuration of a text model (the same shape as model_repository/infogap_text/config.pbtxt)."""
-    return f"""# Written by `infogap train` for a model with {n_intents} intents; training later checks only the dims.
+def config_pbtxt(
+    name: str,
+    n_intents: int,
+    *,
+    embedding_dim: int = 384,
+    runtime: str = 'backend: "onnxruntime"',
+    kind: str = "KIND_CPU",
+    max_batch_size: int = 64,
+    max_queue_delay_us: int = 2000,
+) -> str:
+    """Triton configuration of a text model (the shape of model_repository/infogap_text/config.pbtxt)."""
+    return f"""# Written by infogap for a model with {n_intents} intents; training later checks only the dims.
 name: "{name}"
-backend: "onnxruntime"
-max_batch_size: 64
+{runtime}
+max_batch_size: {max_batch_size}
 input [
   {{ name: "input_ids" data_type: TYPE_INT64 dims: [ -1 ] }},
   {{ name: "attention_mask" data_type: TYPE_INT64 dims: [ -1 ] }}
@@ -94,13 +103,13 @@ input [
 output [
   {{ name: "intent_logits" data_type: TYPE_FP32 dims: [ {n_intents} ] }},
   {{ name: "sentiment_logits" data_type: TYPE_FP32 dims: [ 3 ] }},
-  {{ name: "embedding" data_type: TYPE_FP32 dims: [ 384 ] }}
+  {{ name: "embedding" data_type: TYPE_FP32 dims: [ {embedding_dim} ] }}
 ]
 dynamic_batching {{
   preferred_batch_size: [ 8, 16, 32 ]
-  max_queue_delay_microseconds: 2000
+  max_queue_delay_microseconds: {max_queue_delay_us}
 }}
-instance_group [ {{ count: 1 kind: KIND_CPU }} ]
+instance_group [ {{ count: 1 kind: {kind} }} ]
 version_policy: {{ latest: {{ num_versions: 1 }} }}
 """
 
@@ -148,11 +157,6 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
         if in_bin.any():
             ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
     return float(ece)
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -258,7 +262,7 @@ def _predict_onnx(model, tokenize: _Tokenize, texts: list[str], batch_size: int 
 def _metrics(intent_logits, sentiment_logits, examples: list[Example], intents: list[str]) -> dict[str, float]:
     """In-scope metrics: accuracy and macro-F1 of the top intent, calibration error, sentiment accuracy."""
     y = np.array([intents.index(e.intent) for e in examples])
-    probs = _softmax(intent_logits)
+    probs = oos.softmax(intent_logits)
     metrics = {
         "examples": len(examples),
         "intent_accuracy": float((probs.argmax(1) == y).mean()),
@@ -452,7 +456,7 @@ def train_intent_model(
         int8_cosine = float(np.mean(np.sum(int8_out[2] * torch_out[2], axis=1)))
         held_metrics = _metrics(int8_out[0], int8_out[1], held, intents)
         quantization["batch_invariance_max_abs_prob_diff"] = batch_invariance(
-            lambda texts: _softmax(_predict_onnx(int8_session, tokenize, texts)[0]), held_texts[:48]
+            lambda texts: oos.softmax(_predict_onnx(int8_session, tokenize, texts)[0]), held_texts[:48]
         )
         # Out of scope: centroids from the training set's embeddings, the rule chosen on held-out data.
         train_out = _predict_onnx(int8_session, tokenize, texts)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infogap_server.model_repository import CARD_FILE, LABELS_FILE, TOKENIZER_FILE, version_dir
+from infogap_server.training.build import config_pbtxt
 
 TRT_MODEL_NAME = "infogap_text_trt"
 
@@ -75,29 +76,6 @@ def build_engine(onnx_path: Path, plan_path: Path, profile: Profile = Profile(),
     plan_path.write_bytes(bytes(engine))
 
 
-def config_pbtxt(n_intents: int, profile: Profile) -> str:
-    return f"""# TensorRT engine of infogap_text (FP16), built by `infogap models build --tensorrt` where it serves.
-name: "{TRT_MODEL_NAME}"
-platform: "tensorrt_plan"
-max_batch_size: {profile.max_shape[0]}
-input [
-  {{ name: "input_ids" data_type: TYPE_INT64 dims: [ -1 ] }},
-  {{ name: "attention_mask" data_type: TYPE_INT64 dims: [ -1 ] }}
-]
-output [
-  {{ name: "intent_logits" data_type: TYPE_FP32 dims: [ {n_intents} ] }},
-  {{ name: "sentiment_logits" data_type: TYPE_FP32 dims: [ 3 ] }},
-  {{ name: "embedding" data_type: TYPE_FP32 dims: [ 384 ] }}
-]
-dynamic_batching {{
-  preferred_batch_size: [ 8, 16, 32 ]
-  max_queue_delay_microseconds: 1000
-}}
-instance_group [ {{ count: 1 kind: KIND_GPU }} ]
-version_policy: {{ latest: {{ num_versions: 1 }} }}
-"""
-
-
 def build_tensorrt_model(repository: Path, onnx_fp32: Path, source_version: int, profile: Profile = Profile()) -> Path:
     """Write ``<repository>/infogap_text_trt/<version>/model.plan`` and its config from the fp32 ONNX model."""
     import json
@@ -108,5 +86,13 @@ def build_tensorrt_model(repository: Path, onnx_fp32: Path, source_version: int,
     for name in (TOKENIZER_FILE, LABELS_FILE, CARD_FILE):
         shutil.copy2(source / name, target / name)
     labels = json.loads((source / LABELS_FILE).read_text())
-    (repository / TRT_MODEL_NAME / "config.pbtxt").write_text(config_pbtxt(len(labels["intents"]), profile))
+    config = config_pbtxt(
+        TRT_MODEL_NAME,
+        len(labels["intents"]),
+        runtime='platform: "tensorrt_plan"',
+        kind="KIND_GPU",
+        max_batch_size=profile.max_shape[0],
+        max_queue_delay_us=1000,
+    )
+    (repository / TRT_MODEL_NAME / "config.pbtxt").write_text(config)
     return target
