@@ -52,7 +52,7 @@ MODEL_NAME = "infogap_text"
 class Recipe:
     """Fine-tuning recipe of the default model (chosen on the held-out split, never on the test set)."""
 
-    epochs: int = 10
+    epochs: int = 6  # 100 messages per intent: 6 epochs keep the build well under 15 minutes on 2 cores
     batch_size: int = 32
     encoder_lr: float = 8e-5
     head_lr: float = 2e-3
