@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from infogap_server.model_repository import TextModelInfo, model_file, resolve_version
-from infogap_server.services.text_model import plan_runs
+from infogap_server.services.text_model import pad_batch, plan_runs
 from infogap_server.settings import Settings
 
 
@@ -165,14 +165,6 @@ def model_alone(settings: Settings, texts: list[str], batch_sizes: tuple[int, ..
         options.intra_op_num_threads = settings.intra_op_threads
         options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
         sessions.append(ort.InferenceSession(path, options, providers=["CPUExecutionProvider"]))
-    def pad(ids: list[list[int]]) -> dict[str, np.ndarray]:
-        longest = max(len(x) for x in ids)
-        input_ids = np.zeros((len(ids), longest), dtype=np.int64)
-        mask = np.zeros((len(ids), longest), dtype=np.int64)
-        for row, x in enumerate(ids):
-            input_ids[row, : len(x)], mask[row, : len(x)] = x, 1
-        return {"input_ids": input_ids, "attention_mask": mask}
-
     overhead = settings.run_overhead_tokens
     rng = random.Random(1)
     results: dict[str, dict[int, float]] = {"padded": {}, "length_aware": {}}
@@ -180,9 +172,9 @@ def model_alone(settings: Settings, texts: list[str], batch_sizes: tuple[int, ..
         samples = [rng.sample(texts, size) if size <= len(texts) else rng.choices(texts, k=size) for _ in range(16)]
         ids = [[e.ids for e in tok.encode_batch(sample)] for sample in samples]
         plans = {
-            "padded": [[pad(batch)] for batch in ids],
+            "padded": [[pad_batch(batch)] for batch in ids],
             "length_aware": [
-                [pad([batch[i] for i in run]) for run in plan_runs([len(x) for x in batch], overhead)]
+                [pad_batch([batch[i] for i in run]) for run in plan_runs([len(x) for x in batch], overhead)]
                 for batch in ids
             ],
         }

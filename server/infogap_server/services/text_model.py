@@ -85,14 +85,7 @@ class TextModel:
         return (await self.predict_batch([text]))[0]
 
     def _pad(self, ids: list[list[int]]) -> dict[str, np.ndarray]:
-        longest = max(len(x) for x in ids)
-        length = -(-longest // self._bucket) * self._bucket
-        input_ids = np.full((len(ids), length), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(ids), length), dtype=np.int64)
-        for row, x in enumerate(ids):
-            input_ids[row, : len(x)] = x
-            mask[row, : len(x)] = 1
-        return {INPUT_IDS: input_ids, ATTENTION_MASK: mask}
+        return pad_batch(ids, self._pad_id, self._bucket)
 
     def tokenize(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Token ids and attention mask, padded to the longest text (rounded up to the bucket)."""
@@ -114,6 +107,18 @@ class TextModel:
             for row, i in enumerate(run):
                 results[i] = TextPrediction(intents[row], sentiments[row], embeddings[row], logits[row])
         return results  # type: ignore[return-value]
+
+
+def pad_batch(ids: list[list[int]], pad_id: int = 0, bucket: int = 1) -> dict[str, np.ndarray]:
+    """Token id lists as model inputs, padded to the longest (rounded up to a multiple of ``bucket``)."""
+    longest = max(len(x) for x in ids)
+    length = -(-longest // bucket) * bucket
+    input_ids = np.full((len(ids), length), pad_id, dtype=np.int64)
+    mask = np.zeros((len(ids), length), dtype=np.int64)
+    for row, x in enumerate(ids):
+        input_ids[row, : len(x)] = x
+        mask[row, : len(x)] = 1
+    return {INPUT_IDS: input_ids, ATTENTION_MASK: mask}
 
 
 def plan_runs(lengths: list[int], overhead_tokens: int) -> list[list[int]]:
