@@ -74,9 +74,8 @@ class Settings(BaseSettings):
     )
     out_of_scope_threshold: float | None = Field(
         None,
-        ge=0.0,
-        le=1.0,
-        description="Top calibrated score under which a message is out of scope; unset uses the model's own.",
+        description="Threshold on the model's out-of-scope score (labels.json names it: max_prob, energy or "
+        "centroid); a message scoring under it is out of scope. Unset uses the model's own.",
     )
     max_batch_size: int = Field(32, ge=1, description="Largest batch the embedded micro-batcher forms.")
     max_batch_delay_ms: float = Field(
