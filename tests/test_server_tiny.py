@@ -100,6 +100,10 @@ async def test_entities_and_urgency_come_back(tiny_stub):
         (dict(text="refund", history=[pb.BehaviorEvent(type=1, amount=-3)]), "history[0].amount", ">= 0"),
         (dict(text="refund", history=[pb.BehaviorEvent(type=1)] * 501), "history", "maximum is 500"),
         (dict(text="refund", request_id="r" * 300), "request_id", "128"),
+        (dict(text="refund", request_id="r" * 20000), "request_id", "128"),  # too big to echo in the status
+        (dict(text="refund", language="fr" + "-ab" * 5000), "language", "BCP-47"),
+        (dict(text="refund", history=[pb.BehaviorEvent(type=1, time={"seconds": 10**12})]), "history[0].time",
+         "outside"),
     ],
 )
 async def test_bad_input_is_invalid_argument_naming_the_field(tiny_stub, request_fields, field, reason):

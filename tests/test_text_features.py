@@ -31,6 +31,13 @@ def test_entities_order_word_form_and_nothing_in_plain_text():
     assert extract_entities("I would like to change my password") == []
 
 
+def test_unicode_case_variants_of_month_names_do_not_crash():
+    # "ſ" (long s) matches "s" case-insensitively but lower() keeps it: the month lookup must not fail
+    found = extract_entities("meet on 1 ſep please, or auguſt 5")
+    assert [e.type for e in found] == ["date", "date"]
+    assert found[0].normalized == "--09-01"
+
+
 def test_urgency_rises_with_time_pressure_and_negative_sentiment():
     calm = assess_urgency("could you tell me your opening hours", negative_probability=0.05)
     hot = assess_urgency("I need this fixed TODAY, this is unacceptable!!", negative_probability=0.9)

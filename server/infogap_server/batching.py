@@ -87,19 +87,25 @@ class MicroBatcher(Generic[T, R]):
     async def _gather(self) -> list[_Pending[T, R]]:
         batch = [await self._queue.get()]
         deadline = time.perf_counter() + self._max_delay_s
-        while len(batch) < self._max_batch_size:
-            try:
-                batch.append(self._queue.get_nowait())
-                continue
-            except asyncio.QueueEmpty:
-                pass
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-            except TimeoutError:
-                break
+        try:
+            while len(batch) < self._max_batch_size:
+                try:
+                    batch.append(self._queue.get_nowait())
+                    continue
+                except asyncio.QueueEmpty:
+                    pass
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
+        except asyncio.CancelledError:  # stopped while gathering: the items taken off the queue fail, not hang
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(Unavailable("server is shutting down"))
+            raise
         return batch
 
     async def _run(self) -> None:

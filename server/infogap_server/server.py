@@ -162,12 +162,20 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await server.start_listening()
-    try:
-        await server.load_models()
-    except Exception:
-        log.exception("model loading failed")
+    # A SIGTERM while the model loads (Triton may take minutes to come up) stops the server too.
+    loading = asyncio.ensure_future(server.load_models())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not loading.done():
+        loading.cancel()
+        log.info("stopped during start-up")
         await server.stop(0)
-        raise
+        return
+    stopping.cancel()
+    if loading.exception() is not None:
+        log.error("model loading failed", exc_info=loading.exception())
+        await server.stop(0)
+        raise loading.exception()
     await stop.wait()
     log.info("shutting down", extra={"fields": {"grace_period_s": settings.grace_period_s}})
     await server.stop()

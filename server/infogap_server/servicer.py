@@ -3,8 +3,10 @@ types meet domain types; errors are mapped to statuses in :func:`infogap_server.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -38,15 +40,24 @@ _EVENT_TYPE = {
 # --- conversions ------------------------------------------------------------------------------------------------
 
 
+def _event_time(event: pb.BehaviorEvent, index: int):
+    if not event.HasField("time"):
+        return None
+    try:
+        return event.time.ToDatetime()
+    except (ValueError, OverflowError):
+        raise InvalidArgument(f"history[{index}].time", "is outside the years 1 to 9999") from None
+
+
 def needs_query_from_proto(request: pb.IdentifyNeedsRequest) -> NeedsQuery:
     history = tuple(
         BehaviorEvent(
             type=_EVENT_TYPE.get(e.type, ""),
-            time=e.time.ToDatetime() if e.HasField("time") else None,
+            time=_event_time(e, i),
             amount=e.amount,
             item_count=e.item_count,
         )
-        for e in request.history
+        for i, e in enumerate(request.history)
     )
     return NeedsQuery(
         text=request.text,
@@ -103,7 +114,9 @@ class InfoGapServicer(pb_grpc.InfoGapServicer):
         context: grpc.aio.ServicerContext,
         handler: Callable[[Req, str], Awaitable[Resp]],
     ) -> Resp:
-        request_id = getattr(request, "request_id", "") or uuid.uuid4().hex
+        given_id = getattr(request, "request_id", "")
+        # An over-long caller id is rejected, never echoed: it would not fit in the status or the log line.
+        request_id = given_id if 0 < len(given_id) <= 128 else uuid.uuid4().hex
         started = time.perf_counter()
         remaining = context.time_remaining()
         request_deadline.set(None if remaining is None else time.monotonic() + remaining)
@@ -114,9 +127,15 @@ class InfoGapServicer(pb_grpc.InfoGapServicer):
                 raise InvalidArgument(
                     "request", f"is {size} bytes; the maximum is {self._settings.max_request_bytes}"
                 )
-            if len(request_id) > 128:
+            if len(given_id) > 128:
                 raise InvalidArgument("request_id", "is longer than 128 characters")
             return await handler(request, request_id)
+        except asyncio.CancelledError:  # the caller cancelled or its deadline passed: not a success
+            remaining = context.time_remaining()
+            code = grpc.StatusCode.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else (
+                grpc.StatusCode.CANCELLED
+            )
+            raise
         except Exception as exc:  # every error leaves through the one mapping
             if isinstance(exc, InfogapError):
                 code = exc.code
@@ -124,11 +143,10 @@ class InfoGapServicer(pb_grpc.InfoGapServicer):
                 log.log(level, "rpc failed", extra={"fields": _fields(method, request_id, code, exc.message)})
             else:
                 code = grpc.StatusCode.INTERNAL
-                log.error(
-                    "rpc failed unexpectedly",
-                    exc_info=True,
-                    extra={"fields": _fields(method, request_id, code, type(exc).__name__)},
-                )
+                # Where it failed, not the exception's message: that may quote the customer's text.
+                fields = _fields(method, request_id, code, type(exc).__name__)
+                fields["trace"] = "".join(traceback.format_tb(exc.__traceback__))
+                log.error("rpc failed unexpectedly", extra={"fields": fields})
             status = to_rpc_status(exc, request_id)
             await context.abort(status.code, status.details, status.trailing_metadata)
             raise  # unreachable: abort raises

@@ -82,11 +82,13 @@ def _normalize(kind: str, m: re.Match[str]) -> str:
         else:
             day, month, year = g.get("d2"), g.get("m2"), g.get("y2")
         if month and day:
+            # casefold, not lower: the pattern matches case-insensitively, so "ſep" (long s) matches too
             try:
+                number = _MONTHS[month.casefold()]
                 if year:
-                    return date(int(year), _MONTHS[month.lower()], int(day)).isoformat()
-                return f"--{_MONTHS[month.lower()]:02d}-{int(day):02d}"  # ISO 8601 month-day without a year
-            except ValueError:
+                    return date(int(year), number, int(day)).isoformat()
+                return f"--{number:02d}-{int(day):02d}"  # ISO 8601 month-day without a year
+            except (ValueError, KeyError):
                 return m.group(0)
         return m.group(0).lower()  # numeric dates are ambiguous (day/month order) and relative ones need a clock
     return m.group(0).lower() if kind == "email" else m.group(0)

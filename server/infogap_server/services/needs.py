@@ -82,11 +82,11 @@ class NeedsService:
         if len(query.customer_id) > 128:
             raise InvalidArgument("customer_id", "is longer than 128 characters")
         language = query.language or s.default_language
-        if not _LANGUAGE_CODE.match(language):
+        if len(language) > 35 or not _LANGUAGE_CODE.match(language):
             raise InvalidArgument("language", f"{language[:16]!r} is not a BCP-47 language code such as 'en'")
         if language.split("-")[0].lower() not in s.supported_languages:
             raise InvalidArgument(
-                "language", f"{language!r} is not supported; supported: {', '.join(s.supported_languages)}"
+                "language", f"{language[:16]!r} is not supported; supported: {', '.join(s.supported_languages)}"
             )
         top_k = query.top_k or s.default_top_k
         n_intents = len(self._model.info.intents)
