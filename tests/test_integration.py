@@ -193,3 +193,19 @@ def test_two_workers_share_the_port_and_both_serve(real_repository):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_sigterm_while_waiting_for_triton_stops_at_once(real_repository):
+    env = dict(os.environ, INFOGAP_PORT=str(_free_port()), INFOGAP_METRICS_PORT="0", INFOGAP_BACKEND="triton",
+               INFOGAP_TRITON_ADDRESS=f"127.0.0.1:{_free_port()}",  # nothing listens there
+               INFOGAP_MODEL_REPOSITORY=str(real_repository))
+    process = subprocess.Popen([INFOGAP, "serve"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3.0)
+        assert process.poll() is None  # still waiting for Triton, not failed
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "stopped during start-up" in process.stderr.read()
