@@ -4,7 +4,7 @@ and entities."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -60,7 +60,6 @@ class NeedsResult:
     model_name: str
     model_version: str
     churn_risk: float | None = None
-    embedding: np.ndarray | None = field(default=None, repr=False)
 
 
 class NeedsService:
@@ -130,5 +129,4 @@ class NeedsService:
             model_name=info.name,
             model_version=str(info.version),
             churn_risk=None,  # no behaviour model is served yet: the field stays absent rather than made up
-            embedding=prediction.embedding,
         )

@@ -54,7 +54,6 @@ class TextModel:
         # are padded up to a multiple of a bucket there; the gateway's own runs pad to their longest message.
         self._bucket = settings.triton_sequence_bucket_tokens if backend.batches_itself else 1
         self._run_overhead_tokens = settings.run_overhead_tokens if settings.length_aware_batching else None
-        self._on_batch = on_batch
         self._batcher: MicroBatcher[str, TextPrediction] | None = None
         if not backend.batches_itself:
             limit = backend.max_batch_size.get(info.name) or settings.max_batch_size
