@@ -55,6 +55,7 @@ class Recipe:
     epochs: int = 6  # 100 messages per intent: 6 epochs keep the build well under 15 minutes on 2 cores
     batch_size: int = 32
     encoder_lr: float = 8e-5
+    layer_lr_decay: float = 1.0  # each encoder layer learns at this times the rate of the layer above it
     head_lr: float = 2e-3
     weight_decay: float = 0.01
     warmup_fraction: float = 0.1
@@ -64,6 +65,20 @@ class Recipe:
     max_sequence_tokens: int = 64
     holdout_fraction: float = 0.15
     out_of_scope_quantile: float = 0.02
+    # Out-of-scope threshold: the most recall that costs at most this much validation in-scope accuracy.
+    out_of_scope_max_in_scope_loss: float = 0.005
+    # Out-of-scope training examples (when the data has them) teach the encoder what fits no intent: each batch
+    # carries this many of them, trained towards a uniform intent distribution (outlier exposure, Hendrycks et
+    # al., 2019) with this loss weight. The served model keeps one logit per intent.
+    oos_per_batch: int = 2
+    oos_loss_weight: float = 0.5
+    # Out-of-scope examples held back to choose the threshold when the validation data has none.
+    oos_holdout_fraction: float = 0.5
+    # The pretrained word-embedding table (half the encoder's weights) stays as it is: 1.5x faster steps, and
+    # words the training data never shows keep their pretrained meaning.
+    freeze_word_embeddings: bool = True
+    # Batches are drawn from buckets of similar length (pools of this many batches): less padding, same data.
+    length_bucket_batches: int = 50
     seed: int = 13
 
 
@@ -146,6 +161,19 @@ def stratified_split(examples: list[Example], fraction: float, seed: int) -> tup
     return train, held
 
 
+def length_batches(lengths: np.ndarray, batch_size: int, pool_batches: int, rng: np.random.Generator) -> list:
+    """One epoch of batches (index arrays) covering every example once: a random order cut into pools of
+    ``pool_batches`` batches, each pool sorted by length so a batch pads little, then the batches shuffled."""
+    order = rng.permutation(len(lengths))
+    pool = batch_size * max(1, pool_batches)
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = order[start : start + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
     """ECE with equal-width confidence bins (the usual 15)."""
     confidence = probs.max(axis=1)
@@ -226,6 +254,21 @@ def _build_module(n_intents: int, recipe: Recipe):
             return intent_logits, sentiment_logits, embedding
 
     return TextModel()
+
+
+def _encoder_groups(encoder, recipe: Recipe) -> list[dict]:
+    """Optimizer groups of the encoder's trainable weights: the top layer at ``encoder_lr``, each layer below
+    at ``layer_lr_decay`` times the one above, the embeddings below the lowest layer."""
+    layers = list(encoder.encoder.layer)
+    stacks = [list(encoder.embeddings.parameters())] + [list(layer.parameters()) for layer in layers]
+    seen = {id(p) for stack in stacks for p in stack}
+    rest = [p for p in encoder.parameters() if id(p) not in seen]  # e.g. the pooler, unused by mean pooling
+    groups = []
+    for depth, params in enumerate(stacks):
+        lr = recipe.encoder_lr * recipe.layer_lr_decay ** (len(layers) - depth)
+        groups.append({"params": [p for p in params if p.requires_grad], "lr": lr})
+    groups.append({"params": [p for p in rest if p.requires_grad], "lr": recipe.encoder_lr})
+    return [g for g in groups if g["params"]]
 
 
 def _predict_torch(model, tokenize: _Tokenize, texts: list[str], batch_size: int = 64):
@@ -337,27 +380,34 @@ def train_intent_model(
     oos_train = [e for e in train_examples if is_oos(e)]
     if valid_examples is None:
         train, held = stratified_split(in_scope, recipe.holdout_fraction, recipe.seed)
-        held_oos = oos_train  # out-of-scope training examples only ever serve to choose the threshold
+        valid_oos = []
     else:
         train = in_scope
         held = [e for e in valid_examples if not is_oos(e)]
-        held_oos = [e for e in valid_examples if is_oos(e)] or oos_train
+        valid_oos = [e for e in valid_examples if is_oos(e)]
+    # Out-of-scope examples either train (outlier exposure) or choose the threshold, never both.
+    if valid_oos:
+        oos_fit, held_oos = oos_train, valid_oos
+    elif len(oos_train) >= 2:
+        oos_fit, held_oos = stratified_split(oos_train, 1.0 - recipe.oos_holdout_fraction, recipe.seed)
+    else:
+        oos_fit, held_oos = [], oos_train
     unknown = sorted({e.intent for e in held} - set(intents))
     if unknown:
         raise ValueError(f"validation labels not in the training data: {', '.join(unknown[:10])}")
     has_sentiment = all(e.sentiment for e in train)
     test = list(test_examples or [])
     tokenize = _Tokenize(encoder_dir() / TOKENIZER_FILE, recipe.max_sequence_tokens)
-    log.info("data: %d train, %d held out (+%d out of scope), %d test, %d intents, sentiment %s", len(train),
-             len(held), len(held_oos), len(test), len(intents), "yes" if has_sentiment else "no")
+    log.info("data: %d train (+%d out of scope), %d held out (+%d out of scope), %d test, %d intents, "
+             "sentiment %s", len(train), len(oos_fit), len(held), len(held_oos), len(test), len(intents),
+             "yes" if has_sentiment else "no")
 
     model = _build_module(len(intents), recipe)
+    if recipe.freeze_word_embeddings:
+        model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     head_params = list(model.intent_head.parameters()) + list(model.sentiment_head.parameters())
     optimizer = torch.optim.AdamW(
-        [
-            {"params": model.encoder.parameters(), "lr": recipe.encoder_lr},
-            {"params": head_params, "lr": recipe.head_lr},
-        ],
+        _encoder_groups(model.encoder, recipe) + [{"params": head_params, "lr": recipe.head_lr}],
         weight_decay=recipe.weight_decay,
     )
     steps_per_epoch = math.ceil(len(train) / recipe.batch_size)
@@ -371,7 +421,12 @@ def train_intent_model(
     y_intent = np.array([intents.index(e.intent) for e in train])
     y_sent = np.array([SENTIMENTS.index(e.sentiment) for e in train]) if has_sentiment else None
     texts = [e.text for e in train]
+    oos_texts = [e.text for e in oos_fit] if recipe.oos_loss_weight > 0 else []
+    lengths = np.array([sum(e.attention_mask) for e in tokenize.tok.encode_batch(texts)])
     rng = np.random.default_rng(recipe.seed)
+    held_texts = [e.text for e in held]
+    y_held = np.array([intents.index(e.intent) for e in held])
+    by_epoch: list[dict] = []
     bar = None
     if progress:
         from tqdm import tqdm
@@ -379,16 +434,21 @@ def train_intent_model(
         bar = tqdm(total=total, desc="training", unit="step", file=sys.stderr)
     for epoch in range(recipe.epochs):
         model.train()
-        order = rng.permutation(len(train))
         running = 0.0
-        for step in range(steps_per_epoch):
-            idx = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
-            ids, mask = tokenize([texts[i] for i in idx])
+        for step, idx in enumerate(length_batches(lengths, recipe.batch_size, recipe.length_bucket_batches, rng)):
+            extra = [oos_texts[i] for i in rng.integers(len(oos_texts), size=recipe.oos_per_batch)] if oos_texts else []
+            ids, mask = tokenize([texts[i] for i in idx] + extra)
             intent_logits, sentiment_logits, _ = model(torch.from_numpy(ids), torch.from_numpy(mask))
-            loss = intent_loss(intent_logits, torch.from_numpy(y_intent[idx]))
+            n = len(idx)
+            loss = intent_loss(intent_logits[:n], torch.from_numpy(y_intent[idx]))
+            if extra:
+                # Outlier exposure: cross-entropy between the out-of-scope rows' intents and the uniform one.
+                outliers = intent_logits[n:]
+                uniform_ce = (torch.logsumexp(outliers, dim=1) - outliers.mean(dim=1)).mean()
+                loss = loss + recipe.oos_loss_weight * uniform_ce
             if y_sent is not None:
                 loss = loss + recipe.sentiment_loss_weight * sentiment_loss(
-                    sentiment_logits, torch.from_numpy(y_sent[idx])
+                    sentiment_logits[:n], torch.from_numpy(y_sent[idx])
                 )
             optimizer.zero_grad()
             loss.backward()
@@ -399,12 +459,15 @@ def train_intent_model(
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{running / (step + 1):.3f}")
-        log.info("epoch %d/%d loss %.4f (%.0fs)", epoch + 1, recipe.epochs, running / steps_per_epoch,
-                 time.perf_counter() - started)
+        held_accuracy = float((_predict_torch(model, tokenize, held_texts)[0].argmax(1) == y_held).mean())
+        by_epoch.append({"epoch": epoch + 1, "train_loss": round(running / steps_per_epoch, 4),
+                         "held_out_accuracy": round(held_accuracy, 4)})
+        log.info("epoch %d/%d loss %.4f held-out accuracy %.4f (%.0fs)", epoch + 1, recipe.epochs,
+                 running / steps_per_epoch, held_accuracy, time.perf_counter() - started)
+        if bar is not None:
+            bar.write(f"epoch {epoch + 1}: loss {running / steps_per_epoch:.4f}, held-out accuracy {held_accuracy:.4f}")
 
-    held_texts = [e.text for e in held]
     held_intent, held_sent, _ = _predict_torch(model, tokenize, held_texts)
-    y_held = np.array([intents.index(e.intent) for e in held])
     before = _metrics(held_intent, held_sent, held, intents)
     temperature = fit_temperature(held_intent, y_held)
     model.inv_temperature.fill_(1.0 / temperature)
@@ -464,7 +527,8 @@ def train_intent_model(
         held_all = held + held_oos
         held_all_out = _predict_onnx(int8_session, tokenize, [e.text for e in held_all])
         held_labels = np.array([-1 if is_oos(e) else intents.index(e.intent) for e in held_all])
-        oos_rule = oos.choose(held_all_out[0], held_all_out[2], held_labels, centroids, recipe.out_of_scope_quantile)
+        oos_rule = oos.choose(held_all_out[0], held_all_out[2], held_labels, centroids, recipe.out_of_scope_quantile,
+                              recipe.out_of_scope_max_in_scope_loss)
         threshold = oos_rule["threshold"]
         test_metrics = None
         test_known = [e for e in test if e.intent in intents or is_oos(e)]
@@ -513,12 +577,14 @@ def train_intent_model(
                 "sources": sources or {},
                 "train_examples": len(train),
                 "held_out_examples": len(held),
+                "oos_training_examples": len(oos_fit),
                 "held_out_oos_examples": len(held_oos),
                 "test_examples": len(test_known),
                 "intents": len(intents),
                 "sentiment_labels": has_sentiment,
             },
             "recipe": asdict(recipe),
+            "training_by_epoch": by_epoch,
             "calibration": {
                 "method": "temperature scaling on the held-out split",
                 "temperature": round(temperature, 4),

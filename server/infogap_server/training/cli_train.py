@@ -17,7 +17,7 @@ CLINC150 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "cli
 
 def _recipe(args) -> Recipe:
     recipe = Recipe()
-    overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "encoder_lr", "max_sequence_tokens")
+    overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "encoder_lr", "layer_lr_decay", "max_sequence_tokens")
                  if getattr(args, k, None) is not None}
     return replace(recipe, **overrides)
 
@@ -75,16 +75,41 @@ def clinc150_examples(path: Path, limit_per_intent: int | None, seed: int = 0) -
     return splits
 
 
-def cmd_train_clinc150(args) -> int:
-    started = time.perf_counter()
+def _clinc150_splits(args) -> dict[str, list[Example]] | None:
     path = Path(args.data)
     if not path.is_file():
         print(f"error: {path}: CLINC150 not found (it lives in ../shared/data beside the project)", file=sys.stderr)
-        return 2
+        return None
     splits = clinc150_examples(path, args.limit_per_intent)
     if args.intents:
         keep = set(sorted({e.intent for e in splits["train"] if e.intent != "oos"})[: args.intents]) | {"oos"}
         splits = {k: [e for e in v if e.intent in keep] for k, v in splits.items()}
+    return splits
+
+
+CLINC150_FILES = {"train": "train.jsonl", "val": "valid.jsonl", "test": "test.jsonl"}
+
+
+def cmd_data_clinc150(args) -> int:
+    """CLINC150's splits as JSON Lines (text, label; out of scope labelled 'oos') for ``infogap train intents``."""
+    splits = _clinc150_splits(args)
+    if splits is None:
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for split, filename in CLINC150_FILES.items():
+        lines = [json.dumps({"text": e.text, "label": e.intent}, ensure_ascii=False) for e in splits[split]]
+        (out / filename).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print(f"{out / filename}: {len(lines)} examples")
+    return 0
+
+
+def cmd_train_clinc150(args) -> int:
+    started = time.perf_counter()
+    splits = _clinc150_splits(args)
+    if splits is None:
+        return 2
+    path = Path(args.data)
     target = train_intent_model(
         splits["train"], repository=Path(args.repository), valid_examples=splits["val"],
         test_examples=splits["test"], oos_label="oos", name=args.name, version=args.version, recipe=_recipe(args),
@@ -103,9 +128,11 @@ def add_parsers(sub) -> None:
                        help="model repository to write into (the served one is model_repository)")
         p.add_argument("--name", default="infogap_text", help="model name in the repository")
         p.add_argument("--version", type=int, help="version to write (default: next free)")
-        p.add_argument("--epochs", type=int, help="training epochs (recipe default 10)")
+        p.add_argument("--epochs", type=int, help="training epochs (recipe default 6)")
         p.add_argument("--batch-size", type=int, dest="batch_size", help="training batch size (default 32)")
         p.add_argument("--encoder-lr", type=float, dest="encoder_lr", help="encoder learning rate (default 8e-5)")
+        p.add_argument("--layer-lr-decay", type=float, dest="layer_lr_decay",
+                       help="each encoder layer's rate relative to the one above (recipe default 1.0)")
         p.add_argument("--max-tokens", type=int, dest="max_sequence_tokens", help="token budget (default 64)")
         p.add_argument("--metrics-out", help="also write the metrics JSON here")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -121,9 +148,19 @@ def add_parsers(sub) -> None:
     common(intents)
     intents.set_defaults(func=cmd_train_intents)
 
+    def clinc_source(p) -> None:
+        p.add_argument("--data", default=str(CLINC150), help="path to CLINC150 data_full.json")
+        p.add_argument("--limit-per-intent", type=int, help="reduced run: at most N examples per intent and split")
+        p.add_argument("--intents", type=int, help="reduced run: only the first N intents (plus oos)")
+
     clinc = kinds.add_parser("clinc150", help="the CLINC150 benchmark: train on its train split, report its test")
-    clinc.add_argument("--data", default=str(CLINC150), help="path to CLINC150 data_full.json")
-    clinc.add_argument("--limit-per-intent", type=int, help="reduced run: at most N examples per intent and split")
-    clinc.add_argument("--intents", type=int, help="reduced run: only the first N intents (plus oos)")
+    clinc_source(clinc)
     common(clinc)
     clinc.set_defaults(func=cmd_train_clinc150)
+
+    data = sub.add_parser("data", help="public data sets as files for `infogap train intents`")
+    sets = data.add_subparsers(dest="data_command", required=True)
+    export = sets.add_parser("clinc150", help="write CLINC150's train/val/test as train/valid/test.jsonl")
+    clinc_source(export)
+    export.add_argument("--out", required=True, help="folder to write the three files into")
+    export.set_defaults(func=cmd_data_clinc150)

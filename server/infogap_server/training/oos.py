@@ -7,10 +7,14 @@ Three scores, each higher for in-scope messages, all computed from the served mo
 - ``centroid``: cosine similarity of the message's embedding to the nearest class centroid (the mean training
   embedding of each intent).
 
-With out-of-scope examples in the validation data, each score's threshold maximises in-scope accuracy (a
-rejected in-scope message counts as wrong) plus out-of-scope recall on validation, and the score with the best
-sum wins. Without them, ``max_prob`` is used with the threshold at a low quantile of held-out in-scope scores.
-The test set plays no part in either choice.
+With out-of-scope examples in the validation data, each score's threshold is the one that rejects the most
+out-of-scope messages while costing at most ``max_in_scope_loss`` of validation in-scope accuracy (a rejected
+in-scope message counts as wrong; the budget is taken from top-intent accuracy without any rejection), and the
+score with the highest out-of-scope recall under that budget wins (ties: the higher in-scope accuracy). A
+wrongly flagged customer who had a clear need costs more than a missed out-of-scope message that still gets a
+low-confidence intent, hence a budget rather than an unweighted sum. Without out-of-scope validation examples,
+``max_prob`` is used with the threshold at a low quantile of held-out in-scope scores. The test set plays no
+part in either choice.
 """
 
 from __future__ import annotations
@@ -50,21 +54,29 @@ def score(kind: str, logits: np.ndarray, embeddings: np.ndarray, centroids: np.n
     raise ValueError(f"unknown out-of-scope score {kind!r}")
 
 
-def best_threshold(scores: np.ndarray, correct: np.ndarray, is_oos: np.ndarray) -> tuple[float, float, float]:
-    """Threshold maximising in-scope accuracy (rejections count as errors) + out-of-scope recall.
+def best_threshold(
+    scores: np.ndarray, correct: np.ndarray, is_oos: np.ndarray, max_in_scope_loss: float
+) -> tuple[float, float, float]:
+    """The threshold with the highest out-of-scope recall whose in-scope accuracy (rejections count as errors)
+    stays within ``max_in_scope_loss`` of the accuracy with no rejection; ties go to the higher in-scope accuracy.
 
-    Returns (threshold, in-scope accuracy, out-of-scope recall) on the given data.
+    Returns (threshold, in-scope accuracy, out-of-scope recall) on the given data. Messages scoring at or above
+    the threshold are accepted.
     """
-    candidates = np.unique(scores)
-    best = (float("-inf"), 0.0, 0.0, 0.0)
     n_in, n_oos = max(1, int((~is_oos).sum())), max(1, int(is_oos.sum()))
-    for t in np.concatenate([candidates, [candidates.max() + 1e-6]]):
+    floor = float((correct & ~is_oos).sum()) / n_in - max_in_scope_loss - 1e-12
+    candidates = np.unique(scores)
+    best = (float(candidates.min()), float((correct & ~is_oos).sum()) / n_in, float(0.0))
+    best_key = (-1.0, 0.0)
+    for t in candidates:
         accepted = scores >= t
         in_acc = float((accepted & correct & ~is_oos).sum()) / n_in
+        if in_acc < floor:
+            break  # higher thresholds only reject more
         recall = float((~accepted & is_oos).sum()) / n_oos
-        if in_acc + recall > best[0]:
-            best = (in_acc + recall, float(t), in_acc, recall)
-    return best[1], best[2], best[3]
+        if (recall, in_acc) > best_key:
+            best_key, best = (recall, in_acc), (float(t), in_acc, recall)
+    return best
 
 
 def choose(
@@ -73,6 +85,7 @@ def choose(
     labels: np.ndarray,
     centroids: np.ndarray,
     fallback_quantile: float,
+    max_in_scope_loss: float,
 ) -> dict:
     """The out-of-scope rule from validation data. ``labels`` is -1 for out-of-scope messages."""
     is_oos = labels < 0
@@ -90,14 +103,17 @@ def choose(
     compared = {}
     for kind in SCORES:
         values = score(kind, logits, embeddings, centroids)
-        threshold, in_acc, recall = best_threshold(values, correct, is_oos)
+        threshold, in_acc, recall = best_threshold(values, correct, is_oos, max_in_scope_loss)
         compared[kind] = {"threshold": threshold, "validation_in_scope_accuracy": round(in_acc, 4),
-                          "validation_oos_recall": round(recall, 4), "sum": round(in_acc + recall, 4)}
-    winner = max(compared, key=lambda k: compared[k]["sum"])
+                          "validation_oos_recall": round(recall, 4)}
+    winner = max(compared, key=lambda k: (compared[k]["validation_oos_recall"],
+                                          compared[k]["validation_in_scope_accuracy"]))
     return {
         "score": winner,
         "threshold": compared[winner]["threshold"],
-        "rule": "threshold maximising validation in-scope accuracy + out-of-scope recall; score with the best sum",
+        "rule": f"most validation out-of-scope recall for at most {max_in_scope_loss:.1%} of validation in-scope "
+        "accuracy; the score with the highest recall",
+        "validation_top_intent_accuracy": round(float(correct[~is_oos].mean()), 4),
         "compared_on_validation": compared,
     }
 
