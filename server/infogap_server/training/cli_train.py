@@ -17,8 +17,8 @@ CLINC150 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "cli
 
 def _recipe(args) -> Recipe:
     recipe = Recipe()
-    overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "encoder_lr", "layer_lr_decay", "max_sequence_tokens")
-                 if getattr(args, k, None) is not None}
+    names = ("epochs", "batch_size", "encoder_lr", "layer_lr_decay", "max_sequence_tokens")
+    overrides = {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
     return replace(recipe, **overrides)
 
 

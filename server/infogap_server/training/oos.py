@@ -66,7 +66,7 @@ def best_threshold(
     n_in, n_oos = max(1, int((~is_oos).sum())), max(1, int(is_oos.sum()))
     floor = float((correct & ~is_oos).sum()) / n_in - max_in_scope_loss - 1e-12
     candidates = np.unique(scores)
-    best = (float(candidates.min()), float((correct & ~is_oos).sum()) / n_in, float(0.0))
+    best = (float(candidates.min()), float((correct & ~is_oos).sum()) / n_in, 0.0)
     best_key = (-1.0, 0.0)
     for t in candidates:
         accepted = scores >= t
