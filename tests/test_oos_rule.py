@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from infogap_server.training import oos
-from infogap_server.training.build import length_batches
+from infogap_server.training.build import Recipe, _encoder_groups, length_batches, split_out_of_scope
+from infogap_server.training.data import Example
 
 
 def test_threshold_takes_the_most_recall_within_the_in_scope_budget():
@@ -71,3 +72,34 @@ def test_length_batches_cover_every_example_once_with_little_padding():
     assert padded < 0.8 * padded_random
     again = length_batches(lengths, 32, 10, np.random.default_rng(7))
     assert all((a == b).all() for a, b in zip(batches, again, strict=True))  # a seed gives the same epoch
+
+
+def test_out_of_scope_examples_train_or_choose_the_threshold_never_both():
+    train = [Example(f"t{i}", "oos") for i in range(10)]
+    valid = [Example(f"v{i}", "oos") for i in range(4)]
+    fit, held = split_out_of_scope(train, valid, Recipe())
+    assert fit == train and held == valid
+    fit, held = split_out_of_scope(train, [], Recipe(oos_holdout_fraction=0.3))
+    assert len(held) == 3 and len(fit) == 7 and not set(fit) & set(held)
+    assert split_out_of_scope(train[:1], [], Recipe()) == ([], train[:1])  # one example: the threshold's
+    assert split_out_of_scope([], [], Recipe()) == ([], [])
+
+
+def test_encoder_groups_hold_every_trainable_weight_once():
+    torch = pytest.importorskip("torch")
+    from transformers import BertConfig, BertModel
+
+    encoder = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+                                   intermediate_size=32))
+    encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    groups = _encoder_groups(encoder, Recipe(encoder_lr=1e-4, layer_lr_decay=0.5))
+    ids = [id(p) for g in groups for p in g["params"]]
+    trainable = [id(p) for p in encoder.parameters() if p.requires_grad]
+    assert sorted(ids) == sorted(trainable) and len(ids) == len(set(ids))
+    assert id(encoder.embeddings.word_embeddings.weight) not in ids
+    rate = {id(p): g["lr"] for g in groups for p in g["params"]}
+    top, bottom = encoder.encoder.layer[2], encoder.encoder.layer[0]
+    assert rate[id(next(top.parameters()))] == pytest.approx(1e-4)
+    assert rate[id(next(bottom.parameters()))] == pytest.approx(1e-4 * 0.25)
+    assert rate[id(encoder.embeddings.position_embeddings.weight)] == pytest.approx(1e-4 * 0.125)
+    assert isinstance(torch.optim.AdamW(groups), torch.optim.AdamW)

@@ -3,15 +3,20 @@ write a version), then the gateway serving the result."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import onnxruntime as ort
 import pytest
 from infogap.v1 import infogap_pb2 as pb
 from infogap.v1 import infogap_pb2_grpc
+from infogap_server.training import oos
 from infogap_server.training.cli_train import CLINC150
+from tokenizers import Tokenizer
 
 from tests.conftest import channel_to
 
@@ -41,7 +46,7 @@ def reduced_clinc(tmp_path_factory):
     _run("train", "intents", "--train", str(files / "train.jsonl"), "--valid", str(files / "valid.jsonl"),
          "--test", str(files / "test.jsonl"), "--oos-label", "oos", *TRAINING,
          "--repository", str(repository), "--metrics-out", str(metrics))
-    return repository, json.loads(metrics.read_text())
+    return repository, json.loads(metrics.read_text()), files
 
 
 def test_exported_files_hold_clinc150_splits(tmp_path):
@@ -58,7 +63,7 @@ def test_exported_files_hold_clinc150_splits(tmp_path):
 
 def test_the_benchmark_command_is_the_same_pipeline(reduced_clinc, tmp_path):
     """`infogap train clinc150` trains exactly what `train intents` trains from the exported files."""
-    _, via_files = reduced_clinc
+    _, via_files, _ = reduced_clinc
     metrics = tmp_path / "metrics.json"
     _run("train", "clinc150", *REDUCED, *TRAINING, "--repository", str(tmp_path), "--metrics-out", str(metrics))
     direct = json.loads(metrics.read_text())
@@ -67,7 +72,7 @@ def test_the_benchmark_command_is_the_same_pipeline(reduced_clinc, tmp_path):
 
 
 def test_reduced_clinc150_run_reports_every_metric(reduced_clinc):
-    repository, metrics = reduced_clinc
+    repository, metrics, _ = reduced_clinc
     folder = repository / "infogap_text" / "1"
     for name in ("model.onnx", "tokenizer.json", "labels.json", "model_card.json"):
         assert (folder / name).is_file(), name
@@ -85,18 +90,40 @@ def test_reduced_clinc150_run_reports_every_metric(reduced_clinc):
     test = metrics["metrics"]["test_int8"]
     assert test["intent_accuracy"] > 0.7  # six intents, 16 examples each, 3 epochs
     rule = test["with_out_of_scope_rule"]
-    assert rule["oos_examples"] == 16 and 0.0 <= rule["oos_recall"] <= 1.0
+    assert rule["oos_examples"] == 16 and rule["oos_recall"] > 0.0  # outlier exposure + threshold reject some
     assert 0.0 < rule["macro_f1"] <= 1.0 and 0.0 <= test["intent_ece"] < 0.5
 
 
-async def test_the_trained_model_is_served(start_server, reduced_clinc, tmp_path):
-    repository, _ = reduced_clinc
-    labels = json.loads((repository / "infogap_text" / "1" / "labels.json").read_text())
+async def test_the_trained_model_is_served_with_its_out_of_scope_rule(start_server, reduced_clinc):
+    """The gateway flags exactly the messages the stored rule (score, threshold) rejects offline."""
+    repository, _, files = reduced_clinc
+    folder = repository / "infogap_text" / "1"
+    labels = json.loads((folder / "labels.json").read_text())
     assert "dims: [ 6 ]" in (repository / "infogap_text" / "config.pbtxt").read_text()  # written by training
+    rows = [json.loads(line) for line in (files / "test.jsonl").read_text().splitlines()]
+    texts = [r["text"] for r in rows]
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+    tokenizer.enable_truncation(max_length=labels["max_sequence_tokens"])
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    logits, embeddings = [], []
+    for text in texts:  # one at a time: no padding at all
+        enc = tokenizer.encode(text)
+        ids, mask = np.array([enc.ids], np.int64), np.array([enc.attention_mask], np.int64)
+        out = session.run(["intent_logits", "embedding"], {"input_ids": ids, "attention_mask": mask})
+        logits.append(out[0][0])
+        embeddings.append(out[1][0])
+    centroids = np.load(folder / "centroids.npy") if labels["out_of_scope_score"] == "centroid" else None
+    expected = oos.score(labels["out_of_scope_score"], np.array(logits), np.array(embeddings), centroids) < labels[
+        "out_of_scope_threshold"]
+    assert 0 < expected.sum() < len(texts)  # both kinds of answer are checked
+
     server = await start_server(repository)
     async with channel_to(server) as channel:
         stub = infogap_pb2_grpc.InfoGapStub(channel)
-        response = await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text="what is my account balance", top_k=2),
-                                            timeout=10)
-    assert response.needs[0].intent in labels["intents"]
-    assert not response.HasField("sentiment")  # no sentiment labels in CLINC150: no sentiment is made up
+        responses = await asyncio.gather(*[
+            stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=text, top_k=2), timeout=30) for text in texts
+        ])
+    assert [r.out_of_scope for r in responses] == expected.tolist()
+    assert all(r.needs[0].intent in labels["intents"] for r in responses)
+    assert not responses[0].HasField("sentiment")  # no sentiment labels in CLINC150: no sentiment is made up

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from infogap_server.training.data import DataError, check_classes, read_labelled
+from infogap_server.training.data import DataError, check_classes, check_split, read_labelled
 
 
 def write(tmp_path, name, content, encoding="utf-8"):
@@ -64,3 +64,18 @@ def test_bad_sentiment_and_single_class(tmp_path):
     one = write(tmp_path, "one.csv", "text,label\nhi,a\nho,a\nwhat,oos\n")
     with pytest.raises(DataError, match=r"one.csv: only 1 class"):
         check_classes(one, read_labelled(one), oos_label="oos")
+
+
+def test_validation_and_holdout_problems_fail_before_training(tmp_path):
+    train_path = write(tmp_path, "train.csv", "text,label\nhi,a\nho,a\nhey,b\nyo,b\nfoo,oos\n")
+    train = read_labelled(train_path)
+    only_oos = write(tmp_path, "valid.csv", "text,label\nbar,oos\n")
+    with pytest.raises(DataError, match=r"valid.csv: no in-scope examples"):
+        check_split(train_path, train, only_oos, read_labelled(only_oos), "oos")
+    unknown = write(tmp_path, "valid2.csv", "text,label\nbar,a\nbaz,c\n")
+    with pytest.raises(DataError, match=r"valid2.csv: label\(s\) not in the training data: c"):
+        check_split(train_path, train, unknown, read_labelled(unknown), "oos")
+    check_split(train_path, train, None, None, "oos")  # two of each intent: one can be held out
+    single_path = write(tmp_path, "single.csv", "text,label\nhi,a\nho,a\nhey,b\n")
+    with pytest.raises(DataError, match=r"single.csv: intent\(s\) with one example \(b\)"):
+        check_split(single_path, read_labelled(single_path), None, None, "oos")

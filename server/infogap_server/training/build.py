@@ -161,6 +161,19 @@ def stratified_split(examples: list[Example], fraction: float, seed: int) -> tup
     return train, held
 
 
+def split_out_of_scope(
+    oos_train: list[Example], oos_valid: list[Example], recipe: Recipe
+) -> tuple[list[Example], list[Example]]:
+    """(examples for outlier exposure, examples that choose the threshold): never the same example in both.
+    Validation out-of-scope examples choose the threshold when there are any; otherwise ``oos_holdout_fraction``
+    of the training ones do (all of them when there is only one)."""
+    if oos_valid:
+        return list(oos_train), list(oos_valid)
+    if len(oos_train) < 2:
+        return [], list(oos_train)
+    return stratified_split(oos_train, recipe.oos_holdout_fraction, recipe.seed)
+
+
 def length_batches(lengths: np.ndarray, batch_size: int, pool_batches: int, rng: np.random.Generator) -> list:
     """One epoch of batches (index arrays) covering every example once: a random order cut into pools of
     ``pool_batches`` batches, each pool sorted by length so a batch pads little, then the batches shuffled."""
@@ -385,13 +398,7 @@ def train_intent_model(
         train = in_scope
         held = [e for e in valid_examples if not is_oos(e)]
         valid_oos = [e for e in valid_examples if is_oos(e)]
-    # Out-of-scope examples either train (outlier exposure) or choose the threshold, never both.
-    if valid_oos:
-        oos_fit, held_oos = oos_train, valid_oos
-    elif len(oos_train) >= 2:
-        oos_fit, held_oos = stratified_split(oos_train, 1.0 - recipe.oos_holdout_fraction, recipe.seed)
-    else:
-        oos_fit, held_oos = [], oos_train
+    oos_fit, held_oos = split_out_of_scope(oos_train, valid_oos, recipe)
     unknown = sorted({e.intent for e in held} - set(intents))
     if unknown:
         raise ValueError(f"validation labels not in the training data: {', '.join(unknown[:10])}")
@@ -503,7 +510,8 @@ def train_intent_model(
         held_fp32 = _metrics(fp32_out[0], fp32_out[1], held, intents)
 
         int8 = tmpdir / MODEL_FILE
-        calibration = [e.text for e in train][:: max(1, len(train) // 256)]
+        # Activation ranges from in-scope and out-of-scope text alike: the threshold separates both.
+        calibration = [e.text for e in train][:: max(1, len(train) // 256)] + [e.text for e in oos_fit][:32]
         quantization = quantize_for_serving(
             fp32,
             int8,
@@ -554,7 +562,7 @@ def train_intent_model(
             "sentiments": list(SENTIMENTS),
             "sentiment_trained": has_sentiment,
             "out_of_scope_score": oos_rule["score"],
-            "out_of_scope_threshold": round(threshold, 6),
+            "out_of_scope_threshold": threshold,
             "max_sequence_tokens": recipe.max_sequence_tokens,
         }
         if oos_rule["score"] == "centroid":

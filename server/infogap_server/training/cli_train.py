@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import sys
@@ -10,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from infogap_server.training.build import Recipe, train_intent_model
-from infogap_server.training.data import DataError, Example, check_classes, read_labelled
+from infogap_server.training.data import DataError, Example, check_classes, check_split, read_labelled
 
 CLINC150 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "clinc150" / "data_full.json"
 
@@ -47,9 +48,13 @@ def cmd_train_intents(args) -> int:
         check_classes(Path(args.train), train, args.oos_label)
         valid = read_labelled(Path(args.valid), **columns) if args.valid else None
         test = read_labelled(Path(args.test), **columns) if args.test else None
+        check_split(Path(args.train), train, Path(args.valid) if args.valid else None, valid, args.oos_label)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.oos_label and not any(e.intent == args.oos_label for e in train + (valid or [])):
+        print(f"warning: no example is labelled {args.oos_label!r}: the out-of-scope threshold falls back to a "
+              "quantile of in-scope confidence", file=sys.stderr)
     target = train_intent_model(
         train, repository=Path(args.repository), valid_examples=valid, test_examples=test,
         oos_label=args.oos_label, name=args.name, version=args.version, recipe=_recipe(args),
@@ -119,6 +124,13 @@ def cmd_train_clinc150(args) -> int:
     return _finish(target, args, started)
 
 
+def _unit_interval(value: str) -> float:
+    number = float(value)
+    if not 0.0 < number <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not in (0, 1]")
+    return number
+
+
 def add_parsers(sub) -> None:
     train = sub.add_parser("train", help="train a text model on labelled data")
     kinds = train.add_subparsers(dest="train_command", required=True)
@@ -131,7 +143,7 @@ def add_parsers(sub) -> None:
         p.add_argument("--epochs", type=int, help="training epochs (recipe default 6)")
         p.add_argument("--batch-size", type=int, dest="batch_size", help="training batch size (default 32)")
         p.add_argument("--encoder-lr", type=float, dest="encoder_lr", help="encoder learning rate (default 8e-5)")
-        p.add_argument("--layer-lr-decay", type=float, dest="layer_lr_decay",
+        p.add_argument("--layer-lr-decay", type=_unit_interval, dest="layer_lr_decay",
                        help="each encoder layer's rate relative to the one above (recipe default 1.0)")
         p.add_argument("--max-tokens", type=int, dest="max_sequence_tokens", help="token budget (default 64)")
         p.add_argument("--metrics-out", help="also write the metrics JSON here")

@@ -104,3 +104,27 @@ def check_classes(path: Path, examples: list[Example], oos_label: str | None) ->
     if len(intents) < 2:
         raise DataError(f"{path}: only {len(intents)} class ({', '.join(intents) or 'none'}); at least 2 are needed")
     return intents
+
+
+def check_split(
+    train_path: Path, train: list[Example], valid_path: Path | None, valid: list[Example] | None, oos_label: str | None
+) -> None:
+    """Before any training: validation labels must be training intents (or out of scope), validation needs
+    in-scope examples, and without validation data every intent needs two examples (one may be held out)."""
+    intents = {e.intent for e in train if e.intent != oos_label}
+    if valid is not None and valid_path is not None:
+        in_scope = [e for e in valid if e.intent != oos_label]
+        if not in_scope:
+            raise DataError(f"{valid_path}: no in-scope examples; validation needs examples of the intents")
+        unknown = sorted({e.intent for e in in_scope} - intents)
+        if unknown:
+            raise DataError(f"{valid_path}: label(s) not in the training data: {', '.join(unknown[:10])}")
+        return
+    counts: dict[str, int] = {}
+    for e in train:
+        if e.intent != oos_label:
+            counts[e.intent] = counts.get(e.intent, 0) + 1
+    single = sorted(k for k, n in counts.items() if n < 2)
+    if single:
+        raise DataError(f"{train_path}: intent(s) with one example ({', '.join(single[:10])}); without --valid "
+                        "each intent needs at least 2, one of them held out")

@@ -66,9 +66,12 @@ def best_threshold(
     n_in, n_oos = max(1, int((~is_oos).sum())), max(1, int(is_oos.sum()))
     floor = float((correct & ~is_oos).sum()) / n_in - max_in_scope_loss - 1e-12
     candidates = np.unique(scores)
-    best = (float(candidates.min()), float((correct & ~is_oos).sum()) / n_in, 0.0)
+    # Threshold i lies halfway between the (i-1)-th and i-th distinct score: it accepts scores[i] and above with a
+    # margin either side; the first rejects nothing.
+    cuts = np.concatenate([[candidates[0] - 1.0], (candidates[:-1] + candidates[1:]) / 2.0])
+    best = (float(cuts[0]), float((correct & ~is_oos).sum()) / n_in, 0.0)
     best_key = (-1.0, 0.0)
-    for t in candidates:
+    for t in cuts:
         accepted = scores >= t
         in_acc = float((accepted & correct & ~is_oos).sum()) / n_in
         if in_acc < floor:
