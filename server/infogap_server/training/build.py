@@ -46,6 +46,8 @@ DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_TRAIN = DATA_DIR / "intents_en_train.tsv"
 DEFAULT_TEST = DATA_DIR / "intents_en_test.tsv"
 MODEL_NAME = "infogap_text"
+#: Label of the corpus's out-of-scope messages (no intent of the default taxonomy fits them).
+DEFAULT_OOS_LABEL = "out_of_scope"
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Recipe:
     epochs: int = 6  # 100 messages per intent: 6 epochs keep the build well under 15 minutes on 2 cores
     batch_size: int = 32
     encoder_lr: float = 8e-5
-    layer_lr_decay: float = 1.0  # each encoder layer learns at this times the rate of the layer above it
+    layer_lr_decay: float = 0.85  # each encoder layer learns at this times the rate of the layer above it
     head_lr: float = 2e-3
     weight_decay: float = 0.01
     warmup_fraction: float = 0.1
@@ -346,6 +348,7 @@ def build_default_model(
         read_corpus(train_path),
         repository=repository,
         test_examples=test,
+        oos_label=DEFAULT_OOS_LABEL,
         version=version,
         recipe=recipe,
         threads=threads,

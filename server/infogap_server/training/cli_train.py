@@ -144,7 +144,7 @@ def add_parsers(sub) -> None:
         p.add_argument("--batch-size", type=int, dest="batch_size", help="training batch size (default 32)")
         p.add_argument("--encoder-lr", type=float, dest="encoder_lr", help="encoder learning rate (default 8e-5)")
         p.add_argument("--layer-lr-decay", type=_unit_interval, dest="layer_lr_decay",
-                       help="each encoder layer's rate relative to the one above (recipe default 1.0)")
+                       help="each encoder layer's rate relative to the one above (recipe default 0.85)")
         p.add_argument("--max-tokens", type=int, dest="max_sequence_tokens", help="token budget (default 64)")
         p.add_argument("--metrics-out", help="also write the metrics JSON here")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
