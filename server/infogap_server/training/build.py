@@ -372,9 +372,10 @@ def train_intent_model(
 ) -> Path:
     """Train, calibrate, choose the out-of-scope rule, export, quantize and write ``<repository>/<name>/<version>``.
 
-    Examples labelled ``oos_label`` are out of scope: they are never a class, they choose the out-of-scope rule
-    (validation) and measure it (test). Without ``valid_examples`` a stratified part of the training data is
-    held out. The sentiment head is trained when every training example has a sentiment.
+    Examples labelled ``oos_label`` are out of scope: they are never a class; training ones teach the encoder
+    (outlier exposure) and validation ones choose the out-of-scope rule (see :func:`split_out_of_scope`), test
+    ones measure it. Without ``valid_examples`` a stratified part of the training data is held out. The
+    sentiment head is trained when every training example has a sentiment.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -437,6 +438,7 @@ def train_intent_model(
     held_texts = [e.text for e in held]
     y_held = np.array([intents.index(e.intent) for e in held])
     by_epoch: list[dict] = []
+    held_pred = None
     bar = None
     if progress:
         from tqdm import tqdm
@@ -469,7 +471,8 @@ def train_intent_model(
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{running / (step + 1):.3f}")
-        held_accuracy = float((_predict_torch(model, tokenize, held_texts)[0].argmax(1) == y_held).mean())
+        held_pred = _predict_torch(model, tokenize, held_texts)  # after the last epoch, also what calibrates
+        held_accuracy = float((held_pred[0].argmax(1) == y_held).mean())
         by_epoch.append({"epoch": epoch + 1, "train_loss": round(running / steps_per_epoch, 4),
                          "held_out_accuracy": round(held_accuracy, 4)})
         log.info("epoch %d/%d loss %.4f held-out accuracy %.4f (%.0fs)", epoch + 1, recipe.epochs,
@@ -477,7 +480,9 @@ def train_intent_model(
         if bar is not None:
             bar.write(f"epoch {epoch + 1}: loss {running / steps_per_epoch:.4f}, held-out accuracy {held_accuracy:.4f}")
 
-    held_intent, held_sent, _ = _predict_torch(model, tokenize, held_texts)
+    if held_pred is None:  # no epoch ran
+        held_pred = _predict_torch(model, tokenize, held_texts)
+    held_intent, held_sent, _ = held_pred
     before = _metrics(held_intent, held_sent, held, intents)
     temperature = fit_temperature(held_intent, y_held)
     model.inv_temperature.fill_(1.0 / temperature)
@@ -535,9 +540,11 @@ def train_intent_model(
         # Out of scope: centroids from the training set's embeddings, the rule chosen on held-out data.
         train_out = _predict_onnx(int8_session, tokenize, texts)
         centroids = oos.class_centroids(train_out[2], y_intent, len(intents))
-        held_all = held + held_oos
-        held_all_out = _predict_onnx(int8_session, tokenize, [e.text for e in held_all])
-        held_labels = np.array([-1 if is_oos(e) else intents.index(e.intent) for e in held_all])
+        held_all_out = int8_out
+        if held_oos:  # the in-scope part is int8_out already; static int8 scores do not depend on the batch
+            oos_out = _predict_onnx(int8_session, tokenize, [e.text for e in held_oos])
+            held_all_out = [np.concatenate([a, b]) for a, b in zip(int8_out, oos_out, strict=True)]
+        held_labels = np.concatenate([y_held, -np.ones(len(held_oos), dtype=y_held.dtype)])
         oos_rule = oos.choose(held_all_out[0], held_all_out[2], held_labels, centroids, recipe.out_of_scope_quantile,
                               recipe.out_of_scope_max_in_scope_loss)
         threshold = oos_rule["threshold"]

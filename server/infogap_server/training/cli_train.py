@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from infogap_server.training.build import Recipe, train_intent_model
-from infogap_server.training.data import DataError, Example, check_classes, check_split, read_labelled
+from infogap_server.training.data import DataError, Example, check_split, read_labelled
 
 CLINC150 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "clinc150" / "data_full.json"
 
@@ -45,7 +45,6 @@ def cmd_train_intents(args) -> int:
                    sentiment_column=args.sentiment_column)
     try:
         train = read_labelled(Path(args.train), **columns)
-        check_classes(Path(args.train), train, args.oos_label)
         valid = read_labelled(Path(args.valid), **columns) if args.valid else None
         test = read_labelled(Path(args.test), **columns) if args.test else None
         check_split(Path(args.train), train, Path(args.valid) if args.valid else None, valid, args.oos_label)

@@ -109,9 +109,10 @@ def check_classes(path: Path, examples: list[Example], oos_label: str | None) ->
 def check_split(
     train_path: Path, train: list[Example], valid_path: Path | None, valid: list[Example] | None, oos_label: str | None
 ) -> None:
-    """Before any training: validation labels must be training intents (or out of scope), validation needs
-    in-scope examples, and without validation data every intent needs two examples (one may be held out)."""
-    intents = {e.intent for e in train if e.intent != oos_label}
+    """Before any training: at least two intents, validation labels must be training intents (or out of
+    scope), validation needs in-scope examples, and without validation data every intent needs two examples (one
+    may be held out)."""
+    intents = set(check_classes(train_path, train, oos_label))
     if valid is not None and valid_path is not None:
         in_scope = [e for e in valid if e.intent != oos_label]
         if not in_scope:
