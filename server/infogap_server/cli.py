@@ -128,6 +128,10 @@ def enum_name(enum, value: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["serve"]:
+        from infogap_server.signals import install_early_handlers
+
+        install_early_handlers()  # first thing: a SIGTERM from now on stops the server cleanly, even mid-import
     parser = argparse.ArgumentParser(prog="infogap", description="infogap: gRPC inference for customer service")
     sub = parser.add_subparsers(dest="command", required=True)
 

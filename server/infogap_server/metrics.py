@@ -11,6 +11,17 @@ class Metrics:
         self.requests = Counter(
             "infogap_requests", "RPCs answered, by method and status code.", ["method", "code"], registry=self.registry
         )
+        self.received = Counter(
+            "infogap_requests_received",
+            "RPCs handed to the server by gRPC, by method, counted before the request is read: received minus "
+            "answered (infogap_requests_total) minus in flight are calls whose caller gave up before the server "
+            "read them.",
+            ["method"],
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "infogap_requests_in_flight", "RPCs the server is working on now.", registry=self.registry
+        )
         self.latency = Histogram(
             "infogap_request_latency_seconds",
             "Server-side RPC latency.",

@@ -1,8 +1,9 @@
 """The gateway process: a grpc.aio server with the InfoGap service, health checking, reflection and metrics.
 
-Start-up order: listen (health says NOT_SERVING), load and warm the model, then report SERVING. Shutdown order
-(SIGTERM/SIGINT): report NOT_SERVING, stop accepting, let in-flight calls finish within the grace period, then
-release the model.
+Start-up order: bind the ports (a busy port is one JSON log line and exit code 1), listen (health says NOT_SERVING),
+load and warm the model, then report SERVING. Shutdown order (SIGTERM/SIGINT): report NOT_SERVING, answer new calls
+UNAVAILABLE at once, let the calls already running finish within the grace period, then stop gRPC (which ends
+open health Watch streams) and release the model.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import time
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from infogap.v1 import infogap_pb2, infogap_pb2_grpc
+from infogap.v1 import infogap_pb2
 
+from infogap_server import signals
 from infogap_server.backends import create_backend
 from infogap_server.logs import configure_logging
 from infogap_server.metrics import Metrics
@@ -35,6 +37,10 @@ WARMUP_TEXTS = (
     "I want to cancel my last order please",
     "my parcel still has not arrived after two weeks and nobody answers my emails, what is going on with order 1234",
 )
+
+
+class StartupError(Exception):
+    """The server cannot start (a port is taken); the message says which and why."""
 
 
 class InfoGapServer:
@@ -60,22 +66,34 @@ class InfoGapServer:
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ]
         self._server = grpc.aio.server(options=options)
-        infogap_pb2_grpc.add_InfoGapServicer_to_server(self._servicer, self._server)
+        self._servicer.add_to_server(self._server)
+        self.metrics.in_flight.set_function(lambda: self._servicer.in_flight)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
         )
 
     async def start_listening(self) -> int:
-        """Bind and serve; health reports NOT_SERVING until :meth:`load_models` finishes."""
+        """Bind and serve; health reports NOT_SERVING until :meth:`load_models` finishes. Raises StartupError
+        when a port cannot be bound (before anything is served)."""
         for name in ("", SERVICE_NAME):
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        self.port = self._server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        address = f"{self.settings.host}:{self.settings.port}"
+        try:
+            self.port = self._server.add_insecure_port(address)
+        except RuntimeError:
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"could not bind {self.settings.host}:{self.settings.port}")
-        await self._server.start()
+            raise StartupError(f"could not bind the gRPC address {address}: the port is in use or not permitted")
         if self.settings.metrics_port is not None:
-            self.metrics_port = self.metrics.serve_http(self.settings.host, self.settings.metrics_port)
+            try:
+                self.metrics_port = self.metrics.serve_http(self.settings.host, self.settings.metrics_port)
+            except OSError as exc:
+                raise StartupError(
+                    f"could not bind the metrics address {self.settings.host}:{self.settings.metrics_port}: "
+                    f"{exc.strerror or exc}"
+                ) from None
+        await self._server.start()
         log.info(
             "listening",
             extra={"fields": {"port": self.port, "metrics_port": self.metrics_port, "backend": self._backend.name}},
@@ -135,7 +153,8 @@ class InfoGapServer:
         return port
 
     async def stop(self, grace_s: float | None = None) -> None:
-        """Idempotent graceful stop."""
+        """Idempotent graceful stop: NOT_SERVING, new calls UNAVAILABLE, running calls finish (at most the grace
+        period), then gRPC stops, cancelling what is left (open health Watch streams, calls past the grace)."""
         if self._stopped:
             return
         self._stopped = True
@@ -143,7 +162,10 @@ class InfoGapServer:
             self._monitor.cancel()
         grace = self.settings.grace_period_s if grace_s is None else grace_s
         await self._health.enter_graceful_shutdown()  # NOT_SERVING for every service, and it stays so
-        await self._server.stop(grace)
+        self._servicer.start_draining()
+        if not await self._servicer.wait_idle(grace):
+            log.warning("grace period over with calls still running", extra={"fields": {"grace_period_s": grace}})
+        await self._server.stop(0)
         if self._text_model is not None:
             await self._text_model.stop()
         await self._backend.close()
@@ -154,14 +176,21 @@ class InfoGapServer:
         await self._server.wait_for_termination()
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+async def serve(settings: Settings) -> int:
+    """Run until SIGTERM or SIGINT, then shut down gracefully. Returns the process exit code."""
     server = InfoGapServer(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in signals.STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
-    await server.start_listening()
+    if signals.received:  # a signal came before these handlers existed
+        stop.set()
+    try:
+        await server.start_listening()
+    except StartupError as exc:
+        log.error("cannot start", extra={"fields": {"reason": str(exc)}})
+        await server.stop(0)
+        return 1
     # A SIGTERM while the model loads (Triton may take minutes to come up) stops the server too.
     loading = asyncio.ensure_future(server.load_models())
     stopping = asyncio.ensure_future(stop.wait())
@@ -170,7 +199,7 @@ async def serve(settings: Settings) -> None:
         loading.cancel()
         log.info("stopped during start-up")
         await server.stop(0)
-        return
+        return 0
     stopping.cancel()
     if loading.exception() is not None:
         log.error("model loading failed", exc_info=loading.exception())
@@ -179,11 +208,12 @@ async def serve(settings: Settings) -> None:
     await stop.wait()
     log.info("shutting down", extra={"fields": {"grace_period_s": settings.grace_period_s}})
     await server.stop()
+    return 0
 
 
-def run(settings: Settings) -> None:
+def run(settings: Settings) -> int:
     configure_logging(settings.log_level)
-    asyncio.run(serve(settings))
+    return asyncio.run(serve(settings))
 
 
 def worker_settings(settings: Settings, index: int) -> Settings:
@@ -200,8 +230,7 @@ def run_workers(settings: Settings) -> int:
     """``settings.workers`` gateway processes on one port (SO_REUSEPORT), forked before any gRPC object exists;
     the parent forwards SIGTERM/SIGINT and exits non-zero if a worker failed."""
     if settings.workers == 1:
-        run(settings)
-        return 0
+        return run(settings)
     if settings.port == 0:
         raise SystemExit("several workers need a fixed port (INFOGAP_PORT), not 0")
     configure_logging(settings.log_level)
@@ -211,7 +240,7 @@ def run_workers(settings: Settings) -> int:
         if pid == 0:  # the worker: from here on it is a single-process server
             code = 0
             try:
-                run(worker_settings(settings, index))
+                code = run(worker_settings(settings, index))
             except BaseException:
                 log.exception("worker failed", extra={"fields": {"worker": index}})
                 code = 1
@@ -228,6 +257,8 @@ def run_workers(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    for signum in signals.received:  # arrived while forking
+        forward(signum, None)
     failed = 0
     for pid in children:
         _, status = os.waitpid(pid, 0)

@@ -1,5 +1,10 @@
 """The gRPC servicer: protobuf in, protobuf out, nothing else. Conversion functions are the only place protobuf
-types meet domain types; errors are mapped to statuses in :func:`infogap_server.errors.to_rpc_status`."""
+types meet domain types; errors are mapped to statuses in :func:`infogap_server.errors.to_rpc_status`.
+
+Every RPC of the service, unary or stream, is registered from the service descriptor with raw bytes in, so the
+request is decoded here, inside the one failure path: undecodable bytes are INVALID_ARGUMENT with a request id,
+counted and logged in one line like any other bad request, never a traceback and UNKNOWN from gRPC's own
+deserializer."""
 
 from __future__ import annotations
 
@@ -8,22 +13,30 @@ import logging
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 from infogap.v1 import infogap_pb2 as pb
-from infogap.v1 import infogap_pb2_grpc as pb_grpc
 
 from infogap_server.backends.base import request_deadline
-from infogap_server.errors import InfogapError, InvalidArgument, Unavailable, Unimplemented, to_rpc_status
+from infogap_server.errors import (
+    DeadlineExceeded,
+    InfogapError,
+    InvalidArgument,
+    Unavailable,
+    Unimplemented,
+    to_rpc_status,
+)
 from infogap_server.metrics import Metrics
 from infogap_server.services.needs import EVENT_TYPES, BehaviorEvent, NeedsQuery, NeedsResult, NeedsService
 from infogap_server.settings import Settings
 
 log = logging.getLogger("infogap.rpc")
 
-Req = TypeVar("Req")
+SERVICE = pb.DESCRIPTOR.services_by_name["InfoGap"]
+
 Resp = TypeVar("Resp")
 
 _SENTIMENT = {
@@ -99,37 +112,116 @@ def needs_result_to_proto(result: NeedsResult, request_id: str) -> pb.IdentifyNe
 # --- servicer ---------------------------------------------------------------------------------------------------
 
 
-class InfoGapServicer(pb_grpc.InfoGapServicer):
-    """Thin: checks the request's size, converts, calls the service, converts back."""
+class InfoGapServicer:
+    """Thin: decodes and checks the request's size, converts, calls the service, converts back.
+
+    Every call leaves through :meth:`_call`: one place that decodes, sets the request id and the deadline, maps
+    errors to statuses, logs one line without customer text and counts the code the caller saw.
+    """
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self._settings = settings
         self._metrics = metrics
         self.needs: NeedsService | None = None  # set once the model is loaded
+        self._draining = False
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # --- registration and lifecycle ---------------------------------------------------------------------------
+
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        """Register every RPC of the service (read from its descriptor) with raw bytes in and protobuf out."""
+        handlers = {}
+        for method in SERVICE.methods:
+            request_type = pb.DESCRIPTOR.message_types_by_name[method.input_type.name]
+            request_class = getattr(pb, request_type.name)
+            serializer = getattr(pb, method.output_type.name).SerializeToString
+            behavior = getattr(self, method.name)
+            if method.client_streaming and method.server_streaming:
+                handlers[method.name] = grpc.stream_stream_rpc_method_handler(
+                    self._stream_behavior(method.name, request_class, behavior), response_serializer=serializer
+                )
+            elif not method.client_streaming and not method.server_streaming:
+                handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                    self._unary_behavior(method.name, request_class, behavior), response_serializer=serializer
+                )
+            else:  # pragma: no cover - the API has no half-streaming RPC; add its wiring with the first one
+                raise NotImplementedError(f"{method.name}: only unary and bidirectional RPCs are wired")
+        server.add_generic_rpc_handlers((_CountingHandler(SERVICE.full_name, handlers, self._metrics),))
+
+    @property
+    def in_flight(self) -> int:
+        """Calls running now."""
+        return self._in_flight
+
+    def start_draining(self) -> None:
+        """From now on new calls are answered UNAVAILABLE at once; calls already running go on."""
+        self._draining = True
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no call is running (True) or ``timeout_s`` passes (False)."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+            return True
+        except TimeoutError:
+            return False
+
+    # --- the one call path ------------------------------------------------------------------------------------
+
+    def _unary_behavior(self, name: str, request_class: type[Message], behavior: Callable) -> Callable:
+        async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> Message:
+            return await self._call(name, context, lambda: _decode(request_class, raw, self._settings), behavior)
+
+        return handle
+
+    def _stream_behavior(self, name: str, request_class: type[Message], behavior: Callable) -> Callable:
+        settings = self._settings
+
+        async def requests(raw_iterator: AsyncIterator[bytes]) -> AsyncIterator[Message]:
+            async for raw in raw_iterator:
+                yield _decode(request_class, raw, settings)
+
+        async def handle(raw_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> None:
+            async def respond(request_stream: AsyncIterator[Message], request_id: str) -> None:
+                async for response in behavior(request_stream, request_id):
+                    await context.write(response)
+
+            await self._call(name, context, lambda: requests(raw_iterator), respond)
+
+        return handle
 
     async def _call(
         self,
         method: str,
-        request: Req,
         context: grpc.aio.ServicerContext,
-        handler: Callable[[Req, str], Awaitable[Resp]],
+        decode: Callable[[], Any],
+        handler: Callable[[Any, str], Awaitable[Resp]],
     ) -> Resp:
-        given_id = getattr(request, "request_id", "")
-        # An over-long caller id is rejected, never echoed: it would not fit in the status or the log line.
-        request_id = given_id if 0 < len(given_id) <= 128 else uuid.uuid4().hex
         started = time.perf_counter()
-        remaining = context.time_remaining()
-        request_deadline.set(None if remaining is None else time.monotonic() + remaining)
+        request_id = ""
         code = grpc.StatusCode.OK
+        self._in_flight += 1
+        self._idle.clear()
         try:
-            size = request.ByteSize()  # type: ignore[attr-defined]
-            if size > self._settings.max_request_bytes:
-                raise InvalidArgument(
-                    "request", f"is {size} bytes; the maximum is {self._settings.max_request_bytes}"
-                )
+            remaining = context.time_remaining()
+            request_deadline.set(None if remaining is None else time.monotonic() + remaining)
+            if self._draining:
+                raise Unavailable("the server is shutting down; retry on another replica")
+            request = decode()
+            given_id = getattr(request, "request_id", "")
+            # An over-long caller id is rejected, never echoed: it would not fit in the status or the log line.
+            request_id = given_id if 0 < len(given_id) <= 128 else uuid.uuid4().hex
             if len(given_id) > 128:
                 raise InvalidArgument("request_id", "is longer than 128 characters")
-            return await handler(request, request_id)
+            if remaining is not None and remaining <= 0:
+                raise DeadlineExceeded("the call's deadline passed before the server could start it")
+            response = await handler(request, request_id)
+            remaining = context.time_remaining()
+            if remaining is not None and remaining <= 0:
+                # gRPC has already told the caller DEADLINE_EXCEEDED; count what the caller saw, not OK.
+                code = grpc.StatusCode.DEADLINE_EXCEEDED
+            return response
         except asyncio.CancelledError:  # the caller cancelled or its deadline passed: not a success
             remaining = context.time_remaining()
             code = grpc.StatusCode.DEADLINE_EXCEEDED if remaining is not None and remaining <= 0 else (
@@ -137,9 +229,10 @@ class InfoGapServicer(pb_grpc.InfoGapServicer):
             )
             raise
         except Exception as exc:  # every error leaves through the one mapping
+            request_id = request_id or uuid.uuid4().hex
             if isinstance(exc, InfogapError):
                 code = exc.code
-                level = logging.WARNING if code != grpc.StatusCode.INVALID_ARGUMENT else logging.INFO
+                level = logging.WARNING if code not in _QUIET_CODES else logging.INFO
                 log.log(level, "rpc failed", extra={"fields": _fields(method, request_id, code, exc.message)})
             else:
                 code = grpc.StatusCode.INTERNAL
@@ -153,43 +246,71 @@ class InfoGapServicer(pb_grpc.InfoGapServicer):
         finally:
             elapsed = time.perf_counter() - started
             self._metrics.observe_call(method, code.name, elapsed)
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
             if code == grpc.StatusCode.OK and log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "rpc ok",
                     extra={"fields": {"method": method, "request_id": request_id, "latency_ms": elapsed * 1e3}},
                 )
 
-    async def IdentifyNeeds(self, request, context):
-        async def handle(req: pb.IdentifyNeedsRequest, request_id: str) -> pb.IdentifyNeedsResponse:
-            if self.needs is None:
-                raise Unavailable("the text model is loading; retry shortly")
-            result = await self.needs.identify(needs_query_from_proto(req))
-            return needs_result_to_proto(result, request_id)
+    # --- the RPCs ---------------------------------------------------------------------------------------------
 
-        return await self._call("IdentifyNeeds", request, context, handle)
+    async def IdentifyNeeds(self, request: pb.IdentifyNeedsRequest, request_id: str) -> pb.IdentifyNeedsResponse:
+        if self.needs is None:
+            raise Unavailable("the text model is loading; retry shortly")
+        result = await self.needs.identify(needs_query_from_proto(request))
+        return needs_result_to_proto(result, request_id)
 
-    async def Recommend(self, request, context):
-        return await self._call("Recommend", request, context, _unimplemented("Recommend"))
+    async def Recommend(self, request: pb.RecommendRequest, request_id: str) -> pb.RecommendResponse:
+        raise _unimplemented_error("Recommend")
 
-    async def SubmitFeedback(self, request, context):
-        return await self._call("SubmitFeedback", request, context, _unimplemented("SubmitFeedback"))
+    async def SubmitFeedback(self, request: pb.SubmitFeedbackRequest, request_id: str) -> pb.FeedbackReceipt:
+        raise _unimplemented_error("SubmitFeedback")
 
-    async def TrackSession(self, request_iterator, context):
-        request_id = uuid.uuid4().hex
-        self._metrics.observe_call("TrackSession", grpc.StatusCode.UNIMPLEMENTED.name, 0.0)
-        status = to_rpc_status(_unimplemented_error("TrackSession"), request_id)
-        await context.abort(status.code, status.details, status.trailing_metadata)
+    async def TrackSession(
+        self, requests: AsyncIterator[pb.SessionEvent], request_id: str
+    ) -> AsyncIterator[pb.SessionState]:
+        raise _unimplemented_error("TrackSession")
+        yield  # pragma: no cover - makes this an async generator, as stream RPCs are
+
+
+class _CountingHandler(grpc.GenericRpcHandler):
+    """Looks up the method handler and counts the call as received: gRPC asks for the handler before it reads the
+    request, so a call whose caller gives up before then is counted here and nowhere else."""
+
+    def __init__(self, service: str, handlers: dict[str, grpc.RpcMethodHandler], metrics: Metrics) -> None:
+        prefix = f"/{service}/"
+        self._handlers = {prefix + name: handler for name, handler in handlers.items()}
+        self._received = {prefix + name: metrics.received.labels(name) for name in handlers}
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        method = handler_call_details.method
+        handler = self._handlers.get(method)
+        if handler is not None:
+            self._received[method].inc()
+        return handler
+
+
+#: Codes that answer a caller's own mistake or a normal condition: logged at INFO, not WARNING.
+_QUIET_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+def _decode(request_class: type[Message], raw: bytes, settings: Settings) -> Message:
+    """Parse one request message; too large or undecodable bytes are INVALID_ARGUMENT naming the request."""
+    if len(raw) > settings.max_request_bytes:
+        raise InvalidArgument("request", f"is {len(raw)} bytes; the maximum is {settings.max_request_bytes}")
+    try:
+        return request_class.FromString(raw)
+    except Exception:  # DecodeError, and whatever else the parser raises on hostile bytes
+        raise InvalidArgument(
+            "request", f"could not be decoded as {request_class.DESCRIPTOR.full_name}"
+        ) from None
 
 
 def _unimplemented_error(method: str) -> Unimplemented:
     return Unimplemented(f"{method} is part of the infogap.v1 API but is not served by this version yet")
-
-
-def _unimplemented(method: str) -> Callable[[object, str], Awaitable[object]]:
-    async def handle(request: object, request_id: str) -> object:
-        raise _unimplemented_error(method)
-
-    return handle
 
 
 def _fields(method: str, request_id: str, code: grpc.StatusCode, reason: str) -> dict[str, str]:

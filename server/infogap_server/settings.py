@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     max_queue_size: int = Field(
         512, ge=1, description="Requests waiting for the micro-batcher; beyond it calls get RESOURCE_EXHAUSTED."
     )
+    max_queue_wait_ms: float = Field(
+        500.0,
+        gt=0.0,
+        description="Longest a call may expect to wait for the micro-batcher (estimated from the queue and the recent "
+        "batch time); beyond it, or beyond the call's own deadline, calls get RESOURCE_EXHAUSTED at once.",
+    )
     length_aware_batching: bool = Field(
         True, description="Split each gateway batch into runs of similar token length instead of padding all."
     )

@@ -3,7 +3,6 @@ and entities."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,12 +10,14 @@ import numpy as np
 
 from infogap_server.errors import InvalidArgument
 from infogap_server.services.entities import Entity, extract_entities
+from infogap_server.services.patterns import compile_pattern
 from infogap_server.services.text_model import TextModel
 from infogap_server.services.urgency import UrgencyResult, assess_urgency
 from infogap_server.settings import Settings
 from infogap_server.training.oos import score as oos_score
 
-_LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+# BCP-47 as callers write it: a 2-3 letter language, then subtags of 1-8 letters or digits; case-insensitive.
+_LANGUAGE_CODE = compile_pattern("request.language", r"[a-z]{2,3}(?:-[a-z0-9]{1,8})*", ignore_case=True)
 EVENT_TYPES = ("order", "contact", "return", "complaint", "cancellation", "refund")
 
 
@@ -81,11 +82,13 @@ class NeedsService:
         if len(query.customer_id) > 128:
             raise InvalidArgument("customer_id", "is longer than 128 characters")
         language = query.language or s.default_language
-        if len(language) > 35 or not _LANGUAGE_CODE.match(language):
-            raise InvalidArgument("language", f"{language[:16]!r} is not a BCP-47 language code such as 'en'")
-        if language.split("-")[0].lower() not in s.supported_languages:
+        # The value is echoed in no error: only what passed validation (the primary subtag) is quoted back.
+        if len(language) > 35 or not _LANGUAGE_CODE.fullmatch(language):
+            raise InvalidArgument("language", "is not a BCP-47 language code such as 'en' or 'en-GB'")
+        primary = language.split("-")[0].lower()
+        if primary not in s.supported_languages:
             raise InvalidArgument(
-                "language", f"{language[:16]!r} is not supported; supported: {', '.join(s.supported_languages)}"
+                "language", f"{primary!r} is not supported; supported: {', '.join(s.supported_languages)}"
             )
         top_k = query.top_k or s.default_top_k
         n_intents = len(self._model.info.intents)

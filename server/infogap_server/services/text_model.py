@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from tokenizers import Tokenizer
 
-from infogap_server.backends.base import Backend
+from infogap_server.backends.base import Backend, request_deadline
 from infogap_server.batching import MicroBatcher
 from infogap_server.model_repository import TextModelInfo
 from infogap_server.settings import Settings
@@ -62,6 +62,7 @@ class TextModel:
                 max_batch_size=min(settings.max_batch_size, limit),
                 max_delay_ms=settings.max_batch_delay_ms,
                 max_queue_size=settings.max_queue_size,
+                max_queue_wait_ms=settings.max_queue_wait_ms,
                 on_batch=on_batch,
             )
 
@@ -80,7 +81,7 @@ class TextModel:
     async def predict(self, text: str) -> TextPrediction:
         """One message; joins a micro-batch when the gateway batches, else goes alone to a batching backend."""
         if self._batcher is not None:
-            return await self._batcher.submit(text)
+            return await self._batcher.submit(text, request_deadline.get())
         return (await self.predict_batch([text]))[0]
 
     def _pad(self, ids: list[list[int]]) -> dict[str, np.ndarray]:

@@ -5,18 +5,21 @@ Transparent rules over the model's sentiment output, so every score comes with t
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-_TIME_PRESSURE = re.compile(
+from infogap_server.services.patterns import compile_pattern
+
+_TIME_PRESSURE = compile_pattern(
+    "urgency.time_pressure",
     r"\b(urgent(ly)?|asap|a\.s\.a\.p|immediately|right now|right away|at once|today|tonight|emergency|"
     r"as soon as possible|by tomorrow|deadline|hurry|quickly)\b",
-    re.IGNORECASE,
+    ignore_case=True,
 )
-_ESCALATION = re.compile(
+_ESCALATION = compile_pattern(
+    "urgency.escalation",
     r"\b(lawyer|legal action|sue|chargeback|dispute|report you|trading standards|never again|unacceptable|"
     r"ridiculous|scam|fraud|last time)\b",
-    re.IGNORECASE,
+    ignore_case=True,
 )
 
 _WEIGHTS = {"time_pressure": 0.4, "escalation_language": 0.3, "shouting": 0.15, "negative_sentiment": 0.35}
