@@ -9,9 +9,11 @@ open health Watch streams) and release the model.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
+import socket
 import time
 
 import grpc
@@ -39,6 +41,29 @@ WARMUP_TEXTS = (
 )
 
 
+class _HealthServicer(health.aio.HealthServicer):
+    """grpc's health servicer, whose Watch streams end (OK) once shutdown has told them NOT_SERVING: an open Watch
+    would otherwise hold the process for the whole grace period."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ending = asyncio.Event()
+
+    def end_watches(self) -> None:
+        self._ending.set()
+
+    async def Watch(self, request, context) -> None:  # noqa: N802 - gRPC method name
+        watching = asyncio.ensure_future(super().Watch(request, context))
+        ending = asyncio.ensure_future(self._ending.wait())
+        try:
+            await asyncio.wait({watching, ending}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (watching, ending):
+                task.cancel()
+        if watching.done() and not watching.cancelled() and watching.exception() is not None:
+            raise watching.exception()
+
+
 class StartupError(Exception):
     """The server cannot start (a port is taken); the message says which and why."""
 
@@ -56,7 +81,7 @@ class InfoGapServer:
         self._text_model: TextModel | None = None
         self._stopped = False
         self._monitor: asyncio.Task[None] | None = None
-        self._health = health.aio.HealthServicer()
+        self._health = _HealthServicer()
         self._servicer = InfoGapServicer(settings, self.metrics)
         options = [
             ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
@@ -79,6 +104,8 @@ class InfoGapServer:
         for name in ("", SERVICE_NAME):
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         address = f"{self.settings.host}:{self.settings.port}"
+        if self.settings.port:
+            check_port_free(self.settings.host, self.settings.port, reuse_port=self.settings.workers > 1)
         try:
             self.port = self._server.add_insecure_port(address)
         except RuntimeError:
@@ -161,11 +188,15 @@ class InfoGapServer:
         if self._monitor is not None:
             self._monitor.cancel()
         grace = self.settings.grace_period_s if grace_s is None else grace_s
+        started = time.monotonic()
         await self._health.enter_graceful_shutdown()  # NOT_SERVING for every service, and it stays so
         self._servicer.start_draining()
-        if not await self._servicer.wait_idle(grace):
+        if not await self._servicer.wait_drained(grace):
             log.warning("grace period over with calls still running", extra={"fields": {"grace_period_s": grace}})
-        await self._server.stop(0)
+        self._health.end_watches()  # watchers have seen NOT_SERVING; their streams would hold the grace period
+        # gRPC's own graceful stop: no new streams (GOAWAY), the calls it has accepted meanwhile are answered
+        # (UNAVAILABLE, by the draining servicer) instead of being cancelled.
+        await self._server.stop(max(0.0, grace - (time.monotonic() - started)))
         if self._text_model is not None:
             await self._text_model.stop()
         await self._backend.close()
@@ -174,6 +205,25 @@ class InfoGapServer:
 
     async def wait_for_termination(self) -> None:
         await self._server.wait_for_termination()
+
+
+def check_port_free(host: str, port: int, *, reuse_port: bool) -> None:
+    """Raise StartupError when ``host:port`` cannot be bound, before gRPC tries (its failure is a C-level log line
+    and an exception without the reason). Binds as gRPC does (SO_REUSEADDR; SO_REUSEPORT for several workers)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartupError(f"could not resolve the gRPC host {host!r}: {exc.strerror}") from None
+    for family, kind, proto, _, sockaddr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                reason = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+                raise StartupError(f"could not bind the gRPC address {host}:{port}: {reason}") from None
 
 
 async def serve(settings: Settings) -> int:

@@ -125,8 +125,7 @@ class InfoGapServicer:
         self.needs: NeedsService | None = None  # set once the model is loaded
         self._draining = False
         self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._last_arrival = 0.0  # time.monotonic() of the latest call
 
     # --- registration and lifecycle ---------------------------------------------------------------------------
 
@@ -159,13 +158,18 @@ class InfoGapServicer:
         """From now on new calls are answered UNAVAILABLE at once; calls already running go on."""
         self._draining = True
 
-    async def wait_idle(self, timeout_s: float) -> bool:
-        """Wait until no call is running (True) or ``timeout_s`` passes (False)."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
-            return True
-        except TimeoutError:
-            return False
+    async def wait_drained(self, timeout_s: float, quiet_s: float = 0.1) -> bool:
+        """Wait until no call is running and none has arrived for ``quiet_s`` (True), or ``timeout_s`` passes
+        (False). The quiet period matters: a call gRPC has accepted but not yet handed over would be cancelled by
+        the transport's stop; once the servicer has been idle a while, there is none."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            now = time.monotonic()
+            if self._in_flight == 0 and now - self._last_arrival >= quiet_s:
+                return True
+            if now >= deadline:
+                return False
+            await asyncio.sleep(min(0.01, deadline - now))
 
     # --- the one call path ------------------------------------------------------------------------------------
 
@@ -202,7 +206,7 @@ class InfoGapServicer:
         request_id = ""
         code = grpc.StatusCode.OK
         self._in_flight += 1
-        self._idle.clear()
+        self._last_arrival = time.monotonic()
         try:
             remaining = context.time_remaining()
             request_deadline.set(None if remaining is None else time.monotonic() + remaining)
@@ -247,8 +251,6 @@ class InfoGapServicer:
             elapsed = time.perf_counter() - started
             self._metrics.observe_call(method, code.name, elapsed)
             self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
             if code == grpc.StatusCode.OK and log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "rpc ok",

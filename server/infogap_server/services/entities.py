@@ -8,6 +8,7 @@ costs microseconds, not minutes.
 from __future__ import annotations
 
 import bisect
+import itertools
 from dataclasses import dataclass
 from datetime import date
 
@@ -101,15 +102,21 @@ def _normalize(kind: str, m) -> str:
     return m.group(0).lower() if kind == "email" else m.group(0)
 
 
+#: Most entities returned for one message (and matches read per pattern): a real message has a handful; a crafted
+#: one could have a thousand, each costing a response field.
+MAX_ENTITIES = 50
+
+
 def extract_entities(text: str) -> list[Entity]:
-    """Entities in order of appearance; a span claimed by an earlier pattern is not reused by a later one."""
+    """Entities in order of appearance, at most :data:`MAX_ENTITIES` (those of the earlier patterns first); a span
+    claimed by an earlier pattern is not reused by a later one."""
     found: list[Entity] = []
     # Claimed spans never overlap, so sorted by start they are sorted by end too: one bisection finds the only two
     # neighbours a new span could overlap (a long message can hold hundreds of entities).
     starts: list[int] = []
     ends: list[int] = []
     for kind, pattern in _PATTERNS:
-        for m in pattern.finditer(text):
+        for m in itertools.islice(pattern.finditer(text), MAX_ENTITIES):
             start, end = m.span()
             i = bisect.bisect_right(starts, start)
             if (i > 0 and ends[i - 1] > start) or (i < len(starts) and starts[i] < end):
@@ -117,4 +124,6 @@ def extract_entities(text: str) -> list[Entity]:
             starts.insert(i, start)
             ends.insert(i, end)
             found.append(Entity(kind, m.group(0).strip(), start, end, _normalize(kind, m)))
+            if len(found) == MAX_ENTITIES:
+                return sorted(found, key=lambda e: e.start)
     return sorted(found, key=lambda e: e.start)

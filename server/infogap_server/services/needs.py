@@ -12,6 +12,7 @@ from infogap_server.errors import InvalidArgument
 from infogap_server.services.entities import Entity, extract_entities
 from infogap_server.services.patterns import compile_pattern
 from infogap_server.services.text_model import TextModel
+from infogap_server.services.textwork import run_text_work
 from infogap_server.services.urgency import UrgencyResult, assess_urgency
 from infogap_server.settings import Settings
 from infogap_server.training.oos import score as oos_score
@@ -121,15 +122,21 @@ class NeedsService:
             }
             label = max(sentiment_probs, key=sentiment_probs.__getitem__)
             sentiment = SentimentResult(label, sentiment_probs[label], sentiment_probs)
+        negative = sentiment.probabilities.get("negative", 0.0) if sentiment else 0.0
+        entities, urgency = await run_text_work(len(query.text), _analyse_text, query.text, negative)
         in_scope = oos_score(info.out_of_scope_score, prediction.intent_logits[None], prediction.embedding[None],
                              info.centroids)[0]
         return NeedsResult(
             needs=needs,
             out_of_scope=bool(in_scope < self._threshold),
             sentiment=sentiment,
-            urgency=assess_urgency(query.text, sentiment.probabilities.get("negative", 0.0) if sentiment else 0.0),
-            entities=extract_entities(query.text),
+            urgency=urgency,
+            entities=entities,
             model_name=info.name,
             model_version=str(info.version),
             churn_risk=None,  # no behaviour model is served yet: the field stays absent rather than made up
         )
+
+
+def _analyse_text(text: str, negative_probability: float) -> tuple[list[Entity], UrgencyResult]:
+    return extract_entities(text), assess_urgency(text, negative_probability)

@@ -14,6 +14,7 @@ from tokenizers import Tokenizer
 from infogap_server.backends.base import Backend, request_deadline
 from infogap_server.batching import MicroBatcher
 from infogap_server.model_repository import TextModelInfo
+from infogap_server.services.textwork import run_text_work
 from infogap_server.settings import Settings
 from infogap_server.training.oos import softmax
 
@@ -91,8 +92,11 @@ class TextModel:
         """Token ids and attention mask, padded to the longest text (rounded up to the bucket)."""
         return self._pad([e.ids for e in self._tokenizer.encode_batch(texts)])
 
+    def _token_ids(self, texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in self._tokenizer.encode_batch(texts)]
+
     async def predict_batch(self, texts: list[str]) -> list[TextPrediction]:
-        ids = [e.ids for e in self._tokenizer.encode_batch(texts)]
+        ids = await run_text_work(sum(map(len, texts)), self._token_ids, texts)
         if self._run_overhead_tokens is None or len(ids) == 1:
             runs = [list(range(len(ids)))]
         else:
