@@ -22,12 +22,12 @@ from infogap.v1 import infogap_pb2 as pb
 from infogap.v1 import infogap_pb2_grpc
 from infogap_server.batching import MicroBatcher
 from infogap_server.errors import DeadlineExceeded, ResourceExhausted
+from infogap_server.server_process import ServerProcess
 from infogap_server.services import needs  # noqa: F401  (registers the request patterns)
 from infogap_server.services.patterns import PATTERNS, adversarial_texts
 from infogap_server.settings import PROJECT_ROOT
 
 from tests.conftest import channel_to
-from tests.server_process import ServerProcess
 
 #: The issue's message: an order number, then spaces up to 2,000 characters (60 s of backtracking before).
 FREEZING_TEXT = ("MRK9001ZQ order" + " " * 2000)[:2000]

@@ -179,6 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--out", default="bench_results", help="folder for the JSON result and the PNG plot")
     bench.set_defaults(func=lambda a: __import__("infogap_server.bench", fromlist=["main"]).main(a))
 
+    fuzz = sub.add_parser("fuzz", help="fuzz every RPC of a server it starts (structured cases and raw bytes)")
+    fuzz.add_argument("--cases-per-rpc", type=int, default=10_000, help="cases per RPC (default 10,000)")
+    fuzz.add_argument("--seed", type=int, default=0, help="hypothesis seed (the same seed gives the same cases)")
+    fuzz.add_argument("--rpcs", default="", help="comma list of RPC names (default: every RPC)")
+    fuzz.add_argument("--repository", help="model repository the server loads (default INFOGAP_MODEL_REPOSITORY)")
+    fuzz.set_defaults(func=lambda a: __import__("infogap_server.fuzz", fromlist=["main"]).main(a))
+
     identify = sub.add_parser("identify", help="call IdentifyNeeds on a running server")
     identify.add_argument("text", help="the customer's message")
     identify.add_argument("--address", default="127.0.0.1:50051", help="server address (host:port)")

@@ -31,6 +31,7 @@ from infogap_server.errors import (
 )
 from infogap_server.metrics import Metrics
 from infogap_server.services.needs import EVENT_TYPES, BehaviorEvent, NeedsQuery, NeedsResult, NeedsService
+from infogap_server.services.patterns import compile_pattern
 from infogap_server.settings import Settings
 
 log = logging.getLogger("infogap.rpc")
@@ -214,10 +215,13 @@ class InfoGapServicer:
                 raise Unavailable("the server is shutting down; retry on another replica")
             request = decode()
             given_id = getattr(request, "request_id", "")
-            # An over-long caller id is rejected, never echoed: it would not fit in the status or the log line.
-            request_id = given_id if 0 < len(given_id) <= 128 else uuid.uuid4().hex
-            if len(given_id) > 128:
-                raise InvalidArgument("request_id", "is longer than 128 characters")
+            # A caller's id goes into every log line of the call, so only an id-shaped one is taken; anything else
+            # is rejected and never echoed.
+            request_id = given_id if given_id and _REQUEST_ID.fullmatch(given_id) else uuid.uuid4().hex
+            if given_id and request_id != given_id:
+                raise InvalidArgument(
+                    "request_id", "must be at most 128 characters, each a letter, a digit or one of . _ : / + = -"
+                )
             if remaining is not None and remaining <= 0:
                 raise DeadlineExceeded("the call's deadline passed before the server could start it")
             response = await handler(request, request_id)
@@ -294,6 +298,8 @@ class _CountingHandler(grpc.GenericRpcHandler):
             self._received[method].inc()
         return handler
 
+
+_REQUEST_ID = compile_pattern("request.request_id", r"[A-Za-z0-9._:/+=-]{1,128}")
 
 #: Codes that answer a caller's own mistake or a normal condition: logged at INFO, not WARNING.
 _QUIET_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.DEADLINE_EXCEEDED})

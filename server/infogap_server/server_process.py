@@ -1,4 +1,6 @@
-"""``infogap serve`` as a real child process, for what only a process shows: signals, exit codes, its log."""
+"""``infogap serve`` as a real child process, for what only a process shows: signals, exit codes, its log.
+
+A development tool (tests, ``infogap fuzz``); nothing in the serving path imports it."""
 
 from __future__ import annotations
 
