@@ -188,6 +188,19 @@ async def test_queue_wait_is_bounded_by_time_for_calls_without_a_deadline():
     assert 10 <= len(rejected) < 20 and "ms of work queued" in str(rejected[0])
 
 
+async def test_streams_beyond_the_per_connection_limit_are_refused_unavailable_never_cancelled(
+    start_server, tiny_repository
+):
+    server = await start_server(tiny_repository, max_concurrent_streams=16, max_batch_delay_ms=50.0)
+    async with channel_to(server) as channel:
+        stub = infogap_pb2_grpc.InfoGapStub(channel)
+        calls = [stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=f"cancel order {i}"), timeout=10) for i in range(300)]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+    codes = {r.code() if isinstance(r, grpc.aio.AioRpcError) else grpc.StatusCode.OK for r in results}
+    assert codes == {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}
+    assert metric(server, "infogap_requests_received_total") <= 300
+
+
 # --- 5. metrics agree with what callers saw ---------------------------------------------------------------------
 
 

@@ -177,7 +177,8 @@ async def test_client_deadline_is_honoured_and_the_server_goes_on(start_server, 
 
 
 async def test_full_queue_answers_resource_exhausted_at_once(start_server, tiny_repository):
-    server = await start_server(tiny_repository, max_queue_size=1, max_batch_size=1, max_batch_delay_ms=0.0)
+    server = await start_server(tiny_repository, max_queue_size=1, max_batch_size=1, max_batch_delay_ms=0.0,
+                                max_concurrent_streams=1000)
     async with channel_to(server) as channel:
         stub = infogap_pb2_grpc.InfoGapStub(channel)
         calls = [stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=f"cancel order {i}"), timeout=10) for i in range(200)]

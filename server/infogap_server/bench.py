@@ -248,6 +248,65 @@ def _triton_batches(stats: dict) -> dict[int, int]:
     return {int(r["batch_size"]): int(r["compute_infer"]["count"]) for r in rows}
 
 
+def pattern_passes(max_chars: int, repeats: int = 3) -> dict:
+    """The slowest pass of each pattern applied to caller text over ``max_chars`` characters of adversarial text
+    (best of ``repeats``, in ms), and the slowest whole text analysis (entities and urgency)."""
+    from infogap_server.services import needs  # noqa: F401  (registers the request patterns)
+    from infogap_server.services.entities import extract_entities
+    from infogap_server.services.patterns import PATTERNS, adversarial_texts
+    from infogap_server.services.urgency import assess_urgency
+
+    def best_ms(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - started)
+        return min(times) * 1e3
+
+    texts = adversarial_texts(max_chars)
+    per_pattern = {}
+    for name, pattern in PATTERNS.items():
+        ms, text = max((best_ms(lambda t=t, p=pattern: sum(1 for _ in p.finditer(t))), n) for n, t in texts.items())
+        per_pattern[name] = {"ms": round(ms, 3), "text": text}
+    analysis_ms, analysis_text = max(
+        (best_ms(lambda t=t: (extract_entities(t), assess_urgency(t, 0.5))), n) for n, t in texts.items()
+    )
+    slowest = max(per_pattern, key=lambda n: per_pattern[n]["ms"])
+    return {"chars": max_chars, "texts": len(texts), "per_pattern": per_pattern, "slowest_pattern": slowest,
+            "slowest_pattern_ms": per_pattern[slowest]["ms"], "text_analysis_ms": round(analysis_ms, 3),
+            "text_analysis_text": analysis_text}
+
+
+async def overload(call, texts: list[str], in_flight: int, deadline_s: float, duration_s: float) -> dict:
+    """Sustained overload: ``in_flight`` callers, each sending again as soon as it is answered, every call with a
+    ``deadline_s`` deadline. Returns the share of each outcome and its latency (p50/p99 ms)."""
+    latencies: dict[str, list[float]] = {}
+    stop_at = time.perf_counter() + duration_s
+
+    async def caller(worker: int) -> None:
+        i = worker
+        while (t0 := time.perf_counter()) < stop_at:
+            try:
+                await call(texts[i % len(texts)], deadline_s)
+                kind = "OK"
+            except Exception as exc:  # counted: the outcomes are the measurement
+                kind = _error_kind(exc)
+            latencies.setdefault(kind, []).append(time.perf_counter() - t0)
+            i += in_flight
+
+    await asyncio.gather(*(caller(w) for w in range(in_flight)))
+    total = sum(len(v) for v in latencies.values())
+    outcomes = {}
+    for kind, values in sorted(latencies.items()):
+        ms = np.array(values) * 1e3
+        outcomes[kind] = {"calls": len(values), "share": round(len(values) / total, 4),
+                          "p50_ms": round(float(np.percentile(ms, 50)), 1),
+                          "p99_ms": round(float(np.percentile(ms, 99)), 1)}
+    return {"in_flight": in_flight, "deadline_s": deadline_s, "duration_s": duration_s, "calls": total,
+            "outcomes": outcomes}
+
+
 async def run(args) -> dict:
     import grpc
     from infogap.v1 import infogap_pb2 as pb
@@ -264,6 +323,14 @@ async def run(args) -> dict:
     loads: list[LoadResult] = []
     print(f"messages: {len(texts)} hand-written test messages, {args.concurrency} concurrent callers, "
           f"{args.duration_s:.0f}s per path", flush=True)
+
+    if "patterns" in paths:  # linear-time patterns: the worst pass over max_text_chars of adversarial text
+        passes = pattern_passes(settings.max_text_chars)
+        report["patterns"] = passes
+        print(f"patterns: slowest pass over {passes['chars']} characters of adversarial text "
+              f"({passes['texts']} texts x {len(passes['per_pattern'])} patterns): {passes['slowest_pattern_ms']} ms "
+              f"({passes['slowest_pattern']}); whole entity and urgency analysis at most "
+              f"{passes['text_analysis_ms']} ms", flush=True)
 
     if "model" in paths:
         per_batch = model_alone(settings, texts, (1, 8, 16, 32, 64), args.model_seconds)
@@ -339,6 +406,31 @@ async def run(args) -> dict:
                     print(point.row(), flush=True)
         finally:
             gateway.stop()
+
+    if "overload" in paths:  # far more calls than the server can answer in time: rejected fast, none cancelled
+        gateway = await GatewayProcess(INFOGAP_BACKEND="embedded").start()
+        try:
+            channels = [grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}",
+                                                  options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(4)]
+            stubs = [infogap_pb2_grpc.InfoGapStub(c) for c in channels]
+            turn = iter(range(10**9))
+
+            async def with_deadline(text: str, deadline_s: float, stubs=stubs, turn=turn) -> None:
+                stub = stubs[next(turn) % len(stubs)]
+                await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=text), timeout=deadline_s)
+
+            result = await overload(with_deadline, texts, args.overload_in_flight, args.overload_deadline_s,
+                                    args.overload_seconds)
+            for channel in channels:
+                await channel.close()
+        finally:
+            gateway.stop()
+        report["overload"] = result
+        print(f"overload: {result['in_flight']} calls in flight, {result['deadline_s']} s deadlines, "
+              f"{result['duration_s']:.0f} s, {result['calls']} calls", flush=True)
+        for kind, o in result["outcomes"].items():
+            print(f"  {kind:<20} {o['share']:>7.1%} of calls  p50 {o['p50_ms']:>8.1f} ms  p99 {o['p99_ms']:>8.1f} ms",
+                  flush=True)
 
     if "workers" in paths:  # 1 vs 2 gateway processes on the embedded backend
         for workers in (1, 2):

@@ -166,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     add_train_parsers(sub)
 
     bench = sub.add_parser("bench", help="measure throughput and latency: model alone, gateway, Triton (one run)")
-    bench.add_argument("--paths", default="model,embedded,workers,noop,triton",
-                       help="comma list of model, embedded, workers, noop, triton")
+    bench.add_argument("--paths", default="patterns,model,embedded,overload,workers,noop,triton",
+                       help="comma list of patterns, model, embedded, overload, workers, noop, triton")
     bench.add_argument("--concurrency", type=int, default=32, help="closed-loop concurrent callers")
     bench.add_argument("--duration-s", type=float, default=15.0, help="measured seconds per path")
     bench.add_argument("--model-seconds", type=float, default=3.0, help="seconds per batch size for the model alone")
@@ -176,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--sweep-seconds", type=float, default=8.0, help="seconds per offered load")
     bench.add_argument("--latency-seconds", type=float, default=8.0,
                        help="seconds of the single-caller comparison of gateway -> Triton and Triton direct")
+    bench.add_argument("--overload-in-flight", type=int, default=2000, help="calls kept in flight in overload")
+    bench.add_argument("--overload-deadline-s", type=float, default=1.0, help="deadline of each overload call")
+    bench.add_argument("--overload-seconds", type=float, default=15.0, help="seconds of sustained overload")
     bench.add_argument("--out", default="bench_results", help="folder for the JSON result and the PNG plot")
     bench.set_defaults(func=lambda a: __import__("infogap_server.bench", fromlist=["main"]).main(a))
 

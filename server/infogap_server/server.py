@@ -89,6 +89,11 @@ class InfoGapServer:
             # Several worker processes share the port only when asked to; otherwise a second server on the same
             # port is an error, not a silent split of the traffic.
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+            # Load shedding at the transport: streams beyond this per connection are refused (RST_STREAM
+            # REFUSED_STREAM: the caller sees UNAVAILABLE, and knows nothing ran), before they cost the event loop
+            # anything. Without it, gRPC core queues calls the loop cannot take and past 1,000 waiting ones
+            # answers them a bare CANCELLED.
+            ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
         ]
         self._server = grpc.aio.server(options=options)
         self._servicer.add_to_server(self._server)

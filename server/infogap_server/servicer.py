@@ -127,6 +127,7 @@ class InfoGapServicer:
         self._draining = False
         self._in_flight = 0
         self._last_arrival = 0.0  # time.monotonic() of the latest call
+        self._shed_log = _ShedLog()
 
     # --- registration and lifecycle ---------------------------------------------------------------------------
 
@@ -240,8 +241,11 @@ class InfoGapServicer:
             request_id = request_id or uuid.uuid4().hex
             if isinstance(exc, InfogapError):
                 code = exc.code
-                level = logging.WARNING if code not in _QUIET_CODES else logging.INFO
-                log.log(level, "rpc failed", extra={"fields": _fields(method, request_id, code, exc.message)})
+                if code in _SHEDDING_CODES:
+                    self._shed_log.log(method, request_id, code, exc.message)
+                else:
+                    level = logging.WARNING if code not in _QUIET_CODES else logging.INFO
+                    log.log(level, "rpc failed", extra={"fields": _fields(method, request_id, code, exc.message)})
             else:
                 code = grpc.StatusCode.INTERNAL
                 # Where it failed, not the exception's message: that may quote the customer's text.
@@ -319,6 +323,31 @@ def _decode(request_class: type[Message], raw: bytes, settings: Settings) -> Mes
 
 def _unimplemented_error(method: str) -> Unimplemented:
     return Unimplemented(f"{method} is part of the infogap.v1 API but is not served by this version yet")
+
+
+#: Back-pressure answers: under overload they come by the thousand, so they are logged at most once a second.
+_SHEDDING_CODES = frozenset({grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE})
+
+
+class _ShedLog:
+    """One WARNING line per method and code per interval for back-pressure answers, with the number of calls it
+    stands for (``calls``): a flood of rejections must not become a flood of log lines."""
+
+    def __init__(self, interval_s: float = 1.0) -> None:
+        self._interval_s = interval_s
+        self._last: dict[tuple[str, grpc.StatusCode], float] = {}
+        self._since: dict[tuple[str, grpc.StatusCode], int] = {}
+
+    def log(self, method: str, request_id: str, code: grpc.StatusCode, reason: str) -> None:
+        key = (method, code)
+        now = time.monotonic()
+        self._since[key] = self._since.get(key, 0) + 1
+        if now - self._last.get(key, float("-inf")) < self._interval_s:
+            return
+        self._last[key] = now
+        fields: dict[str, object] = dict(_fields(method, request_id, code, reason))
+        fields["calls"] = self._since.pop(key)
+        log.warning("rpc failed", extra={"fields": fields})
 
 
 def _fields(method: str, request_id: str, code: grpc.StatusCode, reason: str) -> dict[str, str]:

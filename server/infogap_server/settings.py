@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         description="Fixed cost of one model run in token-equivalents, for length-aware batching (measured: "
         "a run of one message costs about as much as 40 extra tokens of a batched run on 2 cores).",
     )
+    max_concurrent_streams: int = Field(
+        100,
+        ge=1,
+        description="Calls one client connection may have in flight; more are refused at once by the transport "
+        "(UNAVAILABLE, nothing ran: safe to retry).",
+    )
     intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 lets it use every core.")
     intra_op_spinning: bool = Field(
         False,
