@@ -209,8 +209,9 @@ async def test_call_finishing_after_its_deadline_is_counted_as_deadline_exceeded
     original = needs_service.identify
 
     async def blocking_identify(query):
+        result = await original(query)
         time.sleep(0.3)  # noqa: ASYNC251 - CPU-bound work holding the loop past the deadline, as the regex did
-        return await original(query)
+        return result
 
     needs_service.identify = blocking_identify
     try:

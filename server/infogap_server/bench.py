@@ -307,6 +307,58 @@ async def overload(call, texts: list[str], in_flight: int, deadline_s: float, du
             "outcomes": outcomes}
 
 
+def h2load_overload(port: int, metrics_port: int, text: str, in_flight: int, deadline_s: float,
+                    duration_s: float, connections: int = 4) -> dict | None:
+    """The same overload from h2load (a C HTTP/2 load generator: no Python client lag in the latencies), with the
+    outcome of each call: refused by the transport (h2load sees the stream reset), or answered, split by the
+    gateway's own counts per status code. None when h2load is not installed."""
+    import shutil
+    import struct
+    import tempfile
+
+    from infogap.v1 import infogap_pb2 as pb
+
+    if shutil.which("h2load") is None:
+        return None
+    body = pb.IdentifyNeedsRequest(text=text).SerializeToString()
+
+    def counts() -> dict[str, float]:
+        raw = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+        found = re.findall(r'^infogap_requests_total\{code="(\w+)",method="IdentifyNeeds"\} (\S+)$', raw, re.M)
+        return {code: float(n) for code, n in found}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        frame, log = Path(tmp) / "request.bin", Path(tmp) / "requests.log"
+        frame.write_bytes(b"\x00" + struct.pack(">I", len(body)) + body)  # gRPC framing: uncompressed, length
+        before = counts()
+        subprocess.run(
+            ["h2load", "-D", str(int(duration_s)), "-c", str(connections), "-m", str(in_flight // connections),
+             "-d", str(frame), "--log-file", str(log), "-H", "content-type: application/grpc", "-H", "te: trailers",
+             "-H", f"grpc-timeout: {int(deadline_s * 1000)}m",
+             f"http://127.0.0.1:{port}/infogap.v1.InfoGap/IdentifyNeeds"],
+            check=True, capture_output=True,
+        )
+        after = counts()
+        rows = [line.split("\t") for line in log.read_text().splitlines() if line.count("\t") == 2]
+    refused = np.array([int(d) for _, status, d in rows if status != "200"]) / 1e3
+    answered = np.array([int(d) for _, status, d in rows if status == "200"]) / 1e3
+    total = len(rows)
+    codes = {code: int(after.get(code, 0) - before.get(code, 0)) for code in after}
+    codes = {code: n for code, n in codes.items() if n}
+    # Answered by gRPC itself without reaching the gateway's handler: the deadline passed while the call waited.
+    codes["DEADLINE_EXCEEDED_BEFORE_HANDLER"] = max(0, len(answered) - sum(codes.values()))
+
+    def pct(values: np.ndarray, q: float) -> float | None:
+        return round(float(np.percentile(values, q)), 1) if len(values) else None
+
+    return {"calls": total, "calls_per_s": round(total / duration_s, 1),
+            "refused_by_transport": {"share": round(len(refused) / total, 4), "p50_ms": pct(refused, 50),
+                                     "p99_ms": pct(refused, 99)},
+            "answered": {"share": round(len(answered) / total, 4), "p50_ms": pct(answered, 50),
+                         "p99_ms": pct(answered, 99),
+                         "share_by_code": {c: round(n / total, 4) for c, n in sorted(codes.items())}}}
+
+
 async def run(args) -> dict:
     import grpc
     from infogap.v1 import infogap_pb2 as pb
@@ -423,14 +475,30 @@ async def run(args) -> dict:
                                     args.overload_seconds)
             for channel in channels:
                 await channel.close()
+            c_client = await asyncio.to_thread(
+                h2load_overload, gateway.port, gateway.metrics_port, texts[0], args.overload_in_flight,
+                args.overload_deadline_s, args.overload_seconds)
         finally:
             gateway.stop()
-        report["overload"] = result
+        report["overload"] = {"python_client": result, "h2load": c_client}
         print(f"overload: {result['in_flight']} calls in flight, {result['deadline_s']} s deadlines, "
-              f"{result['duration_s']:.0f} s, {result['calls']} calls", flush=True)
+              f"{result['duration_s']:.0f} s each", flush=True)
+        print(f"  Python grpc.aio client (its own loop lag is in these latencies): {result['calls']} calls",
+              flush=True)
         for kind, o in result["outcomes"].items():
-            print(f"  {kind:<20} {o['share']:>7.1%} of calls  p50 {o['p50_ms']:>8.1f} ms  p99 {o['p99_ms']:>8.1f} ms",
+            print(f"    {kind:<20} {o['share']:>7.1%} of calls  p50 {o['p50_ms']:>8.1f} ms  p99 {o['p99_ms']:>8.1f} ms",
                   flush=True)
+        if c_client:
+            r, a = c_client["refused_by_transport"], c_client["answered"]
+            print(f"  h2load: {c_client['calls']} calls ({c_client['calls_per_s']}/s)", flush=True)
+            print(f"    refused by the transport (UNAVAILABLE) {r['share']:>7.1%}  p50 {r['p50_ms']} ms  "
+                  f"p99 {r['p99_ms']} ms", flush=True)
+            print(f"    answered by the gateway              {a['share']:>7.1%}  p50 {a['p50_ms']} ms  "
+                  f"p99 {a['p99_ms']} ms", flush=True)
+            for code, share in a["share_by_code"].items():
+                print(f"      {code:<34} {share:>7.1%} of calls", flush=True)
+        else:
+            print("  h2load not installed (apt-get install nghttp2-client): C-client figures skipped", flush=True)
 
     if "workers" in paths:  # 1 vs 2 gateway processes on the embedded backend
         for workers in (1, 2):
