@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODEL := model_repository/infogap_text
 
-.PHONY: setup models serve serve-triton triton test test-fast protos protos-check bench locust lint clean
+.PHONY: setup models serve serve-triton triton test test-fast protos protos-check bench fuzz locust lint clean
 
 $(STAMP): pyproject.toml clients/node/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ serve-triton: models
 ## bench: model alone vs gateway (embedded) vs gateway -> Triton vs Triton direct, one run; JSON + PNG in bench_results/
 bench: models
 	$(BIN)/infogap bench
+
+## fuzz: the full fuzzing run, 10,000 cases per RPC against a server it starts on the default model
+fuzz: models
+	$(BIN)/infogap fuzz --cases-per-rpc 10000
 
 ## locust: headless Locust run, 30 s at 16 users, against a gateway it starts; CSV in bench_results/locust_*
 locust: models

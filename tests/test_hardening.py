@@ -13,6 +13,7 @@ import signal
 import socket
 import time
 import urllib.request
+from pathlib import Path
 
 import grpc
 import pytest
@@ -192,13 +193,41 @@ async def test_streams_beyond_the_per_connection_limit_are_refused_unavailable_n
     start_server, tiny_repository
 ):
     server = await start_server(tiny_repository, max_concurrent_streams=16, max_batch_delay_ms=50.0)
+    most = 0
+
+    async def sample() -> None:
+        nonlocal most
+        while True:
+            most = max(most, server._servicer.in_flight)
+            await asyncio.sleep(0.001)
+
+    sampler = asyncio.ensure_future(sample())
     async with channel_to(server) as channel:
         stub = infogap_pb2_grpc.InfoGapStub(channel)
+        await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text="hello"), timeout=10)  # settings exchanged
         calls = [stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=f"cancel order {i}"), timeout=10) for i in range(300)]
         results = await asyncio.gather(*calls, return_exceptions=True)
+    sampler.cancel()
     codes = {r.code() if isinstance(r, grpc.aio.AioRpcError) else grpc.StatusCode.OK for r in results}
-    assert codes == {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}
-    assert metric(server, "infogap_requests_received_total") <= 300
+    assert codes <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}
+    assert 0 < most <= 16  # the transport never let more than the limit reach the servicer
+
+
+async def test_a_stale_slow_estimate_never_locks_an_idle_batcher():
+    durations = iter([0.3] + [0.0] * 100)
+
+    async def handler(items: list[int]) -> list[int]:
+        await asyncio.sleep(next(durations))
+        return items
+
+    batcher = MicroBatcher(handler, max_batch_size=1, max_delay_ms=0.0, max_queue_size=10, max_queue_wait_ms=100)
+    batcher.start()
+    try:
+        await batcher.submit(0)  # one slow batch: the estimate is now 300 ms, over the 100 ms bound
+        assert await batcher.submit(1) == 1  # idle: admitted whatever the estimate says
+        assert await batcher.submit(2, time.monotonic() + 0.05) == 2  # and with a deadline shorter than it
+    finally:
+        await batcher.stop()
 
 
 # --- 5. metrics agree with what callers saw ---------------------------------------------------------------------
@@ -246,7 +275,8 @@ async def test_language_codes_are_case_insensitive(tiny_stub, language):
 
 @pytest.mark.parametrize(
     ("language", "reason"),
-    [("en-US\n", "BCP-47"), ("en\n", "BCP-47"), ("SECRETVALUE!", "BCP-47"), ("zz-SECRETV", "'zz' is not supported")],
+    [("en-US\n", "BCP-47"), ("en\n", "BCP-47"), ("SECRETVALUE!", "BCP-47"), ("zz-SECRETV", "'zz' is not supported"),
+     ("\u017fv", "BCP-47"), ("\u212ao", "BCP-47")],
 )
 async def test_bad_language_is_rejected_without_echoing_the_value(tiny_stub, language, reason):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -280,44 +310,78 @@ def test_sigterm_with_an_open_health_watch_exits_at_once(tiny_repository):
     assert_json_log(server)
 
 
-async def test_sigterm_under_load_finishes_or_refuses_every_call_never_cancels(tiny_repository):
+async def test_sigterm_under_load_finishes_or_refuses_every_call_in_flight_never_cancels(tiny_repository):
     server = ServerProcess(tiny_repository, grace_period_s=10, max_batch_delay_ms=20)
     try:
         await asyncio.to_thread(server.start)
-        codes: list[grpc.StatusCode] = []
+        calls: list[tuple[float, grpc.StatusCode]] = []  # (start, code)
         stop_at = time.monotonic() + 30
 
         async def caller(stub: infogap_pb2_grpc.InfoGapStub) -> None:
-            while time.monotonic() < stop_at:
+            # Callers that ignore health and keep calling after UNAVAILABLE, until the server is gone.
+            while time.monotonic() < stop_at and server.process.poll() is None:
+                started = time.monotonic()
                 try:
                     await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text="where is my parcel"), timeout=10)
-                    codes.append(grpc.StatusCode.OK)
+                    calls.append((started, grpc.StatusCode.OK))
                 except grpc.aio.AioRpcError as error:
-                    codes.append(error.code())
-                    if error.code() == grpc.StatusCode.UNAVAILABLE:
-                        return
+                    calls.append((started, error.code()))
 
         async with grpc.aio.insecure_channel(server.address) as channel:
             stub = infogap_pb2_grpc.InfoGapStub(channel)
             callers = [asyncio.ensure_future(caller(stub)) for _ in range(64)]
             await asyncio.sleep(1.0)
+            sigterm_at = time.monotonic()
             server.signal(signal.SIGTERM)
             await asyncio.wait_for(asyncio.gather(*callers), 30)
         code = await asyncio.to_thread(server.wait, 20)
+        exited_after_s = time.monotonic() - sigterm_at
     finally:
         server.kill()
-    assert code == 0
-    assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}, sorted(set(map(str, codes)))
-    assert codes.count(grpc.StatusCode.OK) > 64
+    assert code == 0 and exited_after_s < 5.0  # persistent callers did not hold the 10 s grace period
+    in_flight_at_sigterm = {c for started, c in calls if started < sigterm_at}
+    assert in_flight_at_sigterm <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}, in_flight_at_sigterm
+    assert sum(c == grpc.StatusCode.OK for _, c in calls) > 64
+    # Calls that arrive in the instant gRPC stops may be cancelled by gRPC core itself (see README); they are
+    # the few started after SIGTERM, never one that was already running.
+    late = [c for started, c in calls if started >= sigterm_at]
+    assert late.count(grpc.StatusCode.CANCELLED) <= len(late) // 10
+    assert not any("grace period over" in line for line in server.lines)
     assert_json_log(server)
+
+
+def signal_caught(pid: int, signum: int) -> bool:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
 
 
 def test_sigterm_right_after_launch_stops_cleanly(tiny_repository):
     with ServerProcess(tiny_repository) as server:
-        time.sleep(0.15)
+        pid = server.process.pid
+        deadline = time.monotonic() + 10
+        while not signal_caught(pid, signal.SIGTERM) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        # Caught from the first instant: before gRPC, numpy or ONNX Runtime are even loaded (the old handler came
+        # after those imports, and a SIGTERM 0.15 s after launch killed the process with -15).
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        assert "cygrpc" not in maps and "onnxruntime" not in maps
         server.signal(signal.SIGTERM)
         assert server.wait(30) == 0
     assert_json_log(server)
+
+
+def test_missing_model_and_bad_settings_are_one_json_line_each(tmp_path, tiny_repository):
+    with ServerProcess(tmp_path) as server:  # an empty model repository
+        assert server.wait(30) == 1
+    failure = [r for r in assert_json_log(server) if r["msg"] == "cannot start"]
+    assert len(failure) == 1 and "infogap models build" in failure[0]["reason"]
+    with ServerProcess(tiny_repository, max_batch_size=0, port=70000) as server:
+        assert server.wait(30) == 2
+    failure = [r for r in assert_json_log(server) if r["msg"] == "cannot start"]
+    assert len(failure) == 1
+    assert "INFOGAP_MAX_BATCH_SIZE" in failure[0]["reason"] and "INFOGAP_PORT" in failure[0]["reason"]
 
 
 def test_busy_grpc_port_is_one_json_line_and_exit_code_1(tiny_repository):

@@ -87,10 +87,12 @@ class MicroBatcher(Generic[T, R]):
 
     def expected_wait_s(self) -> float:
         """Estimated seconds until a call arriving now is answered: the batches ahead of it (queued, and the one
-        running) and its own, at the recent batch duration; 0 before any batch has been measured."""
-        if self._batch_s is None:
-            return 0.0
-        ahead = self._queue.qsize() // self._max_batch_size + (1 if self._running else 0)
+        running) and its own, at the recent batch duration; 0 when the batcher is idle or has not measured a
+        batch yet."""
+        queued = self._queue.qsize()
+        if self._batch_s is None or (queued == 0 and not self._running):
+            return 0.0  # idle: the call runs now (and a stale estimate can never lock the batcher shut)
+        ahead = queued // self._max_batch_size + (1 if self._running else 0)
         return (ahead + 1) * self._batch_s
 
     async def submit(self, item: T, deadline: float | None = None) -> R:

@@ -11,11 +11,22 @@ from pathlib import Path
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from infogap_server.logs import configure_logging
     from infogap_server.server import run_workers
     from infogap_server.settings import Settings
 
     overrides = {"host": args.host, "port": args.port, "workers": args.workers, "backend": args.backend}
-    return run_workers(Settings(**{k: v for k, v in overrides.items() if v is not None}))
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:  # one JSON line naming each bad setting, no traceback
+        configure_logging("INFO")
+        problems = [f"{'INFOGAP_' + '_'.join(map(str, e['loc'])).upper() if e['loc'] else 'settings'}: {e['msg']}"
+                    for e in exc.errors()]
+        logging.getLogger("infogap.server").error("cannot start", extra={"fields": {"reason": "; ".join(problems)}})
+        return 2
+    return run_workers(settings)
 
 
 def _cmd_models_build(args: argparse.Namespace) -> int:

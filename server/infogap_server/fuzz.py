@@ -461,6 +461,11 @@ def print_report(reports: list[RpcReport], problems: list[str]) -> None:
 
 
 def main(args) -> int:
+    names = {m.name for m in SERVICE.methods}
+    unknown = [name for name in args.rpcs.split(",") if name and name not in names] if args.rpcs else []
+    if unknown:
+        print(f"error: unknown RPC(s) {', '.join(unknown)}; the service has {', '.join(sorted(names))}")
+        return 2
     reports, problems = run(
         Path(args.repository) if args.repository else None, args.cases_per_rpc, args.seed,
         args.rpcs.split(",") if args.rpcs else None,

@@ -23,6 +23,7 @@ from infogap.v1 import infogap_pb2
 
 from infogap_server import signals
 from infogap_server.backends import create_backend
+from infogap_server.errors import InfogapError
 from infogap_server.logs import configure_logging
 from infogap_server.metrics import Metrics
 from infogap_server.model_repository import TextModelInfo, resolve_version
@@ -53,6 +54,9 @@ class _HealthServicer(health.aio.HealthServicer):
         self._ending.set()
 
     async def Watch(self, request, context) -> None:  # noqa: N802 - gRPC method name
+        if self._ending.is_set():  # shutting down: tell the watcher once and end
+            await context.write(health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.NOT_SERVING))
+            return
         watching = asyncio.ensure_future(super().Watch(request, context))
         ending = asyncio.ensure_future(self._ending.wait())
         try:
@@ -60,8 +64,10 @@ class _HealthServicer(health.aio.HealthServicer):
         finally:
             for task in (watching, ending):
                 task.cancel()
-        if watching.done() and not watching.cancelled() and watching.exception() is not None:
-            raise watching.exception()
+            results = await asyncio.gather(watching, ending, return_exceptions=True)
+        error = results[0]
+        if isinstance(error, Exception):
+            raise error
 
 
 class StartupError(Exception):
@@ -216,7 +222,7 @@ def check_port_free(host: str, port: int, *, reuse_port: bool) -> None:
     """Raise StartupError when ``host:port`` cannot be bound, before gRPC tries (its failure is a C-level log line
     and an exception without the reason). Binds as gRPC does (SO_REUSEADDR; SO_REUSEPORT for several workers)."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise StartupError(f"could not resolve the gRPC host {host!r}: {exc.strerror}") from None
     for family, kind, proto, _, sockaddr in infos:
@@ -257,9 +263,13 @@ async def serve(settings: Settings) -> int:
         return 0
     stopping.cancel()
     if loading.exception() is not None:
-        log.error("model loading failed", exc_info=loading.exception())
+        error = loading.exception()
+        # One line that says why; a traceback only for what the server did not anticipate.
+        reason = error.message if isinstance(error, InfogapError) else f"{type(error).__name__}: {error}"
+        log.error("cannot start", extra={"fields": {"reason": reason}},
+                  exc_info=None if isinstance(error, InfogapError) else error)
         await server.stop(0)
-        raise loading.exception()
+        return 1
     await stop.wait()
     log.info("shutting down", extra={"fields": {"grace_period_s": settings.grace_period_s}})
     await server.stop()

@@ -28,7 +28,7 @@ class ServerProcess:
             env[f"INFOGAP_{name.upper()}"] = str(value)
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
-            [str(INFOGAP), "serve"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            [str(INFOGAP), "serve"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
         )
         self.lines: list[str] = []

@@ -161,9 +161,10 @@ class InfoGapServicer:
         self._draining = True
 
     async def wait_drained(self, timeout_s: float, quiet_s: float = 0.1) -> bool:
-        """Wait until no call is running and none has arrived for ``quiet_s`` (True), or ``timeout_s`` passes
-        (False). The quiet period matters: a call gRPC has accepted but not yet handed over would be cancelled by
-        the transport's stop; once the servicer has been idle a while, there is none."""
+        """Wait until no call accepted before draining is running and none arrived in the last ``quiet_s`` (True),
+        or ``timeout_s`` passes (False). The quiet period matters: a call gRPC had accepted but not yet handed over
+        when draining began would be cancelled by the transport's stop; ``quiet_s`` after the last one, there is
+        none. Calls refused while draining do not count: clients that keep calling cannot hold the drain open."""
         deadline = time.monotonic() + timeout_s
         while True:
             now = time.monotonic()
@@ -207,12 +208,14 @@ class InfoGapServicer:
         started = time.perf_counter()
         request_id = ""
         code = grpc.StatusCode.OK
-        self._in_flight += 1
-        self._last_arrival = time.monotonic()
+        working = not self._draining  # calls refused while draining are not work the drain waits for
+        if working:
+            self._in_flight += 1
+            self._last_arrival = time.monotonic()
         try:
             remaining = context.time_remaining()
             request_deadline.set(None if remaining is None else time.monotonic() + remaining)
-            if self._draining:
+            if not working:
                 raise Unavailable("the server is shutting down; retry on another replica")
             request = decode()
             given_id = getattr(request, "request_id", "")
@@ -258,7 +261,8 @@ class InfoGapServicer:
         finally:
             elapsed = time.perf_counter() - started
             self._metrics.observe_call(method, code.name, elapsed)
-            self._in_flight -= 1
+            if working:
+                self._in_flight -= 1
             if code == grpc.StatusCode.OK and log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "rpc ok",
@@ -305,8 +309,8 @@ class _CountingHandler(grpc.GenericRpcHandler):
 
 _REQUEST_ID = compile_pattern("request.request_id", r"[A-Za-z0-9._:/+=-]{1,128}")
 
-#: Codes that answer a caller's own mistake or a normal condition: logged at INFO, not WARNING.
-_QUIET_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.DEADLINE_EXCEEDED})
+#: Codes that answer a caller's own mistake: logged at INFO, not WARNING.
+_QUIET_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
 
 
 def _decode(request_class: type[Message], raw: bytes, settings: Settings) -> Message:
@@ -325,8 +329,10 @@ def _unimplemented_error(method: str) -> Unimplemented:
     return Unimplemented(f"{method} is part of the infogap.v1 API but is not served by this version yet")
 
 
-#: Back-pressure answers: under overload they come by the thousand, so they are logged at most once a second.
-_SHEDDING_CODES = frozenset({grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE})
+#: Back-pressure and expiry: under overload they come by the thousand, so they are logged at most once a second.
+_SHEDDING_CODES = frozenset(
+    {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+)
 
 
 class _ShedLog:

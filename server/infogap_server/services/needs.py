@@ -84,7 +84,8 @@ class NeedsService:
             raise InvalidArgument("customer_id", "is longer than 128 characters")
         language = query.language or s.default_language
         # The value is echoed in no error: only what passed validation (the primary subtag) is quoted back.
-        if len(language) > 35 or not _LANGUAGE_CODE.fullmatch(language):
+        # ASCII first: RE2's case folding would let "ſ" (long s) or the Kelvin sign stand for a letter.
+        if len(language) > 35 or not language.isascii() or not _LANGUAGE_CODE.fullmatch(language):
             raise InvalidArgument("language", "is not a BCP-47 language code such as 'en' or 'en-GB'")
         primary = language.split("-")[0].lower()
         if primary not in s.supported_languages:

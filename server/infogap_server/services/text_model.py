@@ -90,7 +90,7 @@ class TextModel:
 
     def tokenize(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Token ids and attention mask, padded to the longest text (rounded up to the bucket)."""
-        return self._pad([e.ids for e in self._tokenizer.encode_batch(texts)])
+        return self._pad(self._token_ids(texts))
 
     def _token_ids(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self._tokenizer.encode_batch(texts)]
