@@ -100,7 +100,7 @@ class Settings(BaseSettings):
         "a run of one message costs about as much as 40 extra tokens of a batched run on 2 cores).",
     )
     max_concurrent_streams: int = Field(
-        100,
+        256,
         ge=1,
         description="Calls one client connection may have in flight; more are refused at once by the transport "
         "(UNAVAILABLE, nothing ran: safe to retry).",
