@@ -126,7 +126,7 @@ class InfoGapServicer:
         self.needs: NeedsService | None = None  # set once the model is loaded
         self._draining = False
         self._in_flight = 0
-        self._last_arrival = 0.0  # time.monotonic() of the latest call
+        self._last_arrival = 0.0  # time.monotonic() of the latest call accepted as work (not refused by draining)
         self._shed_log = _ShedLog()
 
     # --- registration and lifecycle ---------------------------------------------------------------------------
@@ -135,8 +135,7 @@ class InfoGapServicer:
         """Register every RPC of the service (read from its descriptor) with raw bytes in and protobuf out."""
         handlers = {}
         for method in SERVICE.methods:
-            request_type = pb.DESCRIPTOR.message_types_by_name[method.input_type.name]
-            request_class = getattr(pb, request_type.name)
+            request_class = getattr(pb, method.input_type.name)
             serializer = getattr(pb, method.output_type.name).SerializeToString
             behavior = getattr(self, method.name)
             if method.client_streaming and method.server_streaming:
