@@ -428,3 +428,15 @@ def test_log_lines_are_json_and_carry_no_message_text(tiny_repository):
     records = assert_json_log(server)
     assert sum(r["msg"] == "rpc failed" for r in records) == 3
     assert "Secretstreet" not in server.log and json.dumps(secret)[1:-1] not in server.log
+
+
+def test_serving_never_imports_training():
+    """Serving imports neither torch nor the training package (they are not installed in a serving image)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import infogap_server.server, infogap_server.servicer, infogap_server.services.needs; "
+            "bad = sorted(m for m in sys.modules if m.startswith(('infogap_server.training', 'torch'))); "
+            "print(','.join(bad))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""

@@ -9,13 +9,13 @@ from datetime import datetime
 import numpy as np
 
 from infogap_server.errors import InvalidArgument
+from infogap_server.models.scoring import score as oos_score
 from infogap_server.services.entities import Entity, extract_entities
 from infogap_server.services.patterns import compile_pattern
 from infogap_server.services.text_model import TextModel
 from infogap_server.services.textwork import run_text_work
 from infogap_server.services.urgency import UrgencyResult, assess_urgency
 from infogap_server.settings import Settings
-from infogap_server.training.oos import score as oos_score
 
 # BCP-47 as callers write it: a 2-3 letter language, then subtags of 1-8 letters or digits; case-insensitive.
 _LANGUAGE_CODE = compile_pattern("request.language", r"[a-z]{2,3}(?:-[a-z0-9]{1,8})*", ignore_case=True)

@@ -14,9 +14,9 @@ from tokenizers import Tokenizer
 from infogap_server.backends.base import Backend, request_deadline
 from infogap_server.batching import MicroBatcher
 from infogap_server.model_repository import TextModelInfo
+from infogap_server.models.scoring import softmax
 from infogap_server.services.textwork import run_text_work
 from infogap_server.settings import Settings
-from infogap_server.training.oos import softmax
 
 INPUT_IDS = "input_ids"
 ATTENTION_MASK = "attention_mask"

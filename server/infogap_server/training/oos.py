@@ -21,37 +21,14 @@ from __future__ import annotations
 
 import numpy as np
 
-SCORES = ("max_prob", "energy", "centroid")
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def logsumexp(logits: np.ndarray) -> np.ndarray:
-    top = logits.max(axis=-1)
-    return top + np.log(np.exp(logits - top[..., None]).sum(axis=-1))
+# The scores themselves live with serving's contract (models/); training chooses among them.
+from infogap_server.models.scoring import SCORES, logsumexp, score, softmax  # noqa: F401 - re-exported
 
 
 def class_centroids(embeddings: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Unit-length mean embedding per class (rows in class order)."""
     centroids = np.stack([embeddings[labels == k].mean(axis=0) for k in range(n_classes)])
     return centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
-
-
-def score(kind: str, logits: np.ndarray, embeddings: np.ndarray, centroids: np.ndarray | None) -> np.ndarray:
-    """Per-message in-scope score of the given kind (higher means more in scope)."""
-    if kind == "max_prob":
-        return softmax(logits).max(axis=-1)
-    if kind == "energy":
-        return logsumexp(logits)
-    if kind == "centroid":
-        if centroids is None:
-            raise ValueError("the centroid score needs class centroids")
-        unit = embeddings / np.linalg.norm(embeddings, axis=-1, keepdims=True)
-        return (unit @ centroids.T).max(axis=-1)
-    raise ValueError(f"unknown out-of-scope score {kind!r}")
 
 
 def best_threshold(
