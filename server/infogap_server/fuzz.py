@@ -124,40 +124,40 @@ def _scalar(fd: FieldDescriptor, limits: dict[str, int]) -> st.SearchStrategy:
     raise NotImplementedError(f"no strategy for field {fd.full_name} of type {fd.type}")
 
 
+def field_strategy(fd: FieldDescriptor, limits: dict[str, int], depth: int = 0) -> st.SearchStrategy:
+    """Hostile but well-formed values of one field: a list for a repeated field, a message for a message field."""
+    if fd.type == FieldDescriptor.TYPE_MESSAGE:
+        if depth >= 3:
+            one = st.just(_message_class(fd.message_type)())
+        else:
+            one = st.deferred(lambda: message_strategy(fd.message_type, limits, depth + 1))
+    else:
+        one = _scalar(fd, limits)
+    if not fd.is_repeated:
+        return one
+    limit = limits.get(fd.name, 8)
+    sizes = sorted({0, 1, 2, max(limit - 1, 0), limit, limit + 1})
+    # A few distinct elements repeated to the size: limits are reached without drawing hundreds of values.
+    return st.builds(lambda items, n: (items * n)[:n], st.lists(one, min_size=1, max_size=3), st.sampled_from(sizes))
+
+
 def message_strategy(descriptor: Descriptor, limits: dict[str, int], depth: int = 0) -> st.SearchStrategy[Message]:
     """Messages of ``descriptor``'s type with any subset of fields set to hostile but well-formed values."""
     cls = _message_class(descriptor)
+    strategies = {fd: field_strategy(fd, limits, depth) for fd in descriptor.fields}
     plain = [fd for fd in descriptor.fields if fd.containing_oneof is None]
-    oneofs = list(descriptor.oneofs)
-
-    def value(fd: FieldDescriptor) -> st.SearchStrategy:
-        if fd.type == FieldDescriptor.TYPE_MESSAGE:
-            if depth >= 3:
-                return st.just(_message_class(fd.message_type)())
-            return st.deferred(lambda: message_strategy(fd.message_type, limits, depth + 1))
-        return _scalar(fd, limits)
-
-    def repeated(fd: FieldDescriptor) -> st.SearchStrategy[list]:
-        limit = limits.get(fd.name, 8)
-        sizes = sorted({0, 1, 2, max(limit - 1, 0), limit, limit + 1})
-        # A few distinct elements repeated to the size: limits are reached without drawing hundreds of values.
-        return st.builds(lambda items, n: (items * n)[:n], st.lists(value(fd), min_size=1, max_size=3),
-                         st.sampled_from(sizes))
-
-    strategies = {fd: repeated(fd) if fd.is_repeated else value(fd) for fd in plain}
-    arms = [(oneof, st.sampled_from([None, *oneof.fields]), {fd: value(fd) for fd in oneof.fields})
-            for oneof in oneofs]
+    arms = [st.sampled_from([None, *oneof.fields]) for oneof in descriptor.oneofs]
 
     @st.composite
     def build(draw) -> Message:
         message = cls()
-        for fd, strategy in strategies.items():
+        for fd in plain:
             if draw(st.booleans()):
-                _set(message, fd, draw(strategy))
-        for _, choose, values in arms:
+                _set(message, fd, draw(strategies[fd]))
+        for choose in arms:
             choice = draw(choose)
             if choice is not None:
-                _set(message, choice, draw(values[choice]))
+                _set(message, choice, draw(strategies[choice]))
         return message
 
     return build()
@@ -253,6 +253,11 @@ class RpcReport:
     def cases(self) -> int:
         return sum(self.outcomes.values())
 
+    def failed(self) -> int:
+        """Cases that ended in an outcome not allowed for this RPC."""
+        allowed = allowed_codes(self.method)
+        return sum(n for (_, code), n in self.outcomes.items() if code not in allowed)
+
     def by_code(self) -> Counter:
         codes: Counter = Counter()
         for (_, code), n in self.outcomes.items():
@@ -275,47 +280,41 @@ VALID_REQUESTS: dict[str, Message] = {
                                     message=pb.SessionMessage(from_customer=True, text="hello")),
 }
 
-#: The kinds of case, drawn with equal chance.
+#: The kinds of case, each a third of the cases.
 KINDS = ("structured", "one_field", "raw")
 
 
 def one_field_strategy(descriptor: Descriptor, base: Message, limits: dict[str, int]) -> st.SearchStrategy[Message]:
     """``base`` with one field replaced by a hostile value (drawn as in :func:`message_strategy`)."""
-    whole = message_strategy(descriptor, limits)
+    strategies = {fd: field_strategy(fd, limits) for fd in descriptor.fields}
+    choose = st.sampled_from(list(descriptor.fields))
 
     @st.composite
     def build(draw) -> Message:
-        fd = draw(st.sampled_from(list(descriptor.fields)))
-        hostile = draw(whole)
+        fd = draw(choose)
         message = type(base)()
         message.CopyFrom(base)
         message.ClearField(fd.name)
-        if fd.is_repeated or fd.type == FieldDescriptor.TYPE_MESSAGE:
-            if hostile.ListFields() and any(f is fd for f, _ in hostile.ListFields()):
-                _set(message, fd, getattr(hostile, fd.name))
-        else:
-            setattr(message, fd.name, getattr(hostile, fd.name))
+        _set(message, fd, draw(strategies[fd]))
         return message
 
     return build()
 
 
-def case_strategy(method: MethodDescriptor, limits: dict[str, int]) -> st.SearchStrategy[Case]:
+def case_strategies(method: MethodDescriptor, limits: dict[str, int]) -> dict[str, st.SearchStrategy[Case]]:
+    """Cases of ``method`` by kind (one payload for a unary RPC, one to four for a stream)."""
     descriptor = method.input_type
     base = VALID_REQUESTS.get(method.name, _message_class(descriptor)())
-    by_kind = {
+    payloads = {
         "structured": message_strategy(descriptor, limits).map(lambda m: m.SerializeToString()),
         "one_field": one_field_strategy(descriptor, base, limits).map(lambda m: m.SerializeToString()),
         "raw": raw_strategy(descriptor, limits),
     }
-    count = st.integers(1, 4) if method.client_streaming else st.just(1)
-
-    @st.composite
-    def build(draw) -> Case:
-        kind = draw(st.sampled_from(KINDS))
-        return Case(kind, tuple(draw(by_kind[kind]) for _ in range(draw(count))))
-
-    return build()
+    counts = (1, 4) if method.client_streaming else (1, 1)
+    return {
+        kind: st.lists(strategy, min_size=counts[0], max_size=counts[1]).map(lambda p, k=kind: Case(k, tuple(p)))
+        for kind, strategy in payloads.items()
+    }
 
 
 class Fuzzer:
@@ -362,25 +361,30 @@ class Fuzzer:
         return reply.status == health_pb2.HealthCheckResponse.SERVING
 
     def fuzz_rpc(self, method: MethodDescriptor, cases: int, seed_value: int, limits: dict[str, int]) -> RpcReport:
-        """Run ``cases`` generated cases of ``method``; stops early only when the server is dead."""
+        """Run ``cases`` generated cases of ``method``, a third of each kind; stops early only when the server is
+        dead."""
         report = RpcReport(method.name)
         allowed = allowed_codes(method.name)
+        for i, strategy in enumerate(case_strategies(method, limits).values()):
+            share = cases // len(KINDS) + (1 if i < cases % len(KINDS) else 0)
+            if share == 0 or report.dead:
+                continue
 
-        @seed(seed_value)
-        @settings(max_examples=cases, database=None, deadline=None, phases=[Phase.generate],
-                  suppress_health_check=list(HealthCheck), derandomize=False)
-        @given(case=case_strategy(method, limits))
-        def one(case: Case) -> None:
-            if report.dead:
-                return
-            outcome = self.send(method, case)
-            report.outcomes[(case.kind, outcome)] += 1
-            report.dead = outcome == DEAD
-            if outcome not in allowed and len(report.failures) < 20:
-                sample = case.payloads[0][:80]
-                report.failures.append(f"{method.name} {case.kind} case -> {outcome}; first bytes {sample!r}")
+            @seed(seed_value)
+            @settings(max_examples=share, database=None, deadline=None, phases=[Phase.generate],
+                      suppress_health_check=list(HealthCheck), derandomize=False)
+            @given(case=strategy)
+            def one(case: Case) -> None:
+                if report.dead:
+                    return
+                outcome = self.send(method, case)
+                report.outcomes[(case.kind, outcome)] += 1
+                report.dead = outcome == DEAD
+                if outcome not in allowed and len(report.failures) < 20:
+                    sample = case.payloads[0][:80]
+                    report.failures.append(f"{method.name} {case.kind} case -> {outcome}; first bytes {sample!r}")
 
-        one()
+            one()
         return report
 
 
@@ -453,8 +457,8 @@ def print_report(reports: list[RpcReport], problems: list[str]) -> None:
         print(f"{r.method:<15} {r.cases:>6} " + " ".join(f"{by_kind[k]:>10}" for k in KINDS) + " "
               + " ".join(f"{by_code.get(c, 0):>16}" for c in codes) + f" {r.seconds:>6}")
     failures = [f for r in reports for f in r.failures]
-    bad = sum(n for r in reports for (_, code), n in r.outcomes.items() if code not in allowed_codes(r.method))
-    print(f"failed cases: {bad} (INTERNAL, UNKNOWN, UNAVAILABLE, hangs, stalled health checks, deaths)")
+    print(f"failed cases: {sum(r.failed() for r in reports)} "
+          "(INTERNAL, UNKNOWN, UNAVAILABLE, hangs, stalled health checks, deaths)")
     for line in failures + problems:
         print(f"  {line}")
     print(f"log and exit: {'clean' if not problems else f'{len(problems)} problem(s)'}")
@@ -471,5 +475,4 @@ def main(args) -> int:
         args.rpcs.split(",") if args.rpcs else None,
     )
     print_report(reports, problems)
-    bad = any(code not in allowed_codes(r.method) for r in reports for (_, code) in r.outcomes)
-    return 1 if bad or problems else 0
+    return 1 if any(r.failed() for r in reports) or problems else 0
