@@ -7,6 +7,8 @@ the process's own log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import logging
 import signal
@@ -124,25 +126,34 @@ async def test_undecodable_request_is_invalid_argument_with_request_id_counted_a
 # --- 4. overload: a queue bounded by time, expired calls never run ---------------------------------------------
 
 
-async def test_calls_that_cannot_meet_their_deadline_are_rejected_at_once_and_none_expire_queued():
-    seen: list[int] = []
+@contextlib.asynccontextmanager
+async def sleeping_batcher(batch_s, seen: list | None = None, **options):
+    """A real MicroBatcher whose model records the items it runs and takes ``batch_s`` seconds a batch (a number,
+    or an iterable of durations, one per batch)."""
+    durations = itertools.repeat(batch_s) if isinstance(batch_s, int | float) else iter(batch_s)
 
-    async def handler(items: list[int]) -> list[int]:
-        seen.extend(items)
-        await asyncio.sleep(0.05)
+    async def handler(items: list) -> list:
+        if seen is not None:
+            seen.extend(items)
+        await asyncio.sleep(next(durations))
         return items
 
-    batcher = MicroBatcher(handler, max_batch_size=2, max_delay_ms=0.0, max_queue_size=1000)
+    batcher = MicroBatcher(handler, max_delay_ms=0.0, **options)
     batcher.start()
     try:
+        yield batcher
+    finally:
+        await batcher.stop()
+
+
+async def test_calls_that_cannot_meet_their_deadline_are_rejected_at_once_and_none_expire_queued():
+    async with sleeping_batcher(0.05, max_batch_size=2, max_queue_size=1000) as batcher:
         await batcher.submit(-1)  # one measured batch: the estimate needs the batch time
         deadline = time.monotonic() + 0.3
         tasks = [asyncio.ensure_future(batcher.submit(i, deadline)) for i in range(40)]
         await asyncio.sleep(0)  # every submit has now either queued or been rejected, without waiting
         rejected_at_once = [t for t in tasks if t.done()]
         results = await asyncio.gather(*tasks, return_exceptions=True)
-    finally:
-        await batcher.stop()
     answered = [r for r in results if isinstance(r, int)]
     rejected = [r for r in results if isinstance(r, ResourceExhausted)]
     assert answered and rejected and len(answered) + len(rejected) == 40
@@ -153,38 +164,20 @@ async def test_calls_that_cannot_meet_their_deadline_are_rejected_at_once_and_no
 
 async def test_a_call_whose_deadline_passes_in_the_queue_never_reaches_the_model():
     seen: list[str] = []
-
-    async def handler(items: list[str]) -> list[str]:
-        seen.extend(items)
-        await asyncio.sleep(0.1)
-        return items
-
-    batcher = MicroBatcher(handler, max_batch_size=1, max_delay_ms=0.0, max_queue_size=10)
-    batcher.start()
-    try:
+    async with sleeping_batcher(0.1, seen, max_batch_size=1, max_queue_size=10) as batcher:
         running = asyncio.ensure_future(batcher.submit("first"))
         await asyncio.sleep(0.01)  # "first" is in the model now
         with pytest.raises(DeadlineExceeded):
             await batcher.submit("late", time.monotonic() + 0.02)
         await running
         await asyncio.sleep(0.01)
-    finally:
-        await batcher.stop()
     assert seen == ["first"]
 
 
 async def test_queue_wait_is_bounded_by_time_for_calls_without_a_deadline():
-    async def handler(items: list[int]) -> list[int]:
-        await asyncio.sleep(0.05)
-        return items
-
-    batcher = MicroBatcher(handler, max_batch_size=1, max_delay_ms=0.0, max_queue_size=1000, max_queue_wait_ms=200)
-    batcher.start()
-    try:
+    async with sleeping_batcher(0.05, max_batch_size=1, max_queue_size=1000, max_queue_wait_ms=200) as batcher:
         await batcher.submit(0)
         results = await asyncio.gather(*(batcher.submit(i) for i in range(20)), return_exceptions=True)
-    finally:
-        await batcher.stop()
     rejected = [r for r in results if isinstance(r, ResourceExhausted)]
     assert 10 <= len(rejected) < 20 and "ms of work queued" in str(rejected[0])
 
@@ -214,20 +207,11 @@ async def test_streams_beyond_the_per_connection_limit_are_refused_unavailable_n
 
 
 async def test_a_stale_slow_estimate_never_locks_an_idle_batcher():
-    durations = iter([0.3] + [0.0] * 100)
-
-    async def handler(items: list[int]) -> list[int]:
-        await asyncio.sleep(next(durations))
-        return items
-
-    batcher = MicroBatcher(handler, max_batch_size=1, max_delay_ms=0.0, max_queue_size=10, max_queue_wait_ms=100)
-    batcher.start()
-    try:
+    durations = [0.3] + [0.0] * 10
+    async with sleeping_batcher(durations, max_batch_size=1, max_queue_size=10, max_queue_wait_ms=100) as batcher:
         await batcher.submit(0)  # one slow batch: the estimate is now 300 ms, over the 100 ms bound
         assert await batcher.submit(1) == 1  # idle: admitted whatever the estimate says
         assert await batcher.submit(2, time.monotonic() + 0.05) == 2  # and with a deadline shorter than it
-    finally:
-        await batcher.stop()
 
 
 # --- 5. metrics agree with what callers saw ---------------------------------------------------------------------
