@@ -375,42 +375,34 @@ def test_stop_signals_are_caught_before_grpc_is_even_imported(tiny_repository):
     assert result.stdout.strip() == "True", result.stdout + result.stderr
 
 
+def start_failure(server: ServerProcess, exit_code: int) -> tuple[str, list[dict]]:
+    """The reason of the one "cannot start" line of a server that exited ``exit_code``, and its log records."""
+    assert server.wait(30) == exit_code
+    records = assert_json_log(server)
+    failures = [r for r in records if r["msg"] == "cannot start"]
+    assert len(failures) == 1
+    return failures[0]["reason"], records
+
+
 def test_missing_model_and_bad_settings_are_one_json_line_each(tmp_path, tiny_repository):
     with ServerProcess(tmp_path) as server:  # an empty model repository
-        assert server.wait(30) == 1
-    failure = [r for r in assert_json_log(server) if r["msg"] == "cannot start"]
-    assert len(failure) == 1 and "infogap models build" in failure[0]["reason"]
+        reason, _ = start_failure(server, 1)
+    assert "infogap models build" in reason
     with ServerProcess(tiny_repository, max_batch_size=0, port=70000) as server:
-        assert server.wait(30) == 2
-    failure = [r for r in assert_json_log(server) if r["msg"] == "cannot start"]
-    assert len(failure) == 1
-    assert "INFOGAP_MAX_BATCH_SIZE" in failure[0]["reason"] and "INFOGAP_PORT" in failure[0]["reason"]
+        reason, _ = start_failure(server, 2)
+    assert "INFOGAP_MAX_BATCH_SIZE" in reason and "INFOGAP_PORT" in reason
 
 
-def test_busy_grpc_port_is_one_json_line_and_exit_code_1(tiny_repository):
+@pytest.mark.parametrize("setting", ["port", "metrics_port"])
+def test_busy_port_is_one_json_line_and_exit_code_1(tiny_repository, setting):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with ServerProcess(tiny_repository, port=port) as server:
-            code = server.wait(30)
-    assert code == 1
-    records = assert_json_log(server)
-    failure = [r for r in records if r["msg"] == "cannot start"]
-    assert len(failure) == 1 and f"127.0.0.1:{port}" in failure[0]["reason"] and "in use" in failure[0]["reason"]
-
-
-def test_busy_metrics_port_is_one_json_line_and_exit_code_1(tiny_repository):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with ServerProcess(tiny_repository, metrics_port=port) as server:
-            code = server.wait(30)
-    assert code == 1
-    records = assert_json_log(server)
-    failure = [r for r in records if r["msg"] == "cannot start"]
-    assert len(failure) == 1 and "metrics" in failure[0]["reason"] and str(port) in failure[0]["reason"]
+        with ServerProcess(tiny_repository, **{setting: port}) as server:
+            reason, records = start_failure(server, 1)
+    assert f"127.0.0.1:{port}" in reason and "in use" in reason
+    assert ("metrics" in reason) == (setting == "metrics_port")
     assert not any(r["msg"] == "listening" for r in records)
 
 
