@@ -19,6 +19,7 @@ import json
 import os
 import random
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from infogap_server.model_repository import TextModelInfo, model_file, resolve_version
+from infogap_server.server_process import ServerProcess
 from infogap_server.services.text_model import pad_batch, plan_runs
 from infogap_server.settings import Settings
 
@@ -192,37 +194,10 @@ def model_alone(settings: Settings, texts: list[str], batch_sizes: tuple[int, ..
     return results
 
 
-class GatewayProcess:
-    """``infogap serve`` in its own process, as in production, on free ports."""
+class GatewayProcess(ServerProcess):
+    """``infogap serve`` in its own process, as in production, with what the benchmark reads of it."""
 
-    def __init__(self, **env: str) -> None:
-        self.port, self.metrics_port = _free_port(), _free_port()
-        self.env = dict(os.environ, INFOGAP_PORT=str(self.port), INFOGAP_METRICS_PORT=str(self.metrics_port),
-                        INFOGAP_LOG_LEVEL="WARNING", **env)
-        self.process: subprocess.Popen | None = None
-        self.startup_s: float | None = None
-
-    async def start(self) -> GatewayProcess:
-        import grpc
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-        started = time.perf_counter()
-        self.process = subprocess.Popen(  # noqa: ASYNC220 (a child that runs for the whole benchmark)
-            [str(Path(sys.executable).parent / "infogap"), "serve"], env=self.env
-        )
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{self.port}") as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while time.perf_counter() - started < 180:
-                if self.process.poll() is not None:
-                    raise RuntimeError("gateway exited during start-up")
-                try:
-                    if (await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)).status == 1:
-                        self.startup_s = time.perf_counter() - started
-                        return self
-                except grpc.aio.AioRpcError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise TimeoutError("gateway did not become SERVING")
+    startup_s: float | None = None
 
     def batch_stats(self) -> tuple[float, float]:
         body = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
@@ -238,9 +213,21 @@ class GatewayProcess:
         return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(30)
+        if self.process.poll() is None:
+            self.signal(signal.SIGTERM)
+            self.wait(30)
+        self.kill()
+
+
+async def start_gateway(settings: Settings, **overrides: object) -> GatewayProcess:
+    """A gateway process with these settings (INFOGAP_* names in lower case), once it serves. Several workers need a
+    fixed port; one worker gets a free one."""
+    overrides.setdefault("port", _free_port() if overrides.get("workers", 1) != 1 else 0)
+    gateway = GatewayProcess(settings.model_repository, **overrides)
+    started = time.perf_counter()
+    await asyncio.to_thread(gateway.start, 180.0)
+    gateway.startup_s = time.perf_counter() - started
+    return gateway
 
 
 def _triton_batches(stats: dict) -> dict[int, int]:
@@ -442,7 +429,7 @@ async def run(args) -> dict:
               f"{'errors':>6}")
     print(header, flush=True)
     if "embedded" in paths:
-        gateway = await GatewayProcess(INFOGAP_BACKEND="embedded").start()
+        gateway = await start_gateway(settings, backend="embedded")
         report["embedded_gateway"] = {"startup_s": round(gateway.startup_s, 2), "rss_mib": round(gateway.rss_mib(), 1)}
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
@@ -460,7 +447,7 @@ async def run(args) -> dict:
             gateway.stop()
 
     if "overload" in paths:  # far more calls than the server can answer in time: rejected fast, none cancelled
-        gateway = await GatewayProcess(INFOGAP_BACKEND="embedded").start()
+        gateway = await start_gateway(settings, backend="embedded")
         try:
             channels = [grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}",
                                                   options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(4)]
@@ -502,7 +489,7 @@ async def run(args) -> dict:
 
     if "workers" in paths:  # 1 vs 2 gateway processes on the embedded backend
         for workers in (1, 2):
-            gateway = await GatewayProcess(INFOGAP_BACKEND="embedded", INFOGAP_WORKERS=str(workers)).start()
+            gateway = await start_gateway(settings, backend="embedded", workers=workers)
             await asyncio.sleep(1.0)  # every worker warmed up, not only the first to answer health
             report[f"embedded_{workers}_workers_rss_mib"] = round(gateway.rss_mib(), 1)
             try:
@@ -527,7 +514,7 @@ async def run(args) -> dict:
               f"({two - one:.0f} MiB per extra worker)", flush=True)
 
     if "noop" in paths:  # the gateway alone: gRPC, validation, tokenization, batching, conversion; no model
-        gateway = await GatewayProcess(INFOGAP_BACKEND="noop", INFOGAP_INTRA_OP_THREADS="1").start()
+        gateway = await start_gateway(settings, backend="noop", intra_op_threads=1)
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
                 call = gateway_call(infogap_pb2_grpc.InfoGapStub(channel))
@@ -548,7 +535,8 @@ async def run(args) -> dict:
 
         triton = LocalTriton(settings.model_repository).start()
         try:
-            gateway = await GatewayProcess(INFOGAP_BACKEND="triton", INFOGAP_TRITON_ADDRESS=triton.grpc_address).start()
+            gateway = await start_gateway(settings, backend="triton",
+                                          triton_address=triton.grpc_address)
             client = triton_grpc.InferenceServerClient(triton.grpc_address)
             try:
                 version = resolve_version(settings.model_repository, settings.text_model, settings.text_model_version)

@@ -62,8 +62,9 @@ class ServerProcess:
         raise AssertionError(f"no {message!r} within {timeout_s}s:\n{self.log}")
 
     def start(self, timeout_s: float = 60.0) -> ServerProcess:
-        """Wait until it serves; ``port`` is then its gRPC port."""
-        self.port = self.wait_for("listening", timeout_s)["port"]
+        """Wait until it serves; ``port`` and ``metrics_port`` are then its ports."""
+        listening = self.wait_for("listening", timeout_s)
+        self.port, self.metrics_port = listening["port"], listening["metrics_port"]
         self.wait_for("serving", timeout_s)
         return self
 
