@@ -17,8 +17,10 @@ from infogap_server.services.textwork import run_text_work
 from infogap_server.services.urgency import UrgencyResult, assess_urgency
 from infogap_server.settings import Settings
 
-# BCP-47 as callers write it: a 2-3 letter language, then subtags of 1-8 letters or digits; case-insensitive.
-_LANGUAGE_CODE = compile_pattern("request.language", r"[a-z]{2,3}(?:-[a-z0-9]{1,8})*", ignore_case=True)
+# BCP-47 as callers write it: a 2-3 letter language, then subtags of 1-8 letters or digits, in either case. The
+# classes spell out both cases instead of matching case-insensitively: RE2's case folding would let "ſ" (long s) or
+# the Kelvin sign stand for an ASCII letter.
+_LANGUAGE_CODE = compile_pattern("request.language", r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 EVENT_TYPES = ("order", "contact", "return", "complaint", "cancellation", "refund")
 
 
@@ -84,8 +86,7 @@ class NeedsService:
             raise InvalidArgument("customer_id", "is longer than 128 characters")
         language = query.language or s.default_language
         # The value is echoed in no error: only what passed validation (the primary subtag) is quoted back.
-        # ASCII first: RE2's case folding would let "ſ" (long s) or the Kelvin sign stand for a letter.
-        if len(language) > 35 or not language.isascii() or not _LANGUAGE_CODE.fullmatch(language):
+        if len(language) > 35 or not _LANGUAGE_CODE.fullmatch(language):
             raise InvalidArgument("language", "is not a BCP-47 language code such as 'en' or 'en-GB'")
         primary = language.split("-")[0].lower()
         if primary not in s.supported_languages:
