@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODEL := model_repository/infogap_text
 
-.PHONY: setup models serve serve-triton triton test test-fast protos protos-check bench fuzz locust lint clean
+.PHONY: setup models postgres serve serve-triton triton test test-fast protos protos-check bench fuzz locust lint clean
 
 $(STAMP): pyproject.toml clients/node/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,12 +24,18 @@ setup: $(STAMP)
 models: setup
 	$(BIN)/infogap models build --if-missing
 
+## postgres: install Debian's PostgreSQL server when initdb is missing (tests start throwaway clusters with it)
+postgres:
+	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; else \
+	sudo=; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then sudo=sudo; fi; \
+	$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; fi
+
 ## serve: set up, build the default model if missing, start the server on the embedded backend
 serve: models
 	$(BIN)/infogap serve
 
 ## test: set up, build the default model if missing, check generated code, run the whole test suite
-test: models protos-check
+test: models protos-check postgres
 	$(BIN)/python -m pytest -q
 
 ## test-fast: unit tests on the tiny model only

@@ -1,16 +1,23 @@
-"""Fixtures: a tiny model repository, the real model repository, and real servers on port 0."""
+"""Fixtures: a tiny model repository, the real model repository, real servers on port 0, and a throwaway
+PostgreSQL cluster with a fresh database per test."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import itertools
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 import pytest_asyncio
 from infogap.v1 import infogap_pb2_grpc
-from infogap_server.model_repository import versions
+from infogap_server.local_postgres import LocalPostgres
+from infogap_server.local_postgres import available as postgres_available
+from infogap_server.models.repository import versions
 from infogap_server.server import InfoGapServer
 from infogap_server.settings import PROJECT_ROOT, Settings
 
@@ -34,7 +41,8 @@ def real_repository() -> Path:
 
 
 def settings_for(repository: Path, **overrides) -> Settings:
-    base = dict(port=0, metrics_port=0, model_repository=repository, grace_period_s=2.0, log_level="WARNING")
+    base = dict(port=0, metrics_port=0, model_repository=repository, grace_period_s=2.0, log_level="WARNING",
+                data_dir=Path(tempfile.mkdtemp(prefix="infogap-data-")))
     base.update(overrides)
     return Settings(**base)
 
@@ -73,3 +81,33 @@ async def channel_to(server: InfoGapServer) -> AsyncIterator[grpc.aio.Channel]:
 async def tiny_stub(tiny_server) -> AsyncIterator[infogap_pb2_grpc.InfoGapStub]:
     async with channel_to(tiny_server) as channel:
         yield infogap_pb2_grpc.InfoGapStub(channel)
+
+
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """A started throwaway PostgreSQL cluster for the whole session (removed at the end).
+
+    Missing binaries fail the test (CI must never skip these); INFOGAP_TEST_SKIP_POSTGRES=1 skips instead."""
+    reason = postgres_available()
+    if reason is not None:
+        if os.environ.get("INFOGAP_TEST_SKIP_POSTGRES") == "1":
+            pytest.skip(f"INFOGAP_TEST_SKIP_POSTGRES=1: {reason}")
+        pytest.fail(
+            f"{reason}: run `make postgres` (make test does it first), or set INFOGAP_TEST_SKIP_POSTGRES=1 to skip"
+        )
+    cluster = LocalPostgres()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def postgres_url(postgres: LocalPostgres) -> str:
+    """A fresh, empty database per test: ``postgresql+asyncpg://postgres@127.0.0.1:PORT/test_N_xxxxxxxx``."""
+    postgres.start()  # a no-op unless an earlier test stopped the cluster and did not start it again
+    return postgres.create_database(f"test_{next(_database_numbers)}_{uuid.uuid4().hex[:8]}")

@@ -426,11 +426,16 @@ def test_log_lines_are_json_and_carry_no_message_text(tiny_repository):
 
 
 def test_serving_never_imports_training():
-    """Serving imports neither torch nor the training package (they are not installed in a serving image)."""
+    """Serving imports neither torch nor the training package (they are not installed in a serving image); the
+    models package, which training shares, does not pull them in either. (tests/test_model_repository.py checks
+    every serving module's imports statically, including imports inside functions.)"""
     import subprocess
     import sys
 
-    code = ("import sys; import infogap_server.server, infogap_server.servicer, infogap_server.services.needs; "
+    modules = ("infogap_server.server", "infogap_server.servicer", "infogap_server.services.needs",
+               "infogap_server.models.registry", "infogap_server.models.repository", "infogap_server.models.tensors",
+               "infogap_server.backends.embedded", "infogap_server.backends.noop")
+    code = (f"import sys; import {', '.join(modules)}; "
             "bad = sorted(m for m in sys.modules if m.startswith(('infogap_server.training', 'torch'))); "
             "print(','.join(bad))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

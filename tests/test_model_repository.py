@@ -1,13 +1,26 @@
-"""The model repository as both backends read it: config.pbtxt, its GPU variant, versions."""
+"""The model repository as both backends read it (config.pbtxt, its GPU variant, versions), and the model registry
+that loads, warms and swaps the versions the gateway serves."""
 
 from __future__ import annotations
 
+import ast
+import asyncio
+import contextlib
+from pathlib import Path
+
+import infogap_server
+import numpy as np
 import pytest
+from infogap.v1 import infogap_pb2 as pb
+from infogap.v1 import infogap_pb2_grpc
 from infogap_server.backends.embedded import EmbeddedBackend
 from infogap_server.errors import Unavailable
-from infogap_server.model_repository import ModelConfig, resolve_version
+from infogap_server.models.registry import ModelRegistry
+from infogap_server.models.repository import ModelConfig, TextModelInfo, resolve_version
+from infogap_server.services.text_model import TextModel
 from infogap_server.settings import PROJECT_ROOT, Settings
 
+from tests.conftest import channel_to
 from tests.tiny_model import build_tiny_model
 
 REPOSITORY = PROJECT_ROOT / "model_repository"
@@ -85,3 +98,171 @@ def test_tensorrt_engine_build(tmp_path):
     folder = build_tiny_model(tmp_path)
     build_engine(folder / "model.onnx", tmp_path / "model.plan", Profile((1, 1), (4, 16), (16, 64)))
     assert (tmp_path / "model.plan").stat().st_size > 0
+
+
+# --- the model registry: load, warm, serve; a new version takes over only once warmed --------------------------
+
+
+class _RecordingBackend(EmbeddedBackend):
+    """The embedded backend, writing down when versions are loaded and released."""
+
+    def __init__(self, settings: Settings, events: list[str]) -> None:
+        super().__init__(settings)
+        self.events = events
+
+    async def load(self, model: str, version: int) -> None:
+        self.events.append(f"load {version}")
+        await super().load(model, version)
+
+    async def unload(self, model: str, version: int) -> None:
+        self.events.append(f"unload {version}")
+        await super().unload(model, version)
+
+
+class _RecordedTextModel(TextModel):
+    def __init__(self, info, backend, settings, events: list[str], before_warm=None) -> None:
+        super().__init__(info, backend, settings)
+        self.events, self.before_warm = events, before_warm
+
+    async def warm(self) -> None:
+        if self.before_warm is not None:
+            await self.before_warm(self)
+        self.events.append(f"warm {self.info.version}")
+        await super().warm()
+
+    async def stop(self, drain_s: float = 0.0) -> None:
+        self.events.append(f"stop {self.info.version}")
+        await super().stop(drain_s)
+
+
+@contextlib.asynccontextmanager
+async def _registry(repository: Path, version: int | None = None, before_warm=None):
+    settings = Settings(model_repository=repository, grace_period_s=2.0)
+    events: list[str] = []
+    backend = _RecordingBackend(settings, events)
+    registry = ModelRegistry(settings, backend)
+
+    def build(name: str, v: int) -> TextModel:
+        return _RecordedTextModel(TextModelInfo.read(repository, name, v), backend, settings, events, before_warm)
+
+    registry.register("infogap_text", build, version=version,
+                      on_serve=lambda model: events.append(f"serve {model.info.version}"))
+    try:
+        yield registry, backend, events
+    finally:
+        await registry.close()
+        await backend.close()
+
+
+async def _top_intent(model: TextModel, text: str) -> str:
+    prediction = await model.predict(text)
+    return model.info.intents[int(np.argmax(prediction.intent_probs))]
+
+
+async def test_registry_loads_warms_and_serves_the_tiny_model(tiny_repository):
+    async with _registry(tiny_repository) as (registry, backend, events):
+        assert not registry.ready
+        with pytest.raises(Unavailable, match="not loaded yet"):
+            registry.get("infogap_text")
+        await registry.load_all()
+        assert events == ["load 1", "warm 1", "serve 1"]
+        assert registry.names == ("infogap_text",) and registry.version("infogap_text") == 1
+        assert registry.is_ready("infogap_text") and registry.ready
+        assert await _top_intent(registry.get("infogap_text"), "please cancel my order") == "cancel_order"
+        assert await registry.load("infogap_text") == 1  # the version serving: nothing happens
+        assert events == ["load 1", "warm 1", "serve 1"]
+        with pytest.raises(Unavailable, match="not served by this gateway"):
+            registry.get("infogap_behaviour")
+    assert events[-2:] == ["stop 1", "unload 1"]
+
+
+async def test_swap_loads_and_warms_the_new_version_before_releasing_the_old(tmp_path):
+    build_tiny_model(tmp_path, version=1)
+    build_tiny_model(tmp_path, version=2)
+    old_answers = []
+
+    async def old_still_serves(new: TextModel) -> None:
+        if new.info.version == 2:  # while the new version warms, callers still get the old one, and it works
+            old = registry.get("infogap_text")
+            assert old.info.version == 1 and registry.version("infogap_text") == 1
+            old_answers.append(await _top_intent(old, "where is my parcel"))
+
+    async with _registry(tmp_path, version=1, before_warm=old_still_serves) as (registry, backend, events):
+        await registry.load_all()
+        old = registry.get("infogap_text")
+        assert await registry.swap("infogap_text", 2) == 2
+        assert old_answers == ["track_order"]
+        assert events == ["load 1", "warm 1", "serve 1", "load 2", "warm 2", "serve 2", "stop 1", "unload 1"]
+        new = registry.get("infogap_text")
+        assert new is not old and new.info.version == 2
+        assert await _top_intent(new, "I want my money back") == "get_refund"
+        assert await backend.is_ready("infogap_text", 2) and not await backend.is_ready("infogap_text", 1)
+
+
+async def test_swap_answers_the_calls_in_flight_on_the_old_version(tmp_path):
+    build_tiny_model(tmp_path, version=1)
+    build_tiny_model(tmp_path, version=2)
+    async with _registry(tmp_path, version=1) as (registry, _, _):
+        await registry.load_all()
+        old = registry.get("infogap_text")
+        calls = [asyncio.ensure_future(_top_intent(old, f"cancel order {i}")) for i in range(40)]
+        await asyncio.sleep(0)  # the calls are queued in the old version's batcher
+        await registry.swap("infogap_text", 2)
+        assert await asyncio.gather(*calls) == ["cancel_order"] * 40
+
+
+async def test_a_version_that_fails_to_load_or_warm_leaves_the_old_one_serving(tmp_path):
+    build_tiny_model(tmp_path, version=1)
+    (build_tiny_model(tmp_path, version=2) / "model.onnx").write_bytes(b"not an onnx model")
+    (build_tiny_model(tmp_path, version=3) / "labels.json").unlink()  # the backend loads it; building it fails
+    async with _registry(tmp_path, version=1) as (registry, backend, events):
+        await registry.load_all()
+        old = registry.get("infogap_text")
+        for version in (2, 3):
+            with pytest.raises(Exception):  # noqa: B017 - ONNX Runtime's own error for 2, Unavailable for 3
+                await registry.swap("infogap_text", version)
+            assert registry.get("infogap_text") is old and registry.version("infogap_text") == 1
+            assert registry.ready
+            assert not await backend.is_ready("infogap_text", version)  # released again
+            assert await _top_intent(old, "please cancel") == "cancel_order"
+        assert events == ["load 1", "warm 1", "serve 1", "load 2", "unload 2", "load 3", "unload 3"]
+        with pytest.raises(Unavailable, match="version 7 is not in the model repository"):
+            await registry.swap("infogap_text", 7)
+        assert registry.version("infogap_text") == 1
+
+
+async def test_server_swaps_the_text_model_without_failing_a_call(start_server, tmp_path):
+    build_tiny_model(tmp_path, version=1)
+    build_tiny_model(tmp_path, version=2)
+    server = await start_server(tmp_path, text_model_version=1)
+    async with channel_to(server) as channel:
+        stub = infogap_pb2_grpc.InfoGapStub(channel)
+        request = pb.IdentifyNeedsRequest(text="where is my parcel")
+        assert (await stub.IdentifyNeeds(request, timeout=5)).model.version == "1"
+        calls = [stub.IdentifyNeeds(request, timeout=10) for _ in range(50)]
+        swapped, *responses = await asyncio.gather(server.models.swap("infogap_text", 2), *calls)
+        assert swapped == 2
+        assert all(r.needs[0].intent == "track_order" for r in responses)
+        assert (await stub.IdentifyNeeds(request, timeout=5)).model.version == "2"
+
+
+def test_training_imports_models_and_serving_never_imports_training():
+    """The import direction of the design: ``training -> models``, never the reverse, and nothing in serving
+    imports training or torch, not even inside a function. The development tools (bench, fuzz, the command
+    line's build and train commands, local Triton) sit outside the serving import graph."""
+    package = Path(infogap_server.__file__).parent
+    outside_serving = {"training", "learning", "triton", "bench.py", "fuzz.py", "cli.py"}
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package)
+        if relative.parts[0] in outside_serving:
+            continue
+        forbidden = ("infogap_server.training", "infogap_server.learning", "torch", "transformers")
+        if relative.parts[0] == "models":  # the shared contract depends on no service either
+            forbidden += ("infogap_server.services", "infogap_server.servicer", "infogap_server.server")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{relative}: {name}" for name in names
+                          if any(name == f or name.startswith(f + ".") for f in forbidden)]
+    assert offenders == []

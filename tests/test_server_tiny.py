@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from infogap import AsyncInfoGapClient, InfoGapClient, InfoGapError
 from infogap.v1 import infogap_pb2 as pb
 from infogap.v1 import infogap_pb2_grpc
-from infogap_server.model_repository import TextModelInfo
+from infogap_server.models.repository import TextModelInfo
 from infogap_server.services.text_model import TextModel
 from infogap_server.settings import Settings
 

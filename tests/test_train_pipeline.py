@@ -15,10 +15,13 @@ import pytest
 from infogap.v1 import infogap_pb2 as pb
 from infogap.v1 import infogap_pb2_grpc
 from infogap_server.training import oos
+from infogap_server.training.build import _Tokenize, encoder_dir
 from infogap_server.training.cli_train import CLINC150
+from infogap_server.training.quantize import quantize_static_int8
 from tokenizers import Tokenizer
 
 from tests.conftest import channel_to
+from tests.tiny_model import build_tiny_model
 
 pytestmark = pytest.mark.integration
 INFOGAP = str(Path(sys.executable).parent / "infogap")
@@ -127,3 +130,28 @@ async def test_the_trained_model_is_served_with_its_out_of_scope_rule(start_serv
     assert [r.out_of_scope for r in responses] == expected.tolist()
     assert all(r.needs[0].intent in labels["intents"] for r in responses)
     assert not responses[0].HasField("sentiment")  # no sentiment labels in CLINC150: no sentiment is made up
+
+
+def test_quantization_writes_nothing_in_the_working_directory(tmp_path, monkeypatch):
+    """ONNX tools may write temporaries (``<uuid>.data`` as large as the model) relative to the working
+    directory: quantization runs in a folder of its own, so only the model it was asked for appears."""
+    import onnxruntime.quantization
+
+    quantize_static = onnxruntime.quantization.quantize_static
+
+    def writes_beside_itself(*args, **kwargs):  # what such a tool does
+        Path("0b5e1c2a-external.data").write_bytes(b"temporary")
+        return quantize_static(*args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_static", writes_beside_itself)
+    folder = build_tiny_model(tmp_path / "repository")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    out = tmp_path / "out" / "model.onnx"
+    out.parent.mkdir()
+    tokenize = _Tokenize(encoder_dir() / "tokenizer.json", 16)
+    quantize_static_int8(folder / "model.onnx", out, tokenize, ["cancel my order", "where is it"])
+    assert Path.cwd() == work and list(work.iterdir()) == []
+    assert [p.name for p in out.parent.iterdir()] == ["model.onnx"]
+    ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])

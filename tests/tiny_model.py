@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from infogap_server.training.build import config_pbtxt, encoder_dir
+from infogap_server.models.repository import text_model_config, write_config
+from infogap_server.models.tensors import ATTENTION_MASK, EMBEDDING, INPUT_IDS, INTENT_LOGITS, SENTIMENT_LOGITS
+from infogap_server.training.build import encoder_dir
 from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer
 
@@ -37,15 +39,15 @@ def build_tiny_model(repository: Path, name: str = "infogap_text", version: int 
     table[:, n_i + n_s :] = rng.normal(size=(vocab, EMBED_DIM)).astype(np.float32)
 
     nodes = [
-        helper.make_node("Gather", ["table", "input_ids"], ["tok"], axis=0),  # [B, L, F]
-        helper.make_node("Cast", ["attention_mask"], ["mask_f"], to=TensorProto.FLOAT),
+        helper.make_node("Gather", ["table", INPUT_IDS], ["tok"], axis=0),  # [B, L, F]
+        helper.make_node("Cast", [ATTENTION_MASK], ["mask_f"], to=TensorProto.FLOAT),
         helper.make_node("Unsqueeze", ["mask_f", "axis_last"], ["mask3"]),  # [B, L, 1]
         helper.make_node("Mul", ["tok", "mask3"], ["masked"]),
         helper.make_node("ReduceSum", ["masked", "axis_seq"], ["summed"], keepdims=0),  # [B, F]
-        helper.make_node("Slice", ["summed", "i_start", "i_end", "axis_last"], ["intent_logits"]),
-        helper.make_node("Slice", ["summed", "s_start", "s_end", "axis_last"], ["sentiment_logits"]),
+        helper.make_node("Slice", ["summed", "i_start", "i_end", "axis_last"], [INTENT_LOGITS]),
+        helper.make_node("Slice", ["summed", "s_start", "s_end", "axis_last"], [SENTIMENT_LOGITS]),
         helper.make_node("Slice", ["summed", "e_start", "e_end", "axis_last"], ["raw_embedding"]),
-        helper.make_node("LpNormalization", ["raw_embedding"], ["embedding"], axis=-1, p=2),
+        helper.make_node("LpNormalization", ["raw_embedding"], [EMBEDDING], axis=-1, p=2),
     ]
     def ints(name, v):
         return numpy_helper.from_array(np.array(v, dtype=np.int64), name)
@@ -64,13 +66,13 @@ def build_tiny_model(repository: Path, name: str = "infogap_text", version: int 
         nodes,
         "tiny_text",
         [
-            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
-            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "sequence"]),
+            helper.make_tensor_value_info(INPUT_IDS, TensorProto.INT64, ["batch", "sequence"]),
+            helper.make_tensor_value_info(ATTENTION_MASK, TensorProto.INT64, ["batch", "sequence"]),
         ],
         [
-            helper.make_tensor_value_info("intent_logits", TensorProto.FLOAT, ["batch", n_i]),
-            helper.make_tensor_value_info("sentiment_logits", TensorProto.FLOAT, ["batch", n_s]),
-            helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", EMBED_DIM]),
+            helper.make_tensor_value_info(INTENT_LOGITS, TensorProto.FLOAT, ["batch", n_i]),
+            helper.make_tensor_value_info(SENTIMENT_LOGITS, TensorProto.FLOAT, ["batch", n_s]),
+            helper.make_tensor_value_info(EMBEDDING, TensorProto.FLOAT, ["batch", EMBED_DIM]),
         ],
         initializers,
     )
@@ -81,9 +83,7 @@ def build_tiny_model(repository: Path, name: str = "infogap_text", version: int 
     folder.mkdir(parents=True, exist_ok=True)
     onnx.save(model, folder / "model.onnx")
     shutil.copy(tokenizer_src, folder / "tokenizer.json")
-    (repository / name / "config.pbtxt").write_text(
-        config_pbtxt(name, n_i, embedding_dim=EMBED_DIM, max_batch_size=16)
-    )
+    write_config(repository, name, text_model_config(name, n_i, embedding_dim=EMBED_DIM, max_batch_size=16))
     labels = {"intents": INTENTS, "sentiments": SENTIMENTS, "out_of_scope_threshold": 0.5, "max_sequence_tokens": 64}
     (folder / "labels.json").write_text(json.dumps(labels))
     return folder

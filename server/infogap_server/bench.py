@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from infogap_server.model_repository import TextModelInfo, model_file, resolve_version
+from infogap_server.models.repository import TextModelInfo, model_file, resolve_version
+from infogap_server.models.tensors import TEXT_INPUTS, TEXT_OUTPUTS
 from infogap_server.server_process import ServerProcess
 from infogap_server.services.text_model import pad_batch, plan_runs
 from infogap_server.settings import Settings
@@ -545,13 +546,12 @@ async def run(args) -> dict:
                 tok.enable_truncation(max_length=min(settings.max_sequence_tokens, info.max_sequence_tokens))
                 tok.enable_padding(pad_id=0, pad_token="[PAD]",
                                    pad_to_multiple_of=settings.triton_sequence_bucket_tokens)
-                outputs = [triton_grpc.InferRequestedOutput(n) for n in ("intent_logits", "sentiment_logits",
-                                                                         "embedding")]
+                outputs = [triton_grpc.InferRequestedOutput(n) for n in TEXT_OUTPUTS]
 
                 async def direct(text: str) -> None:
                     enc = tok.encode(text)  # the same tokenization and padding bucket as the gateway's
                     inputs = []
-                    for name, values in (("input_ids", enc.ids), ("attention_mask", enc.attention_mask)):
+                    for name, values in zip(TEXT_INPUTS, (enc.ids, enc.attention_mask), strict=True):
                         array = np.array([values], dtype=np.int64)
                         tensor = triton_grpc.InferInput(name, list(array.shape), "INT64")
                         tensor.set_data_from_numpy(array)

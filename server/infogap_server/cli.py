@@ -31,7 +31,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_models_build(args: argparse.Namespace) -> int:
     from infogap_server.logs import configure_logging
-    from infogap_server.model_repository import versions
+    from infogap_server.models.repository import versions
     from infogap_server.settings import Settings
 
     configure_logging("INFO")
@@ -130,6 +130,114 @@ def _cmd_identify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings_or_exit():
+    from pydantic import ValidationError
+
+    from infogap_server.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for e in exc.errors():
+            print(f"error: INFOGAP_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _cmd_db_upgrade(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from infogap_server.store.migrate import head_revision
+    from infogap_server.store.sql import SqlStore
+
+    settings = _settings_or_exit()
+    url = args.url or settings.store_url
+
+    async def upgrade() -> None:
+        from infogap_server.privacy.pseudonyms import pseudonymizer_for
+
+        store = SqlStore(url, timeout_s=settings.store_timeout_s, migrate=True)
+        try:
+            await store.open(key_fingerprint=pseudonymizer_for(settings).fingerprint())
+        finally:
+            await store.close()
+
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(upgrade())
+    print(f"store at revision {head_revision()}: {_safe_url(url)}")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _cmd_import_online_retail(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from infogap_server.data_import import import_online_retail
+    from infogap_server.server import open_customer_layer
+
+    settings = _settings_or_exit()
+    path = Path(args.path)
+    if not path.is_file():
+        print(f"error: {path}: no such file", file=sys.stderr)
+        return 2
+
+    async def run():
+        store, service = await open_customer_layer(settings)
+        try:
+            return await import_online_retail(path, service, batch_size=args.batch_size, progress=not args.quiet)
+        finally:
+            await store.close()
+
+    report = asyncio.run(run())
+    print(f"imported {path} into {_safe_url(settings.store_url)}")
+    print("\n".join(report.lines()))
+    return 0
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from google.protobuf.json_format import MessageToDict
+    from infogap import InfoGapClient, InfoGapError
+    from infogap.v1 import infogap_pb2 as pb
+
+    as_of = None
+    if args.as_of:
+        as_of = datetime.fromisoformat(args.as_of)
+        as_of = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of
+    with InfoGapClient(args.address, timeout_s=args.timeout_s, token=args.token or None) as client:
+        try:
+            profile = client.get_customer_profile(args.customer_id, as_of=as_of)
+        except InfoGapError as error:
+            print(f"error: {error.code.name}: {error.message}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(MessageToDict(profile, always_print_fields_with_no_presence=True), indent=2))
+        return 0
+    r = profile.rfm
+    print(f"as of\t{profile.as_of.ToDatetime():%Y-%m-%d %H:%M} UTC")
+    print(f"segment\t{profile.segment}")
+    recency = f"{r.recency_days} days" if r.HasField("recency_days") else "no order"
+    print(f"rfm\trecency {recency} ({r.recency_score}), frequency {r.frequency} orders ({r.frequency_score}), "
+          f"monetary {r.monetary:,.2f} {profile.currency} ({r.monetary_score})")
+    print(f"activity\t{profile.first_activity.ToDatetime():%Y-%m-%d} to {profile.last_activity.ToDatetime():%Y-%m-%d}"
+          f", {profile.total_events} events")
+    for t in profile.events_by_type:
+        print(f"events\t{enum_name(pb.BehaviorEventType, t.type)}\t{t.count}\t{t.amount:,.2f}")
+    for issue in profile.open_issues:
+        print(f"open issue\t{enum_name(pb.BehaviorEventType, issue.type)}\t{issue.time.ToDatetime():%Y-%m-%d}\t"
+              f"{issue.event_id}")
+    churn = f"{profile.churn_risk:.3f}" if profile.HasField("churn_risk") else "n/a (no behaviour model served)"
+    print(f"churn risk\t{churn}")
+    return 0
+
+
 def enum_name(enum, value: int) -> str:
     """'SENTIMENT_LABEL_NEGATIVE' -> 'negative'."""
     try:
@@ -174,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from infogap_server.training.cli_train import add_parsers as add_train_parsers
 
-    add_train_parsers(sub)
+    data = sub.add_parser("data", help="data sets: export for training, import into the customer store")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    add_train_parsers(sub, data_sub)
 
     bench = sub.add_parser("bench", help="measure throughput and latency: model alone, gateway, Triton (one run)")
     bench.add_argument("--paths", default="patterns,model,embedded,overload,workers,noop,triton",
@@ -199,6 +309,30 @@ def main(argv: list[str] | None = None) -> int:
     fuzz.add_argument("--rpcs", default="", help="comma list of RPC names (default: every RPC)")
     fuzz.add_argument("--repository", help="model repository the server loads (default INFOGAP_MODEL_REPOSITORY)")
     fuzz.set_defaults(func=lambda a: __import__("infogap_server.fuzz", fromlist=["main"]).main(a))
+
+    db = sub.add_parser("db", help="the customer store")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="apply the store's schema migrations (Alembic) up to the latest")
+    upgrade.add_argument("--url", default="", help="database URL (default INFOGAP_DATABASE_URL or the SQLite file)")
+    upgrade.set_defaults(func=_cmd_db_upgrade)
+
+    data_import = data_sub.add_parser("import", help="import a data set through the RecordEvents ingest path")
+    import_sub = data_import.add_subparsers(dest="dataset", required=True)
+    retail = import_sub.add_parser("online-retail", help="the UCI Online Retail file (CSV, optionally gzipped)")
+    retail.add_argument("path", help="for example ../shared/data/online_retail/online_retail.csv.gz")
+    retail.add_argument("--batch-size", type=int, default=1000, help="events per transaction")
+    retail.add_argument("--quiet", action="store_true", help="no progress bars")
+    retail.set_defaults(func=_cmd_import_online_retail)
+
+    profile = sub.add_parser("profile", help="call GetCustomerProfile on a running server")
+    profile.add_argument("customer_id", help="the customer's id (the server turns it into its pseudonym)")
+    profile.add_argument("--as-of", default="", help="ISO 8601 time the profile describes (default: now), "
+                                                     "for example 2011-12-10 for the Online Retail data")
+    profile.add_argument("--address", default="127.0.0.1:50051", help="server address (host:port)")
+    profile.add_argument("--token", default="", help="bearer token, when the server checks tokens")
+    profile.add_argument("--timeout-s", type=float, default=5.0, help="deadline in seconds")
+    profile.add_argument("--json", action="store_true", help="print the whole response as JSON")
+    profile.set_defaults(func=_cmd_profile)
 
     identify = sub.add_parser("identify", help="call IdentifyNeeds on a running server")
     identify.add_argument("text", help="the customer's message")

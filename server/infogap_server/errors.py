@@ -69,10 +69,39 @@ class DeadlineExceeded(InfogapError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class NotFound(InfogapError):
+    """What the request names does not exist (a customer with no stored events)."""
+
+    code = grpc.StatusCode.NOT_FOUND
+
+
 class Unimplemented(InfogapError):
     """The RPC exists in the API but is not served yet."""
 
     code = grpc.StatusCode.UNIMPLEMENTED
+
+
+class Unauthenticated(InfogapError):
+    """The call carries no valid access token (missing, malformed or unknown)."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(InfogapError):
+    """The caller's token is valid but lacks the scope the RPC needs; carries a google.rpc.ErrorInfo whose
+    metadata names the scope (empty when no scope grants the RPC)."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+    def __init__(self, message: str, *, scope: str) -> None:
+        super().__init__(message)
+        self.scope = scope
+
+    def details(self) -> list[any_pb2.Any]:
+        info = error_details_pb2.ErrorInfo(reason="MISSING_SCOPE", domain="infogap.v1", metadata={"scope": self.scope})
+        packed = any_pb2.Any()
+        packed.Pack(info)
+        return [packed]
 
 
 def to_rpc_status(error: BaseException, request_id: str) -> grpc.Status:

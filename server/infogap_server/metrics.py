@@ -47,6 +47,18 @@ class Metrics:
         self.model_ready = Gauge(
             "infogap_model_ready", "1 when the model is loaded and warmed.", ["model"], registry=self.registry
         )
+        self.events_stored = Counter(
+            "infogap_events_stored", "Behaviour events stored by RecordEvents and imports.", registry=self.registry
+        )
+        self.events_dropped = Counter(
+            "infogap_events_dropped",
+            "Behaviour events not stored, by reason code (duplicates and every cleaning rule).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.store_ready = Gauge(
+            "infogap_store_ready", "1 when the customer store answered its last check.", registry=self.registry
+        )
         self._http = None
         self._call_children: dict[tuple[str, str], tuple] = {}
 

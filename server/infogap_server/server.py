@@ -23,23 +23,24 @@ from infogap.v1 import infogap_pb2
 
 from infogap_server import signals
 from infogap_server.backends import create_backend
-from infogap_server.errors import InfogapError
+from infogap_server.errors import InfogapError, Unavailable
+from infogap_server.interceptors import AccessInterceptor, check_exposure, is_loopback
 from infogap_server.logs import configure_logging
 from infogap_server.metrics import Metrics
-from infogap_server.model_repository import TextModelInfo, resolve_version
+from infogap_server.models.registry import ModelRegistry
+from infogap_server.models.repository import TextModelInfo
+from infogap_server.privacy.pseudonyms import pseudonymizer_for
 from infogap_server.servicer import InfoGapServicer
+from infogap_server.services.customers import CustomerService
 from infogap_server.services.needs import NeedsService
 from infogap_server.services.text_model import TextModel
 from infogap_server.settings import Settings
+from infogap_server.store import Store, StoreConfigError, create_store
+from infogap_server.tls import server_credentials
 
 log = logging.getLogger("infogap.server")
 
 SERVICE_NAME = infogap_pb2.DESCRIPTOR.services_by_name["InfoGap"].full_name
-WARMUP_TEXTS = (
-    "hi",
-    "I want to cancel my last order please",
-    "my parcel still has not arrived after two weeks and nobody answers my emails, what is going on with order 1234",
-)
 
 
 class _HealthServicer(health.aio.HealthServicer):
@@ -84,7 +85,10 @@ class InfoGapServer:
         self.metrics_port: int | None = None
         self.started_at = time.perf_counter()
         self._backend = create_backend(settings)
-        self._text_model: TextModel | None = None
+        self.models = ModelRegistry(settings, self._backend)
+        self.store: Store | None = None
+        self.customers: CustomerService | None = None
+        self._store_ready = 1
         self._stopped = False
         self._monitor: asyncio.Task[None] | None = None
         self._health = _HealthServicer()
@@ -101,7 +105,9 @@ class InfoGapServer:
             # answers them a bare CANCELLED.
             ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
         ]
-        self._server = grpc.aio.server(options=options)
+        # Without tokens (loopback only, see start_listening) no interceptor runs: calls pay nothing for it.
+        interceptors = [AccessInterceptor(settings.auth_tokens, self.metrics)] if settings.auth_tokens else []
+        self._server = grpc.aio.server(options=options, interceptors=interceptors)
         self._servicer.add_to_server(self._server)
         self.metrics.in_flight.set_function(lambda: self._servicer.in_flight)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
@@ -111,14 +117,34 @@ class InfoGapServer:
 
     async def start_listening(self) -> int:
         """Bind and serve; health reports NOT_SERVING until :meth:`load_models` finishes. Raises StartupError
-        when a port cannot be bound (before anything is served)."""
+        when a port cannot be bound, when authentication is off on a non-loopback address, or when a TLS file is
+        missing or invalid (before anything is served)."""
+        try:
+            check_exposure(self.settings)
+            credentials = server_credentials(self.settings)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+        if not self.settings.auth_tokens:
+            log.warning(
+                "authentication is off: every caller on this host may call every RPC",
+                extra={"fields": {"host": self.settings.host, "hint": "set INFOGAP_AUTH_TOKENS to require tokens"}},
+            )
+        elif credentials is None and not is_loopback(self.settings.host):
+            log.warning(
+                "access tokens travel in plain text: set INFOGAP_TLS_CERT_FILE and INFOGAP_TLS_KEY_FILE unless a "
+                "proxy or mesh encrypts the traffic",
+                extra={"fields": {"host": self.settings.host}},
+            )
         for name in ("", SERVICE_NAME):
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         address = f"{self.settings.host}:{self.settings.port}"
         if self.settings.port:
             check_port_free(self.settings.host, self.settings.port, reuse_port=self.settings.workers > 1)
         try:
-            self.port = self._server.add_insecure_port(address)
+            if credentials is None:
+                self.port = self._server.add_insecure_port(address)
+            else:
+                self.port = self._server.add_secure_port(address, credentials)
         except RuntimeError:
             self.port = 0
         if self.port == 0:
@@ -134,37 +160,58 @@ class InfoGapServer:
         await self._server.start()
         log.info(
             "listening",
-            extra={"fields": {"port": self.port, "metrics_port": self.metrics_port, "backend": self._backend.name}},
+            extra={
+                "fields": {
+                    "port": self.port,
+                    "metrics_port": self.metrics_port,
+                    "backend": self._backend.name,
+                    "auth": bool(self.settings.auth_tokens),
+                    "tls": "mutual" if self.settings.tls_client_ca_file else "on" if credentials else "off",
+                }
+            },
         )
         return self.port
 
+    async def open_store(self) -> None:
+        """Open the customer store (migrating it when the settings say so) and the services standing on it."""
+        self.store, self.customers = await open_customer_layer(self.settings, self.metrics)
+        self._servicer.customers = self.customers
+        self.metrics.store_ready.set(1)
+        log.info("store open", extra={"fields": {"store": self.store.name}})
+
     async def load_models(self) -> None:
-        """Load and warm the text model, then report SERVING."""
+        """Open the store, load and warm the served models (the text model today) through the model registry,
+        then report SERVING."""
         s = self.settings
-        version = resolve_version(s.model_repository, s.text_model, s.text_model_version)
-        info = TextModelInfo.read(s.model_repository, s.text_model, version)
-        await self._backend.load(info.name, version)
-        model = TextModel(info, self._backend, s, on_batch=self.metrics.observe_batch)
-        # Warm-up runs the backend directly (not through the batcher) so the first calls pay no one-off costs
-        # and the batch-size metric counts only real traffic.
-        for size in (1, len(WARMUP_TEXTS)):
-            await model.predict_batch(list(WARMUP_TEXTS[:size]))
-        model.start()
-        self._text_model = model
-        self._servicer.needs = NeedsService(s, model)
-        self.metrics.queue_depth.set_function(lambda: model.queue_depth)
-        self.metrics.model_ready.labels(info.name).set(1)
+        if self.store is None:
+            await self.open_store()
+        self.models.register(
+            s.text_model, self._build_text_model, version=s.text_model_version, on_serve=self._serve_text_model
+        )
+        await self.models.load_all()
+        self.metrics.queue_depth.set_function(self.models.queue_depth)
+        for name in self.models.names:
+            self.metrics.model_ready.labels(name).set(1)
         await self._set_serving(True)
-        self._monitor = asyncio.get_running_loop().create_task(self._watch_readiness(info.name), name="readiness")
+        self._monitor = asyncio.get_running_loop().create_task(self._watch_readiness(), name="readiness")
         log.info(
             "serving",
             extra={
                 "fields": {
-                    "model": info.name,
-                    "version": version,
+                    "models": {name: self.models.version(name) for name in self.models.names},
                     "startup_s": round(time.perf_counter() - self.started_at, 3),
                 }
             },
+        )
+
+    def _build_text_model(self, name: str, version: int) -> TextModel:
+        info = TextModelInfo.read(self.settings.model_repository, name, version)
+        return TextModel(info, self._backend, self.settings, on_batch=self.metrics.observe_batch)
+
+    def _serve_text_model(self, model: TextModel) -> None:
+        # Calls already running finish on the version they started with; new calls get this one.
+        self._servicer.needs = NeedsService(
+            self.settings, model, self.customers.history if self.customers is not None else None
         )
 
     async def _set_serving(self, serving: bool) -> None:
@@ -172,18 +219,33 @@ class InfoGapServer:
         for name in ("", SERVICE_NAME):
             await self._health.set(name, status)
 
-    async def _watch_readiness(self, model: str) -> None:
-        """Health follows the backend: NOT_SERVING while its model is unreachable (Triton down), SERVING again
-        once it is back, without restarting the gateway."""
-        serving = True
+    async def _watch_readiness(self) -> None:
+        """Health follows the backend: NOT_SERVING while a served model is unreachable (Triton down), SERVING
+        again once every one is back, without restarting the gateway."""
         while True:
             await asyncio.sleep(self.settings.readiness_poll_interval_s)
-            ready = await self._backend.is_ready(model)
-            if ready != serving:
-                serving = ready
-                await self._set_serving(ready)
+            changed = await self.models.poll_readiness()
+            if self.store is not None:
+                await self._check_store()
+            for model, ready in changed.items():
                 self.metrics.model_ready.labels(model).set(1 if ready else 0)
                 log.warning("backend readiness changed", extra={"fields": {"model": model, "ready": ready}})
+            if changed:
+                await self._set_serving(self.models.ready)
+
+    async def _check_store(self) -> None:
+        """The store's reachability as a metric and one log line per change; calls meanwhile answer UNAVAILABLE
+        by themselves, so health stays with the models."""
+        try:
+            await self.store.check()
+            ready = 1
+        except Unavailable:
+            ready = 0
+        if ready != self._store_ready:
+            fields = {"store": self.store.name, "ready": bool(ready)}
+            log.warning("store reachability changed", extra={"fields": fields})
+        self._store_ready = ready
+        self.metrics.store_ready.set(ready)
 
     async def start(self) -> int:
         port = await self.start_listening()
@@ -208,14 +270,39 @@ class InfoGapServer:
         # gRPC's own graceful stop: no new streams (GOAWAY), the calls it has accepted meanwhile are answered
         # (UNAVAILABLE, by the draining servicer) instead of being cancelled.
         await self._server.stop(max(0.0, grace - (time.monotonic() - started)))
-        if self._text_model is not None:
-            await self._text_model.stop()
+        await self.models.close()
         await self._backend.close()
+        if self.store is not None:
+            await self.store.close()
         self.metrics.close()
         log.info("stopped")
 
     async def wait_for_termination(self) -> None:
         await self._server.wait_for_termination()
+
+
+async def open_customer_layer(
+    settings: Settings, metrics: Metrics | None = None
+) -> tuple[Store, CustomerService]:
+    """The store (opened, migrated when the settings say so, key checked) and the customer service on it: the
+    server's wiring, shared with ``infogap data import``."""
+    try:
+        pseudonymizer = pseudonymizer_for(settings)
+    except ValueError as exc:
+        raise StoreConfigError(str(exc)) from None
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = create_store(settings.store_url, timeout_s=settings.store_timeout_s, migrate=settings.migrate_on_start)
+    try:
+        await store.open(key_fingerprint=pseudonymizer.fingerprint())
+    except BaseException:
+        await store.close()
+        raise
+    hooks = {}
+    if metrics is not None:
+        hooks = dict(on_dropped=lambda reason, n: metrics.events_dropped.labels(reason).inc(n),
+                     on_stored=metrics.events_stored.inc)
+    return store, CustomerService(settings, store, pseudonymizer, **hooks)
 
 
 def check_port_free(host: str, port: int, *, reuse_port: bool) -> None:
@@ -265,9 +352,11 @@ async def serve(settings: Settings) -> int:
     if loading.exception() is not None:
         error = loading.exception()
         # One line that says why; a traceback only for what the server did not anticipate.
-        reason = error.message if isinstance(error, InfogapError) else f"{type(error).__name__}: {error}"
-        log.error("cannot start", extra={"fields": {"reason": reason}},
-                  exc_info=None if isinstance(error, InfogapError) else error)
+        known = isinstance(error, InfogapError | StoreConfigError | StartupError)
+        reason = error.message if isinstance(error, InfogapError) else (
+            str(error) if known else f"{type(error).__name__}: {error}"
+        )
+        log.error("cannot start", extra={"fields": {"reason": reason}}, exc_info=None if known else error)
         await server.stop(0)
         return 1
     await stop.wait()

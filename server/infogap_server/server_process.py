@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -21,6 +22,8 @@ class ServerProcess:
     def __init__(self, repository: Path, **settings: object) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("INFOGAP_")}
         base = {"port": 0, "metrics_port": 0, "model_repository": repository, "log_level": "INFO"}
+        if "data_dir" not in settings:  # each process its own store and key, unless told to share one
+            base["data_dir"] = tempfile.mkdtemp(prefix="infogap-data-")
         base.update(settings)
         for name, value in base.items():
             if value is None:

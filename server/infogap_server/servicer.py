@@ -14,9 +14,11 @@ import time
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 from infogap.v1 import infogap_pb2 as pb
 
@@ -30,9 +32,11 @@ from infogap_server.errors import (
     to_rpc_status,
 )
 from infogap_server.metrics import Metrics
+from infogap_server.services.customers import CustomerService, IncomingEvent, Profile, RecordResult
 from infogap_server.services.needs import EVENT_TYPES, BehaviorEvent, NeedsQuery, NeedsResult, NeedsService
 from infogap_server.services.patterns import compile_pattern
 from infogap_server.settings import Settings
+from infogap_server.store.base import ErasureReport
 
 log = logging.getLogger("infogap.rpc")
 
@@ -49,6 +53,7 @@ _URGENCY = {"low": pb.URGENCY_LEVEL_LOW, "medium": pb.URGENCY_LEVEL_MEDIUM, "hig
 _EVENT_TYPE = {
     getattr(pb, f"BEHAVIOR_EVENT_TYPE_{name.upper()}"): name for name in EVENT_TYPES
 }
+_EVENT_TYPE_NUMBER = {name: number for number, name in _EVENT_TYPE.items()}
 
 
 # --- conversions ------------------------------------------------------------------------------------------------
@@ -107,7 +112,96 @@ def needs_result_to_proto(result: NeedsResult, request_id: str) -> pb.IdentifyNe
     )
     if result.churn_risk is not None:
         response.churn_risk = result.churn_risk
+    response.history_events_used = result.history_events_used
+    response.history_from_store = result.history_from_store
     return response
+
+
+def _timestamp(time: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(time.replace(tzinfo=UTC) if time.tzinfo is None else time)
+    return stamp
+
+
+def _optional_time(message: Message, name: str, field: str) -> datetime | None:
+    if not message.HasField(name):
+        return None
+    try:
+        return getattr(message, name).ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(field, "is outside the years 1 to 9999") from None
+
+
+def incoming_events_from_proto(request: pb.RecordEventsRequest) -> list[IncomingEvent]:
+    events = []
+    for e in request.events:
+        try:
+            time = e.event.time.ToDatetime(tzinfo=UTC) if e.event.HasField("time") else None
+        except (ValueError, OverflowError):
+            time = datetime(1, 1, 1, tzinfo=UTC)  # cleaning rejects it as too old, with its index
+        events.append(
+            IncomingEvent(
+                customer_id=e.customer_id,
+                event_id=e.event_id,
+                type=_EVENT_TYPE.get(e.event.type, ""),
+                time=time,
+                amount=e.event.amount,
+                item_count=e.event.item_count,
+                note=e.note,
+            )
+        )
+    return events
+
+
+def record_result_to_proto(result: RecordResult, request_id: str) -> pb.RecordEventsResponse:
+    return pb.RecordEventsResponse(
+        stored=result.stored,
+        duplicates=result.duplicates,
+        rejected=[
+            pb.RejectedEvent(index=r.index, field=r.field, reason=r.reason, code=r.code) for r in result.rejected
+        ],
+        dropped=[pb.DropCount(reason=reason, count=n) for reason, n in result.dropped.items()],
+        request_id=request_id,
+    )
+
+
+def profile_to_proto(profile: Profile, currency: str, request_id: str) -> pb.CustomerProfile:
+    r = profile.rfm
+    rfm = pb.Rfm(
+        frequency=r.frequency, monetary=r.monetary, recency_score=r.recency_score,
+        frequency_score=r.frequency_score, monetary_score=r.monetary_score,
+    )
+    if r.recency_days is not None:
+        rfm.recency_days = r.recency_days
+    response = pb.CustomerProfile(
+        as_of=_timestamp(profile.as_of),
+        total_events=profile.total_events,
+        events_by_type=[
+            pb.EventTypeCount(type=_EVENT_TYPE_NUMBER[t.type], count=t.count, amount=t.amount) for t in profile.by_type
+        ],
+        rfm=rfm,
+        segment=profile.segment,
+        first_activity=_timestamp(profile.first_activity),
+        last_activity=_timestamp(profile.last_activity),
+        open_issues=[
+            pb.OpenIssue(type=_EVENT_TYPE_NUMBER[i.type], time=_timestamp(i.time), event_id=i.event_id, amount=i.amount)
+            for i in profile.open_issues
+        ],
+        currency=currency,
+        request_id=request_id,
+    )
+    if profile.churn_risk is not None:
+        response.churn_risk = profile.churn_risk
+    return response
+
+
+def erasure_to_proto(report: ErasureReport, request_id: str) -> pb.EraseCustomerResponse:
+    return pb.EraseCustomerResponse(
+        deleted=[pb.TableCount(table=t, rows=n) for t, n in sorted(report.deleted.items())],
+        audit_id=report.audit_id,
+        erased_at=_timestamp(report.erased_at),
+        request_id=request_id,
+    )
 
 
 # --- servicer ---------------------------------------------------------------------------------------------------
@@ -124,6 +218,7 @@ class InfoGapServicer:
         self._settings = settings
         self._metrics = metrics
         self.needs: NeedsService | None = None  # set once the model is loaded
+        self.customers: CustomerService | None = None  # set once the store is open
         self._draining = False
         self._in_flight = 0
         self._last_arrival = 0.0  # time.monotonic() of the latest call accepted as work (not refused by draining)
@@ -275,6 +370,24 @@ class InfoGapServicer:
             raise Unavailable("the text model is loading; retry shortly")
         result = await self.needs.identify(needs_query_from_proto(request))
         return needs_result_to_proto(result, request_id)
+
+    def _customers(self) -> CustomerService:
+        if self.customers is None:
+            raise Unavailable("the customer store is opening; retry shortly")
+        return self.customers
+
+    async def RecordEvents(self, request: pb.RecordEventsRequest, request_id: str) -> pb.RecordEventsResponse:
+        result = await self._customers().record(incoming_events_from_proto(request))
+        return record_result_to_proto(result, request_id)
+
+    async def GetCustomerProfile(self, request: pb.GetCustomerProfileRequest, request_id: str) -> pb.CustomerProfile:
+        as_of = _optional_time(request, "as_of", "as_of")
+        profile = await self._customers().profile(request.customer_id, as_of)
+        return profile_to_proto(profile, self._settings.currency, request_id)
+
+    async def EraseCustomer(self, request: pb.EraseCustomerRequest, request_id: str) -> pb.EraseCustomerResponse:
+        report = await self._customers().erase(request.customer_id, request_id)
+        return erasure_to_proto(report, request_id)
 
     async def Recommend(self, request: pb.RecommendRequest, request_id: str) -> pb.RecommendResponse:
         raise _unimplemented_error("Recommend")

@@ -8,11 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Repository root when running from a checkout (server/infogap_server/settings.py -> ../..).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+#: Scopes an access token may carry; which RPC needs which is in ``interceptors.METHOD_SCOPES``.
+AUTH_SCOPES = ("identify", "recommend", "track", "feedback", "admin")
+
+_HEX_DIGITS = frozenset("0123456789abcdef")
 
 
 class Settings(BaseSettings):
@@ -115,11 +120,96 @@ class Settings(BaseSettings):
     )
     grace_period_s: float = Field(10.0, ge=0.0, description="On SIGTERM, how long in-flight calls may finish.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    # --- the customer store ---
+    data_dir: Path = Field(
+        PROJECT_ROOT / "var",
+        description="Folder for the embedded SQLite database and the pseudonym key file (made when missing).",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the store: sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST:PORT/DB. "
+        "Unset: SQLite in data_dir/infogap.db.",
+    )
+    migrate_on_start: bool = Field(
+        True, description="Apply the store's schema migrations (Alembic) at start; off: start only on a migrated one."
+    )
+    store_timeout_s: float = Field(
+        5.0, gt=0, description="Longest wait to connect to the store or for one statement; then UNAVAILABLE."
+    )
+    pseudonym_key: SecretStr | None = Field(
+        None,
+        description="Secret key (hex, at least 32 characters) of the HMAC-SHA256 customer pseudonyms. Unset: the key "
+        "in data_dir/pseudonym.key, made on first start. Replicas sharing a database must share it.",
+    )
+    max_record_events: int = Field(1000, ge=1, description="Most events accepted in one RecordEvents call.")
+    clock_skew_s: float = Field(
+        300.0, ge=0, description="How far in the future an event time may be (client clocks drift); later is rejected."
+    )
+    duplicate_window_s: float = Field(
+        60.0,
+        ge=0,
+        description="Events of one customer with the same type, amount and item count within this many seconds are "
+        "one event sent twice (stored once); 0 turns the content check off.",
+    )
+    open_issue_window_days: int = Field(
+        90, ge=1, description="How far back a complaint, return or refund without a later order is an open issue."
+    )
+    currency: str = Field(
+        "GBP", min_length=3, max_length=3, description="ISO 4217 code of the shop's currency (all amounts)."
+    )
+    auth_tokens: dict[str, tuple[str, ...]] = Field(
+        {},
+        description="Access tokens as a JSON object: the SHA-256 hex digest of each token -> its scopes (identify, "
+        "recommend, track, feedback, admin; admin may call every RPC). Empty turns authentication off, which is "
+        "allowed only when the server binds a loopback address.",
+    )
+    tls_cert_file: Path | None = Field(
+        None, description="PEM certificate chain of the server; with tls_key_file, the gRPC port speaks TLS only."
+    )
+    tls_key_file: Path | None = Field(None, description="PEM private key (unencrypted) of tls_cert_file.")
+    tls_client_ca_file: Path | None = Field(
+        None,
+        description="PEM CA certificates for client certificates; when set, every client must present a certificate "
+        "signed by one of them (mutual TLS). Needs tls_cert_file.",
+    )
+
+    @field_validator("auth_tokens", mode="before")
+    @classmethod
+    def _check_auth_tokens(cls, tokens: object) -> dict[str, tuple[str, ...]]:
+        # Checked here, before pydantic's own validation, whose errors would name the offending key in their
+        # location: someone may have pasted a token where its digest belongs, and no message may quote it.
+        if not isinstance(tokens, dict):
+            raise ValueError("must be a JSON object: SHA-256 hex digest of a token -> list of scopes")
+        checked: dict[str, tuple[str, ...]] = {}
+        for digest, scopes in tokens.items():
+            if not isinstance(digest, str) or len(digest) != 64 or not _HEX_DIGITS.issuperset(digest):
+                raise ValueError(
+                    "every key must be the SHA-256 hex digest of a token (64 lowercase hex characters), never the "
+                    "token itself"
+                )
+            if not isinstance(scopes, (list, tuple)) or not all(isinstance(s, str) for s in scopes):
+                raise ValueError("every token's scopes must be a list of strings")
+            if not scopes:
+                raise ValueError("every token needs at least one scope")
+            unknown = sorted(set(scopes) - set(AUTH_SCOPES))
+            if unknown:
+                raise ValueError(f"unknown scope {unknown[0][:32]!r}; the scopes are {', '.join(AUTH_SCOPES)}")
+            checked[digest] = tuple(sorted(set(scopes)))
+        return checked
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file")
         if self.default_top_k > self.max_top_k:
             raise ValueError("default_top_k must not exceed max_top_k")
         if self.default_language not in self.supported_languages:
             raise ValueError("default_language must be one of supported_languages")
         return self
+
+    @property
+    def store_url(self) -> str:
+        """The store's database URL: the setting, or the embedded SQLite file in data_dir."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'infogap.db'}"

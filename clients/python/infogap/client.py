@@ -1,9 +1,16 @@
 """Sync and async clients with a default deadline; failures raise :class:`InfoGapError` carrying the real
-``grpc.StatusCode`` and the server's rich error details (field violations, request id)."""
+``grpc.StatusCode`` and the server's rich error details (field violations, request id).
+
+Security options of both clients: ``token`` is sent as ``authorization: Bearer <token>`` on every call of the
+channel (every RPC, including ones the client has no method for yet); ``tls=True``, ``root_certificates`` (the CA
+that signed the server's certificate; default: the system's roots) or ``client_certificate`` with ``client_key``
+(mutual TLS) make the channel TLS. PEM values are bytes, or a path to a file."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -13,6 +20,9 @@ from infogap.v1 import infogap_pb2_grpc as pb_grpc
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 DEFAULT_TIMEOUT_S = 5.0
+
+#: PEM data (bytes) or the path of a PEM file.
+Pem = bytes | str | os.PathLike
 
 
 class InfoGapError(Exception):
@@ -63,12 +73,122 @@ def _request(text: str, top_k: int, language: str, customer_id: str, request_id:
                                    request_id=request_id, history=list(history))
 
 
+def _pem(value: Pem | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return Path(value).read_bytes()
+
+
+def _channel_credentials(tls: bool, root_certificates: Pem | None, client_certificate: Pem | None,
+                         client_key: Pem | None) -> grpc.ChannelCredentials | None:
+    """TLS credentials when any TLS option is given, else None (plain text)."""
+    if (client_certificate is None) != (client_key is None):
+        raise ValueError("client_certificate and client_key go together (mutual TLS)")
+    if not (tls or root_certificates is not None or client_certificate is not None):
+        return None
+    return grpc.ssl_channel_credentials(
+        root_certificates=_pem(root_certificates), private_key=_pem(client_key),
+        certificate_chain=_pem(client_certificate),
+    )
+
+
+def _check_channel_options(channel: object, token: str | None, credentials: object) -> None:
+    if channel is not None and (token is not None or credentials is not None):
+        raise ValueError("give either a channel or the token and TLS options, not both: a channel brings its own")
+
+
+def _with_token(details: grpc.ClientCallDetails, token_metadata: tuple[str, str]) -> list[tuple[str, str]]:
+    return [*(details.metadata or ()), token_metadata]
+
+
+class _CallDetails(grpc.ClientCallDetails):
+    def __init__(self, details: grpc.ClientCallDetails, metadata: list[tuple[str, str]]) -> None:
+        self.method = details.method
+        self.timeout = details.timeout
+        self.metadata = metadata
+        self.credentials = details.credentials
+        self.wait_for_ready = details.wait_for_ready
+        self.compression = getattr(details, "compression", None)
+
+
+class _TokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                        grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds ``authorization: Bearer <token>`` to every call of a blocking channel."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = ("authorization", f"Bearer {token}")
+
+    def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
+        return _CallDetails(details, _with_token(details, self._metadata))
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_unary_stream(self, continuation, client_call_details, request):
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_stream_unary(self, continuation, client_call_details, request_iterator):
+        return continuation(self._details(client_call_details), request_iterator)
+
+    def intercept_stream_stream(self, continuation, client_call_details, request_iterator):
+        return continuation(self._details(client_call_details), request_iterator)
+
+
+class _AsyncToken:
+    """Adds ``authorization: Bearer <token>`` to every call of a grpc.aio channel. grpc.aio files an interceptor
+    under one kind of RPC only, so there is one class per kind."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = ("authorization", f"Bearer {token}")
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        return details._replace(metadata=grpc.aio.Metadata(*_with_token(details, self._metadata)))
+
+
+class _AsyncTokenUnaryUnary(_AsyncToken, grpc.aio.UnaryUnaryClientInterceptor):
+    async def intercept_unary_unary(self, continuation, client_call_details, request):
+        return await continuation(self._details(client_call_details), request)
+
+
+class _AsyncTokenUnaryStream(_AsyncToken, grpc.aio.UnaryStreamClientInterceptor):
+    async def intercept_unary_stream(self, continuation, client_call_details, request):
+        return await continuation(self._details(client_call_details), request)
+
+
+class _AsyncTokenStreamUnary(_AsyncToken, grpc.aio.StreamUnaryClientInterceptor):
+    async def intercept_stream_unary(self, continuation, client_call_details, request_iterator):
+        return await continuation(self._details(client_call_details), request_iterator)
+
+
+class _AsyncTokenStreamStream(_AsyncToken, grpc.aio.StreamStreamClientInterceptor):
+    async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):
+        return await continuation(self._details(client_call_details), request_iterator)
+
+
+def _async_token_interceptors(token: str) -> list[grpc.aio.ClientInterceptor]:
+    kinds = (_AsyncTokenUnaryUnary, _AsyncTokenUnaryStream, _AsyncTokenStreamUnary, _AsyncTokenStreamStream)
+    return [kind(token) for kind in kinds]
+
+
 class InfoGapClient:
-    """Blocking client. Use as a context manager or call :meth:`close`."""
+    """Blocking client. Use as a context manager or call :meth:`close`.
+
+    ``token``: access token sent with every call. ``tls``, ``root_certificates``, ``client_certificate`` and
+    ``client_key`` (bytes or a path): any of them makes the channel TLS; the last two together for mutual TLS.
+    ``channel``: a ready channel instead of all of these."""
 
     def __init__(self, address: str = DEFAULT_ADDRESS, *, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 channel: grpc.Channel | None = None) -> None:
-        self._channel = channel or grpc.insecure_channel(address)
+                 channel: grpc.Channel | None = None, token: str | None = None, tls: bool = False,
+                 root_certificates: Pem | None = None, client_certificate: Pem | None = None,
+                 client_key: Pem | None = None) -> None:
+        credentials = _channel_credentials(tls, root_certificates, client_certificate, client_key)
+        _check_channel_options(channel, token, credentials)
+        if channel is None:
+            channel = grpc.insecure_channel(address) if credentials is None else grpc.secure_channel(
+                address, credentials)
+            if token is not None:
+                channel = grpc.intercept_channel(channel, _TokenInterceptor(token))
+        self._channel = channel
         self._stub = pb_grpc.InfoGapStub(self._channel)
         self.timeout_s = timeout_s
 
@@ -94,11 +214,22 @@ class InfoGapClient:
 
 
 class AsyncInfoGapClient:
-    """asyncio client (grpc.aio). Use as an async context manager or await :meth:`close`."""
+    """asyncio client (grpc.aio). Use as an async context manager or await :meth:`close`. Options as for
+    :class:`InfoGapClient`."""
 
     def __init__(self, address: str = DEFAULT_ADDRESS, *, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 channel: grpc.aio.Channel | None = None) -> None:
-        self._channel = channel or grpc.aio.insecure_channel(address)
+                 channel: grpc.aio.Channel | None = None, token: str | None = None, tls: bool = False,
+                 root_certificates: Pem | None = None, client_certificate: Pem | None = None,
+                 client_key: Pem | None = None) -> None:
+        credentials = _channel_credentials(tls, root_certificates, client_certificate, client_key)
+        _check_channel_options(channel, token, credentials)
+        if channel is None:
+            interceptors = _async_token_interceptors(token) if token is not None else None
+            if credentials is None:
+                channel = grpc.aio.insecure_channel(address, interceptors=interceptors)
+            else:
+                channel = grpc.aio.secure_channel(address, credentials, interceptors=interceptors)
+        self._channel = channel
         self._stub = pb_grpc.InfoGapStub(self._channel)
         self.timeout_s = timeout_s
 

@@ -13,6 +13,9 @@ class Backend(Protocol):
 
     ``batches_itself`` tells the gateway whether the backend forms batches on its own (Triton's dynamic batcher):
     the gateway then sends each request alone, so requests are never batched twice.
+
+    Several versions of one model may be loaded at once: the model registry loads and warms a new version beside
+    the one serving, and unloads the old one only after the new one has taken over.
     """
 
     name: str
@@ -21,13 +24,20 @@ class Backend(Protocol):
     max_batch_size: dict[str, int]
 
     async def load(self, model: str, version: int) -> None:
-        """Make ``model`` at ``version`` ready to serve (raises Unavailable when it cannot)."""
+        """Make ``model`` at ``version`` ready to serve beside any version already loaded (raises Unavailable
+        when it cannot, leaving the versions already loaded as they were)."""
 
-    async def infer(self, model: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the model on a batch; every input and output has the batch on axis 0."""
+    async def unload(self, model: str, version: int) -> None:
+        """Release ``model`` at ``version``; nothing happens when it is not loaded."""
 
-    async def is_ready(self, model: str) -> bool:
-        """Whether ``model`` can serve now."""
+    async def infer(
+        self, model: str, inputs: dict[str, np.ndarray], *, version: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """Run the model on a batch; every input and output has the batch on axis 0. ``version`` None is the
+        version loaded last."""
+
+    async def is_ready(self, model: str, version: int | None = None) -> bool:
+        """Whether ``model`` (at ``version``, or the version loaded last) can serve now."""
 
     async def close(self) -> None:
         """Release sessions and connections."""

@@ -63,12 +63,14 @@ class TritonBackend:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._client = triton_grpc.InferenceServerClient(settings.triton_address, channel_args=_CHANNEL_ARGS)
-        self._versions: dict[str, str] = {}
+        #: Per model, the versions the gateway uses, in the order they were loaded (the last is the default).
+        self._versions: dict[str, list[int]] = {}
         self.max_batch_size: dict[str, int] = {}
         self._outputs: dict[str, list[str]] = {}
 
     async def load(self, model: str, version: int) -> None:
-        """Wait until Triton serves ``model`` at ``version`` (Triton loads it; the gateway only checks)."""
+        """Wait until Triton serves ``model`` at ``version`` (Triton loads it, following its own version policy;
+        the gateway only checks and from then on addresses that version)."""
         started = time.monotonic()
         last_log = 0.0
         while True:
@@ -78,7 +80,10 @@ class TritonBackend:
                     self._outputs[model] = [o.name for o in metadata.outputs]
                     config = await self._client.get_model_config(model, str(version), client_timeout=2.0)
                     self.max_batch_size[model] = config.config.max_batch_size
-                    self._versions[model] = str(version)
+                    loaded = self._versions.setdefault(model, [])
+                    if version in loaded:
+                        loaded.remove(version)
+                    loaded.append(version)
                     return
             except InferenceServerException:
                 pass
@@ -90,9 +95,27 @@ class TritonBackend:
                 log.warning("waiting for triton", extra={"fields": {"model": model, "waited_s": round(waited)}})
             await asyncio.sleep(0.5)
 
-    async def infer(self, model: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        version = self._versions.get(model)
-        if version is None:
+    async def unload(self, model: str, version: int) -> None:
+        """Stop addressing ``version`` (Triton unloads it under its own version policy)."""
+        loaded = self._versions.get(model, [])
+        if version in loaded:
+            loaded.remove(version)
+        if not loaded:
+            self._versions.pop(model, None)
+            self._outputs.pop(model, None)
+            self.max_batch_size.pop(model, None)
+
+    def _version(self, model: str, version: int | None) -> str | None:
+        loaded = self._versions.get(model)
+        if not loaded or (version is not None and version not in loaded):
+            return None
+        return str(loaded[-1] if version is None else version)
+
+    async def infer(
+        self, model: str, inputs: dict[str, np.ndarray], *, version: int | None = None
+    ) -> dict[str, np.ndarray]:
+        chosen = self._version(model, version)
+        if chosen is None:
             raise Unavailable(f"model {model} is not loaded")
         deadline = request_deadline.get()
         remaining = self._settings.triton_request_timeout_s if deadline is None else deadline - time.monotonic()
@@ -108,7 +131,7 @@ class TritonBackend:
             result = await self._client.infer(
                 model,
                 request,
-                model_version=version,
+                model_version=chosen,
                 outputs=outputs,
                 timeout=int(remaining * 1e6),  # Triton's own timeout, microseconds
                 client_timeout=remaining,
@@ -119,10 +142,12 @@ class TritonBackend:
             raise Unavailable(f"the model server is unreachable ({error.code().name})") from None
         return {name: result.as_numpy(name) for name in self._outputs[model]}
 
-    async def is_ready(self, model: str) -> bool:
-        version = self._versions.get(model, "")
-        try:
-            return bool(await self._client.is_model_ready(model, version, client_timeout=1.0))
+    async def is_ready(self, model: str, version: int | None = None) -> bool:
+        chosen = self._version(model, version)
+        if chosen is None and version is not None:
+            return False
+        try:  # a model the gateway has not loaded: whether Triton serves any version of it
+            return bool(await self._client.is_model_ready(model, chosen or "", client_timeout=1.0))
         except (InferenceServerException, grpc.aio.AioRpcError):
             return False
 

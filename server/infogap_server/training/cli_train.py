@@ -130,7 +130,9 @@ def _unit_interval(value: str) -> float:
     return number
 
 
-def add_parsers(sub) -> None:
+def add_parsers(sub, data_commands) -> None:
+    """``infogap train ...`` under ``sub``, and ``infogap data clinc150`` under ``data_commands`` (the ``data``
+    command's subcommands, which the store's imports share)."""
     train = sub.add_parser("train", help="train a text model on labelled data")
     kinds = train.add_subparsers(dest="train_command", required=True)
 
@@ -169,9 +171,7 @@ def add_parsers(sub) -> None:
     common(clinc)
     clinc.set_defaults(func=cmd_train_clinc150)
 
-    data = sub.add_parser("data", help="public data sets as files for `infogap train intents`")
-    sets = data.add_subparsers(dest="data_command", required=True)
-    export = sets.add_parser("clinc150", help="write CLINC150's train/val/test as train/valid/test.jsonl")
+    export = data_commands.add_parser("clinc150", help="write CLINC150's train/val/test as train/valid/test.jsonl")
     clinc_source(export)
     export.add_argument("--out", required=True, help="folder to write the three files into")
     export.set_defaults(func=cmd_data_clinc150)

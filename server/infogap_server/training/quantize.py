@@ -9,15 +9,23 @@ depend on its batch, which the gateway's micro-batcher and Triton's dynamic batc
 BERT's feed-forward layers carry activation outliers that a per-tensor int8 scale resolves badly, so candidate
 exclusions are tried in order and the first whose held-out accuracy stays within ``max_accuracy_drop`` of fp32
 is kept (chosen on the held-out split, never on the test set).
+
+ONNX tools may write temporaries (external-data files named ``<uuid>.data``, as large as the model) relative to
+the working directory; quantization therefore runs in a temporary folder of its own (:func:`scratch_directory`),
+so nothing it writes lands in the checkout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from infogap_server.models.tensors import TEXT_INPUTS
 
 log = logging.getLogger("infogap.build")
 
@@ -38,10 +46,19 @@ def _matmuls(model_path: Path, group: str) -> list[str]:
     raise ValueError(group)
 
 
+@contextlib.contextmanager
+def scratch_directory(prefix: str = "infogap-quantize-") -> Iterator[Path]:
+    """A temporary folder that is also the working directory while the block runs; removed afterwards with
+    whatever was written there. The working directory is process-wide: for the build's own process only."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp, contextlib.chdir(tmp):
+        yield Path(tmp)
+
+
 def quantize_static_int8(
     fp32: Path, out: Path, tokenize: Tokenize, calibration_texts: Sequence[str], exclude: Sequence[str] = ()
 ) -> None:
-    """QDQ int8: per-channel int8 weights, uint8 activations with MinMax scales calibrated on the given texts."""
+    """QDQ int8: per-channel int8 weights, uint8 activations with MinMax scales calibrated on the given texts.
+    Only ``out`` is written outside a temporary folder."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -54,34 +71,35 @@ def quantize_static_int8(
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             batches = [calibration_texts[i : i + 16] for i in range(0, len(calibration_texts), 16)]
-            names = ("input_ids", "attention_mask")
-            self._it = iter(dict(zip(names, tokenize(list(b)), strict=True)) for b in batches)
+            self._it = iter(dict(zip(TEXT_INPUTS, tokenize(list(b)), strict=True)) for b in batches)
 
         def get_next(self):
             return next(self._it, None)
 
-    prepared = out.with_suffix(".pre.onnx")
+    fp32, out = fp32.resolve(), out.resolve()  # the working directory changes below
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.WARNING)  # the quantizer logs one INFO line per tensor through the root logger
     try:
-        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
-        nodes = [n for group in exclude for n in _matmuls(prepared, group)]
-        quantize_static(
-            str(prepared),
-            str(out),
-            Reader(),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            weight_type=QuantType.QInt8,
-            activation_type=QuantType.QUInt8,
-            op_types_to_quantize=["MatMul"],
-            nodes_to_exclude=nodes,
-            calibrate_method=CalibrationMethod.MinMax,
-        )
+        with scratch_directory() as scratch:
+            prepared = scratch / "model.pre.onnx"
+            quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+            nodes = [n for group in exclude for n in _matmuls(prepared, group)]
+            quantize_static(
+                str(prepared),
+                str(out),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                weight_type=QuantType.QInt8,
+                activation_type=QuantType.QUInt8,
+                op_types_to_quantize=["MatMul"],
+                nodes_to_exclude=nodes,
+                calibrate_method=CalibrationMethod.MinMax,
+                use_external_data_format=False,  # the served model is one file (well under protobuf's 2 GB)
+            )
     finally:
         root.setLevel(level)
-        prepared.unlink(missing_ok=True)
 
 
 def batch_invariance(predict: Callable[[list[str]], np.ndarray], texts: Sequence[str]) -> float:

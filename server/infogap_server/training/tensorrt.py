@@ -13,8 +13,15 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from infogap_server.model_repository import CARD_FILE, LABELS_FILE, TOKENIZER_FILE, version_dir
-from infogap_server.training.build import config_pbtxt
+from infogap_server.models.repository import (
+    CARD_FILE,
+    LABELS_FILE,
+    TOKENIZER_FILE,
+    text_model_config,
+    version_dir,
+    write_config,
+)
+from infogap_server.models.tensors import TEXT_INPUTS
 
 TRT_MODEL_NAME = "infogap_text_trt"
 
@@ -66,7 +73,7 @@ def build_engine(onnx_path: Path, plan_path: Path, profile: Profile = Profile(),
     if fp16:
         config.set_flag(trt.BuilderFlag.FP16)
     shapes = builder.create_optimization_profile()
-    for name in ("input_ids", "attention_mask"):
+    for name in TEXT_INPUTS:
         shapes.set_shape(name, profile.min_shape, profile.opt_shape, profile.max_shape)
     config.add_optimization_profile(shapes)
     engine = builder.build_serialized_network(network, config)
@@ -86,7 +93,7 @@ def build_tensorrt_model(repository: Path, onnx_fp32: Path, source_version: int,
     for name in (TOKENIZER_FILE, LABELS_FILE, CARD_FILE):
         shutil.copy2(source / name, target / name)
     labels = json.loads((source / LABELS_FILE).read_text())
-    config = config_pbtxt(
+    config = text_model_config(
         TRT_MODEL_NAME,
         len(labels["intents"]),
         runtime='platform: "tensorrt_plan"',
@@ -94,5 +101,5 @@ def build_tensorrt_model(repository: Path, onnx_fp32: Path, source_version: int,
         max_batch_size=profile.max_shape[0],
         max_queue_delay_us=1000,
     )
-    (repository / TRT_MODEL_NAME / "config.pbtxt").write_text(config)
+    write_config(repository, TRT_MODEL_NAME, config)
     return target

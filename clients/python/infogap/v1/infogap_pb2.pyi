@@ -156,7 +156,7 @@ class Need(_message.Message):
     def __init__(self, intent: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
 
 class IdentifyNeedsResponse(_message.Message):
-    __slots__ = ("needs", "out_of_scope", "sentiment", "urgency", "entities", "churn_risk", "model", "request_id")
+    __slots__ = ("needs", "out_of_scope", "sentiment", "urgency", "entities", "churn_risk", "model", "request_id", "history_events_used", "history_from_store")
     NEEDS_FIELD_NUMBER: _ClassVar[int]
     OUT_OF_SCOPE_FIELD_NUMBER: _ClassVar[int]
     SENTIMENT_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +165,8 @@ class IdentifyNeedsResponse(_message.Message):
     CHURN_RISK_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_EVENTS_USED_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FROM_STORE_FIELD_NUMBER: _ClassVar[int]
     needs: _containers.RepeatedCompositeFieldContainer[Need]
     out_of_scope: bool
     sentiment: Sentiment
@@ -173,7 +175,9 @@ class IdentifyNeedsResponse(_message.Message):
     churn_risk: float
     model: ModelInfo
     request_id: str
-    def __init__(self, needs: _Optional[_Iterable[_Union[Need, _Mapping]]] = ..., out_of_scope: bool = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., urgency: _Optional[_Union[Urgency, _Mapping]] = ..., entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., churn_risk: _Optional[float] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    history_events_used: int
+    history_from_store: bool
+    def __init__(self, needs: _Optional[_Iterable[_Union[Need, _Mapping]]] = ..., out_of_scope: bool = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., urgency: _Optional[_Union[Urgency, _Mapping]] = ..., entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., churn_risk: _Optional[float] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., request_id: _Optional[str] = ..., history_events_used: _Optional[int] = ..., history_from_store: bool = ...) -> None: ...
 
 class RecommendRequest(_message.Message):
     __slots__ = ("customer_id", "intent", "text", "history", "top_k", "request_id")
@@ -320,3 +324,159 @@ class FeedbackReceipt(_message.Message):
     aspects: _containers.RepeatedScalarFieldContainer[str]
     stored_at: _timestamp_pb2.Timestamp
     def __init__(self, feedback_id: _Optional[str] = ..., duplicate: bool = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., keywords: _Optional[_Iterable[str]] = ..., aspects: _Optional[_Iterable[str]] = ..., stored_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CustomerEvent(_message.Message):
+    __slots__ = ("customer_id", "event_id", "event", "note")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    event_id: str
+    event: BehaviorEvent
+    note: str
+    def __init__(self, customer_id: _Optional[str] = ..., event_id: _Optional[str] = ..., event: _Optional[_Union[BehaviorEvent, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class RecordEventsRequest(_message.Message):
+    __slots__ = ("events", "request_id")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[CustomerEvent]
+    request_id: str
+    def __init__(self, events: _Optional[_Iterable[_Union[CustomerEvent, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class RejectedEvent(_message.Message):
+    __slots__ = ("index", "field", "reason", "code")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    field: str
+    reason: str
+    code: str
+    def __init__(self, index: _Optional[int] = ..., field: _Optional[str] = ..., reason: _Optional[str] = ..., code: _Optional[str] = ...) -> None: ...
+
+class DropCount(_message.Message):
+    __slots__ = ("reason", "count")
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    count: int
+    def __init__(self, reason: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+
+class RecordEventsResponse(_message.Message):
+    __slots__ = ("stored", "duplicates", "rejected", "dropped", "request_id")
+    STORED_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATES_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    stored: int
+    duplicates: int
+    rejected: _containers.RepeatedCompositeFieldContainer[RejectedEvent]
+    dropped: _containers.RepeatedCompositeFieldContainer[DropCount]
+    request_id: str
+    def __init__(self, stored: _Optional[int] = ..., duplicates: _Optional[int] = ..., rejected: _Optional[_Iterable[_Union[RejectedEvent, _Mapping]]] = ..., dropped: _Optional[_Iterable[_Union[DropCount, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetCustomerProfileRequest(_message.Message):
+    __slots__ = ("customer_id", "as_of", "request_id")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    as_of: _timestamp_pb2.Timestamp
+    request_id: str
+    def __init__(self, customer_id: _Optional[str] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class EventTypeCount(_message.Message):
+    __slots__ = ("type", "count", "amount")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    type: BehaviorEventType
+    count: int
+    amount: float
+    def __init__(self, type: _Optional[_Union[BehaviorEventType, str]] = ..., count: _Optional[int] = ..., amount: _Optional[float] = ...) -> None: ...
+
+class Rfm(_message.Message):
+    __slots__ = ("recency_days", "frequency", "monetary", "recency_score", "frequency_score", "monetary_score")
+    RECENCY_DAYS_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_FIELD_NUMBER: _ClassVar[int]
+    MONETARY_FIELD_NUMBER: _ClassVar[int]
+    RECENCY_SCORE_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_SCORE_FIELD_NUMBER: _ClassVar[int]
+    MONETARY_SCORE_FIELD_NUMBER: _ClassVar[int]
+    recency_days: int
+    frequency: int
+    monetary: float
+    recency_score: int
+    frequency_score: int
+    monetary_score: int
+    def __init__(self, recency_days: _Optional[int] = ..., frequency: _Optional[int] = ..., monetary: _Optional[float] = ..., recency_score: _Optional[int] = ..., frequency_score: _Optional[int] = ..., monetary_score: _Optional[int] = ...) -> None: ...
+
+class OpenIssue(_message.Message):
+    __slots__ = ("type", "time", "event_id", "amount")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    type: BehaviorEventType
+    time: _timestamp_pb2.Timestamp
+    event_id: str
+    amount: float
+    def __init__(self, type: _Optional[_Union[BehaviorEventType, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_id: _Optional[str] = ..., amount: _Optional[float] = ...) -> None: ...
+
+class CustomerProfile(_message.Message):
+    __slots__ = ("as_of", "total_events", "events_by_type", "rfm", "segment", "first_activity", "last_activity", "open_issues", "churn_risk", "currency", "request_id")
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_BY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    RFM_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    FIRST_ACTIVITY_FIELD_NUMBER: _ClassVar[int]
+    LAST_ACTIVITY_FIELD_NUMBER: _ClassVar[int]
+    OPEN_ISSUES_FIELD_NUMBER: _ClassVar[int]
+    CHURN_RISK_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    as_of: _timestamp_pb2.Timestamp
+    total_events: int
+    events_by_type: _containers.RepeatedCompositeFieldContainer[EventTypeCount]
+    rfm: Rfm
+    segment: str
+    first_activity: _timestamp_pb2.Timestamp
+    last_activity: _timestamp_pb2.Timestamp
+    open_issues: _containers.RepeatedCompositeFieldContainer[OpenIssue]
+    churn_risk: float
+    currency: str
+    request_id: str
+    def __init__(self, as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., total_events: _Optional[int] = ..., events_by_type: _Optional[_Iterable[_Union[EventTypeCount, _Mapping]]] = ..., rfm: _Optional[_Union[Rfm, _Mapping]] = ..., segment: _Optional[str] = ..., first_activity: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_activity: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., open_issues: _Optional[_Iterable[_Union[OpenIssue, _Mapping]]] = ..., churn_risk: _Optional[float] = ..., currency: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class EraseCustomerRequest(_message.Message):
+    __slots__ = ("customer_id", "request_id")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    request_id: str
+    def __init__(self, customer_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class TableCount(_message.Message):
+    __slots__ = ("table", "rows")
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    table: str
+    rows: int
+    def __init__(self, table: _Optional[str] = ..., rows: _Optional[int] = ...) -> None: ...
+
+class EraseCustomerResponse(_message.Message):
+    __slots__ = ("deleted", "audit_id", "erased_at", "request_id")
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_ID_FIELD_NUMBER: _ClassVar[int]
+    ERASED_AT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    deleted: _containers.RepeatedCompositeFieldContainer[TableCount]
+    audit_id: str
+    erased_at: _timestamp_pb2.Timestamp
+    request_id: str
+    def __init__(self, deleted: _Optional[_Iterable[_Union[TableCount, _Mapping]]] = ..., audit_id: _Optional[str] = ..., erased_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...

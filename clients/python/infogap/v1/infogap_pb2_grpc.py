@@ -55,6 +55,21 @@ class InfoGapStub(object):
                 request_serializer=infogap_dot_v1_dot_infogap__pb2.SubmitFeedbackRequest.SerializeToString,
                 response_deserializer=infogap_dot_v1_dot_infogap__pb2.FeedbackReceipt.FromString,
                 _registered_method=True)
+        self.RecordEvents = channel.unary_unary(
+                '/infogap.v1.InfoGap/RecordEvents',
+                request_serializer=infogap_dot_v1_dot_infogap__pb2.RecordEventsRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_infogap__pb2.RecordEventsResponse.FromString,
+                _registered_method=True)
+        self.GetCustomerProfile = channel.unary_unary(
+                '/infogap.v1.InfoGap/GetCustomerProfile',
+                request_serializer=infogap_dot_v1_dot_infogap__pb2.GetCustomerProfileRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_infogap__pb2.CustomerProfile.FromString,
+                _registered_method=True)
+        self.EraseCustomer = channel.unary_unary(
+                '/infogap.v1.InfoGap/EraseCustomer',
+                request_serializer=infogap_dot_v1_dot_infogap__pb2.EraseCustomerRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_infogap__pb2.EraseCustomerResponse.FromString,
+                _registered_method=True)
 
 
 class InfoGapServicer(object):
@@ -91,6 +106,31 @@ class InfoGapServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordEvents(self, request, context):
+        """Store a batch of behaviour events for one or more customers. Each event is cleaned on its own: a bad event
+        is rejected with its index, field and reason while the good ones are stored. Idempotent per customer and
+        event_id: a resent batch stores nothing twice. Answered only after the store has committed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCustomerProfile(self, request, context):
+        """The customer profile built from the stored events: counts by type, RFM, segment, activity and open issues.
+        NOT_FOUND when no event of the customer is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseCustomer(self, request, context):
+        """Delete every stored row of a customer, in every table, in one transaction; leaves an audit record without
+        personal data. Erasing a customer with nothing stored succeeds with zero counts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InfoGapServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +153,21 @@ def add_InfoGapServicer_to_server(servicer, server):
                     servicer.SubmitFeedback,
                     request_deserializer=infogap_dot_v1_dot_infogap__pb2.SubmitFeedbackRequest.FromString,
                     response_serializer=infogap_dot_v1_dot_infogap__pb2.FeedbackReceipt.SerializeToString,
+            ),
+            'RecordEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordEvents,
+                    request_deserializer=infogap_dot_v1_dot_infogap__pb2.RecordEventsRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_infogap__pb2.RecordEventsResponse.SerializeToString,
+            ),
+            'GetCustomerProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCustomerProfile,
+                    request_deserializer=infogap_dot_v1_dot_infogap__pb2.GetCustomerProfileRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_infogap__pb2.CustomerProfile.SerializeToString,
+            ),
+            'EraseCustomer': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseCustomer,
+                    request_deserializer=infogap_dot_v1_dot_infogap__pb2.EraseCustomerRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_infogap__pb2.EraseCustomerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -224,6 +279,87 @@ class InfoGap(object):
             '/infogap.v1.InfoGap/SubmitFeedback',
             infogap_dot_v1_dot_infogap__pb2.SubmitFeedbackRequest.SerializeToString,
             infogap_dot_v1_dot_infogap__pb2.FeedbackReceipt.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.InfoGap/RecordEvents',
+            infogap_dot_v1_dot_infogap__pb2.RecordEventsRequest.SerializeToString,
+            infogap_dot_v1_dot_infogap__pb2.RecordEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCustomerProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.InfoGap/GetCustomerProfile',
+            infogap_dot_v1_dot_infogap__pb2.GetCustomerProfileRequest.SerializeToString,
+            infogap_dot_v1_dot_infogap__pb2.CustomerProfile.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseCustomer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.InfoGap/EraseCustomer',
+            infogap_dot_v1_dot_infogap__pb2.EraseCustomerRequest.SerializeToString,
+            infogap_dot_v1_dot_infogap__pb2.EraseCustomerResponse.FromString,
             options,
             channel_credentials,
             insecure,

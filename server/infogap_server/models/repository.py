@@ -1,4 +1,5 @@
-"""Reading the Triton-layout model repository: ``<repo>/<model>/config.pbtxt`` and numbered version folders.
+"""The Triton-layout model repository, as serving reads it and training writes it: ``<repo>/<model>/config.pbtxt``
+and numbered version folders.
 
 A text model's version folder holds ``model.onnx``, ``tokenizer.json`` (tokenization happens in the gateway),
 ``labels.json`` (what serving needs: label lists, out-of-scope threshold, token budget) and the model card.
@@ -18,12 +19,20 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from infogap_server.errors import Unavailable
+from infogap_server.models.tensors import (
+    ATTENTION_MASK,
+    EMBEDDING,
+    INPUT_IDS,
+    INTENT_LOGITS,
+    SENTIMENT_LOGITS,
+)
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 LABELS_FILE = "labels.json"
 CARD_FILE = "model_card.json"
 CENTROIDS_FILE = "centroids.npy"
+CONFIG_FILE = "config.pbtxt"
 
 
 def versions(repository: Path, model: str) -> list[int]:
@@ -61,7 +70,7 @@ class ModelConfig:
     def read(cls, repository: Path, model: str, config_name: str | None = None) -> ModelConfig:
         """``<model>/config.pbtxt``, or ``<model>/configs/<config_name>.pbtxt`` like Triton's --model-config-name."""
         folder = repository / model
-        path = folder / "configs" / f"{config_name}.pbtxt" if config_name else folder / "config.pbtxt"
+        path = folder / "configs" / f"{config_name}.pbtxt" if config_name else folder / CONFIG_FILE
         try:
             parsed = text_format.Parse(path.read_text(encoding="utf-8"), model_config_pb2.ModelConfig())
         except (OSError, text_format.ParseError) as exc:
@@ -73,6 +82,62 @@ class ModelConfig:
             outputs=tuple(o.name for o in parsed.output),
             output_dims={o.name: tuple(o.dims) for o in parsed.output},
         )
+
+
+def text_model_config(
+    name: str,
+    n_intents: int,
+    *,
+    embedding_dim: int = 384,
+    runtime: str = 'backend: "onnxruntime"',
+    kind: str = "KIND_CPU",
+    max_batch_size: int = 64,
+    max_queue_delay_us: int = 2000,
+) -> str:
+    """Triton configuration of a text model (the shape of model_repository/infogap_text/config.pbtxt)."""
+    return f"""# Written by infogap for a model with {n_intents} intents; training later checks only the dims.
+name: "{name}"
+{runtime}
+max_batch_size: {max_batch_size}
+input [
+  {{ name: "{INPUT_IDS}" data_type: TYPE_INT64 dims: [ -1 ] }},
+  {{ name: "{ATTENTION_MASK}" data_type: TYPE_INT64 dims: [ -1 ] }}
+]
+output [
+  {{ name: "{INTENT_LOGITS}" data_type: TYPE_FP32 dims: [ {n_intents} ] }},
+  {{ name: "{SENTIMENT_LOGITS}" data_type: TYPE_FP32 dims: [ 3 ] }},
+  {{ name: "{EMBEDDING}" data_type: TYPE_FP32 dims: [ {embedding_dim} ] }}
+]
+dynamic_batching {{
+  preferred_batch_size: [ 8, 16, 32 ]
+  max_queue_delay_microseconds: {max_queue_delay_us}
+}}
+instance_group [ {{ count: 1 kind: {kind} }} ]
+version_policy: {{ latest: {{ num_versions: 1 }} }}
+"""
+
+
+def write_config(repository: Path, model: str, text: str) -> Path:
+    """Write ``<model>/config.pbtxt`` beside its place and rename it there: a reader (Triton polling the
+    repository, a starting gateway) sees the old file or the new one, never half of one."""
+    folder = repository / model
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / CONFIG_FILE
+    partial = folder / f".{CONFIG_FILE}.partial"
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+def write_or_check_text_config(repository: Path, model: str, n_intents: int) -> None:
+    """A new text model gets a config.pbtxt; an existing one must declare this model's number of intents."""
+    path = repository / model / CONFIG_FILE
+    if not path.is_file():
+        write_config(repository, model, text_model_config(model, n_intents))
+        return
+    declared = ModelConfig.read(repository, model).output_dims.get(INTENT_LOGITS)
+    if declared != (n_intents,):
+        raise ValueError(f"{path} declares {INTENT_LOGITS} {declared}, but the model has {n_intents} intents")
 
 
 def version_dir(repository: Path, model: str, version: int) -> Path:
@@ -94,7 +159,7 @@ class TextModelInfo:
     out_of_scope_threshold: float
     max_sequence_tokens: int
     tokenizer_path: Path
-    #: Which in-scope score the threshold applies to: max_prob, energy or centroid (training/oos.py).
+    #: Which in-scope score the threshold applies to: max_prob, energy or centroid (models/scoring.py).
     out_of_scope_score: str = "max_prob"
     #: Whether the sentiment head was trained (the data had sentiment labels).
     sentiment_trained: bool = True

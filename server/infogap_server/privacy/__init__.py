@@ -1,0 +1,1 @@
+"""Privacy: pseudonymous customer ids, redaction of free text, erasure."""

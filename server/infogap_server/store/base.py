@@ -1,0 +1,106 @@
+"""The store's contracts: plain-Python rows and one narrow Protocol per concern. Services depend on these only;
+the SQL lives in :mod:`infogap_server.store.sql` behind them.
+
+Every customer-keyed row carries ``customer_key``: the customer's pseudonym (never the id the caller sent).
+Every write a client may retry carries the client's id and is idempotent; every write returns only after its
+transaction has committed. A store that cannot be reached raises :class:`~infogap_server.errors.Unavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One behaviour event as stored: cleaned, times in UTC (naive), money in minor units (cents)."""
+
+    customer_key: str
+    event_id: str
+    type: str
+    occurred_at: datetime
+    amount_minor: int
+    item_count: int
+    note: str = ""  # already redacted
+    sequence: int | None = None  # the store's sequence number, set when read back
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What :meth:`EventStore.append_events` did with each row, by index into the rows it was given."""
+
+    stored: tuple[int, ...]
+    duplicate_ids: tuple[int, ...]
+    duplicate_content: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TypeSummary:
+    """Events of one type up to a time: how many, their money, first and last."""
+
+    count: int
+    amount_minor: int
+    first: datetime
+    last: datetime
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    """Rows deleted per table, and the audit record left behind (no personal data in it)."""
+
+    audit_id: str
+    erased_at: datetime
+    deleted: dict[str, int] = field(default_factory=dict)
+
+
+class EventStore(Protocol):
+    """Append-only behaviour events per customer."""
+
+    async def append_events(self, rows: Sequence[EventRow], *, duplicate_window_s: float) -> AppendResult:
+        """Insert the rows in one transaction and return after it commits. A row whose (customer_key, event_id)
+        is already stored, or appears earlier in ``rows``, is a duplicate id and changes nothing. A row with the
+        same customer, type, amount and item count as a stored or earlier row within ``duplicate_window_s`` of it
+        is duplicate content and is not stored either."""
+
+    async def recent_events(self, customer_key: str, *, limit: int, until: datetime | None = None) -> list[EventRow]:
+        """The customer's latest ``limit`` events at or before ``until`` (all when None), oldest first."""
+
+    async def summarize_events(self, customer_key: str, *, until: datetime) -> dict[str, TypeSummary]:
+        """Per event type, the customer's events at or before ``until``."""
+
+    async def events_between(
+        self, customer_key: str, *, types: Sequence[str], since: datetime, until: datetime
+    ) -> list[EventRow]:
+        """The customer's events of ``types`` with since < time <= until, oldest first."""
+
+
+class CustomerStore(Protocol):
+    """Everything the store keeps about one customer, as a whole."""
+
+    async def erase_customer(self, customer_key: str, *, request_id: str) -> ErasureReport:
+        """Delete every row of the customer in every customer-keyed table in one transaction and leave an audit
+        record (time, counts per table, request id: no pseudonym, no personal data)."""
+
+
+class Store(EventStore, CustomerStore, Protocol):
+    """The whole store: opened once at start, closed at stop."""
+
+    name: str
+
+    async def open(self, *, key_fingerprint: str) -> None:
+        """Connect, apply the schema's migrations when the settings say so, and check that the pseudonym key is
+        the one the database was written with (raising StoreKeyMismatch otherwise)."""
+
+    async def check(self) -> None:
+        """Raise Unavailable when the database cannot be reached now."""
+
+    async def close(self) -> None:
+        """Release connections; idempotent."""
+
+
+class StoreConfigError(Exception):
+    """The store cannot be used as configured (wrong pseudonym key, schema not migrated); the message says how
+    to fix it. Raised at start, never during a call."""

@@ -1,0 +1,54 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations create them (store/migrations); a test checks that
+the migrated database and this metadata agree.
+
+Every table holding customer data has a ``customer_key`` column (the pseudonym); erasure finds the tables by
+that column, so a table added by a later issue is erased without anyone remembering to add it.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+#: 64-bit ids that autoincrement on PostgreSQL and SQLite alike (SQLite only does so for INTEGER PRIMARY KEY).
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+CUSTOMER_KEY = "customer_key"
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("sequence", BigId, primary_key=True, autoincrement=True, comment="Store-wide sequence number."),
+    sa.Column(CUSTOMER_KEY, sa.String(64), nullable=False, comment="HMAC-SHA256 pseudonym of the customer id."),
+    sa.Column("event_id", sa.String(128), nullable=False, comment="The client's id of the event."),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("occurred_at", sa.DateTime(), nullable=False, comment="UTC."),
+    sa.Column("amount_minor", sa.BigInteger(), nullable=False, comment="Money in minor units (cents)."),
+    sa.Column("item_count", sa.Integer(), nullable=False),
+    sa.Column("note", sa.Text(), nullable=False, server_default="", comment="Free text, PII redacted."),
+    sa.Column("received_at", sa.DateTime(), nullable=False, comment="UTC; when the store committed it."),
+    sa.UniqueConstraint(CUSTOMER_KEY, "event_id", name="uq_events_customer_event"),
+)
+sa.Index("ix_events_customer_time", events.c.customer_key, events.c.occurred_at)
+
+erasures = sa.Table(
+    "erasures",
+    metadata,
+    sa.Column("audit_id", sa.String(32), primary_key=True),
+    sa.Column("erased_at", sa.DateTime(), nullable=False, comment="UTC."),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("deleted", sa.Text(), nullable=False, comment="JSON: rows deleted per table."),
+)
+
+store_meta = sa.Table(
+    "store_meta",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+
+
+def customer_tables() -> list[sa.Table]:
+    """Every table with customer data, children before parents (the order deletes must go in)."""
+    return [t for t in reversed(metadata.sorted_tables) if CUSTOMER_KEY in t.c]

@@ -1,0 +1,248 @@
+"""The one SQL implementation of the store, on SQLAlchemy 2 Core with asyncio. The URL picks the engine:
+``sqlite+aiosqlite`` (embedded default: one file, WAL, synchronous=FULL) or ``postgresql+asyncpg`` (several
+gateway replicas sharing state). Statements are built with SQLAlchemy's expression language, never from strings
+with values in them. Connection failures become Unavailable: there is no in-memory fallback."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from infogap_server.errors import Unavailable
+from infogap_server.store import schema
+from infogap_server.store.base import AppendResult, ErasureReport, EventRow, StoreConfigError, TypeSummary
+from infogap_server.store.migrate import current_revision, head_revision, upgrade_on
+
+log = logging.getLogger("infogap.store")
+
+_EVENT_COLUMNS = ("customer_key", "event_id", "type", "occurred_at", "amount_minor", "item_count", "note")
+_KEY_FINGERPRINT = "pseudonym_key_fingerprint"
+
+
+def utc_now() -> datetime:
+    """Now in UTC, naive: the form every stored time takes."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class SqlStore:
+    """Implements :class:`~infogap_server.store.base.Store` for SQLite and PostgreSQL."""
+
+    def __init__(self, url: str, *, timeout_s: float, migrate: bool, pool_size: int = 5) -> None:
+        self.url = url
+        self._timeout_s = timeout_s
+        self._migrate = migrate
+        self._pool_size = pool_size
+        self._engine: AsyncEngine | None = None
+        self.dialect = sa.engine.make_url(url).get_dialect().name
+        self.name = self.dialect
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+
+    def _create_engine(self) -> AsyncEngine:
+        if self.dialect == "sqlite":
+            engine = create_async_engine(self.url, connect_args={"timeout": self._timeout_s})
+            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_async_engine(
+            self.url,
+            pool_pre_ping=True,  # a connection the database dropped (restart, failover) is replaced, not used
+            pool_size=self._pool_size,
+            pool_timeout=self._timeout_s,
+            connect_args={"timeout": self._timeout_s, "command_timeout": self._timeout_s},
+        )
+
+    async def open(self, *, key_fingerprint: str) -> None:
+        self._engine = self._create_engine()
+        async with self._guard(), self.engine.begin() as conn:
+            if self._migrate:
+                await conn.run_sync(upgrade_on)
+            else:
+                found, head = await conn.run_sync(current_revision), head_revision()
+                if found != head:
+                    raise StoreConfigError(
+                        f"the database schema is at revision {found or 'none'}, this server needs {head}: run "
+                        "`infogap db upgrade` (or set INFOGAP_MIGRATE_ON_START=true)"
+                    )
+            await self._check_key(conn, key_fingerprint)
+
+    async def _check_key(self, conn: AsyncConnection, fingerprint: str) -> None:
+        await conn.execute(
+            self._insert(schema.store_meta).on_conflict_do_nothing(index_elements=["name"]),
+            {"name": _KEY_FINGERPRINT, "value": fingerprint},
+        )
+        stored = await conn.scalar(
+            sa.select(schema.store_meta.c.value).where(schema.store_meta.c.name == _KEY_FINGERPRINT)
+        )
+        if stored != fingerprint:
+            raise StoreConfigError(
+                "the pseudonym key differs from the one this database was written with: every replica must use "
+                "the same INFOGAP_PSEUDONYM_KEY (or the same data directory's pseudonym.key)"
+            )
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise Unavailable("the store is not open")
+        return self._engine
+
+    async def check(self) -> None:
+        async with self._guard(), self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    @contextlib.asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        """Database unreachable (refused, timed out, shutting down, locked) -> Unavailable: safe to retry, since
+        every retryable write is idempotent."""
+        try:
+            yield
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError, TimeoutError) as exc:
+            log.warning("store unreachable", extra={"fields": {"store": self.name, "error": type(exc).__name__}})
+            raise Unavailable(f"the {self.name} store cannot be reached; retry shortly") from None
+        except sa.exc.DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            log.warning("store connection lost", extra={"fields": {"store": self.name}})
+            raise Unavailable(f"the {self.name} store connection was lost; retry shortly") from None
+
+    def _insert(self, table: sa.Table):
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    # --- events ---------------------------------------------------------------------------------------------
+
+    async def append_events(self, rows: Sequence[EventRow], *, duplicate_window_s: float) -> AppendResult:
+        if not rows:
+            return AppendResult((), (), ())
+        e = schema.events
+        keys = sorted({r.customer_key for r in rows})
+        async with self._guard(), self.engine.begin() as conn:
+            stored_ids = {
+                (k, i)
+                for k, i in await conn.execute(
+                    sa.select(e.c.customer_key, e.c.event_id).where(
+                        e.c.customer_key.in_(keys), e.c.event_id.in_(sorted({r.event_id for r in rows}))
+                    )
+                )
+            }
+            window = timedelta(seconds=duplicate_window_s)
+            content: dict[tuple, list[datetime]] = defaultdict(list)
+            if duplicate_window_s > 0:
+                nearby = await conn.execute(
+                    sa.select(e.c.customer_key, e.c.type, e.c.amount_minor, e.c.item_count, e.c.occurred_at).where(
+                        e.c.customer_key.in_(keys),
+                        e.c.occurred_at.between(
+                            min(r.occurred_at for r in rows) - window, max(r.occurred_at for r in rows) + window
+                        ),
+                    )
+                )
+                for key, kind, amount, count, at in nearby:
+                    content[(key, kind, amount, count)].append(at)
+            to_insert, duplicate_ids, duplicate_content = [], [], []
+            for index, row in enumerate(rows):
+                ident = (row.customer_key, row.event_id)
+                signature = (row.customer_key, row.type, row.amount_minor, row.item_count)
+                if ident in stored_ids:
+                    duplicate_ids.append(index)
+                elif any(abs(at - row.occurred_at) <= window for at in content.get(signature, ())):
+                    duplicate_content.append(index)
+                else:
+                    stored_ids.add(ident)
+                    if duplicate_window_s > 0:
+                        content[signature].append(row.occurred_at)
+                    to_insert.append(index)
+            inserted: set[tuple[str, str]] = set()
+            if to_insert:
+                received = utc_now()
+                values = [
+                    {**{c: getattr(rows[i], c) for c in _EVENT_COLUMNS}, "received_at": received} for i in to_insert
+                ]
+                statement = (
+                    self._insert(e)
+                    .on_conflict_do_nothing(index_elements=["customer_key", "event_id"])
+                    .returning(e.c.customer_key, e.c.event_id)
+                )
+                inserted = {(k, i) for k, i in await conn.execute(statement, values)}
+            # A row another replica committed between our read and our insert was not inserted: a duplicate id.
+            stored = [i for i in to_insert if (rows[i].customer_key, rows[i].event_id) in inserted]
+            raced = [i for i in to_insert if (rows[i].customer_key, rows[i].event_id) not in inserted]
+        return AppendResult(tuple(stored), tuple(sorted(duplicate_ids + raced)), tuple(duplicate_content))
+
+    async def recent_events(self, customer_key: str, *, limit: int, until: datetime | None = None) -> list[EventRow]:
+        e = schema.events
+        query = sa.select(*[e.c[c] for c in _EVENT_COLUMNS], e.c.sequence).where(e.c.customer_key == customer_key)
+        if until is not None:
+            query = query.where(e.c.occurred_at <= until)
+        query = query.order_by(e.c.occurred_at.desc(), e.c.sequence.desc()).limit(limit)
+        async with self._guard(), self.engine.connect() as conn:
+            found = (await conn.execute(query)).all()
+        return [EventRow(**row._mapping) for row in reversed(found)]
+
+    async def summarize_events(self, customer_key: str, *, until: datetime) -> dict[str, TypeSummary]:
+        e = schema.events
+        query = (
+            sa.select(
+                e.c.type, sa.func.count(), sa.func.sum(e.c.amount_minor), sa.func.min(e.c.occurred_at),
+                sa.func.max(e.c.occurred_at),
+            )
+            .where(e.c.customer_key == customer_key, e.c.occurred_at <= until)
+            .group_by(e.c.type)
+        )
+        async with self._guard(), self.engine.connect() as conn:
+            found = (await conn.execute(query)).all()
+        return {kind: TypeSummary(int(n), int(total or 0), first, last) for kind, n, total, first, last in found}
+
+    async def events_between(
+        self, customer_key: str, *, types: Sequence[str], since: datetime, until: datetime
+    ) -> list[EventRow]:
+        e = schema.events
+        query = (
+            sa.select(*[e.c[c] for c in _EVENT_COLUMNS], e.c.sequence)
+            .where(
+                e.c.customer_key == customer_key, e.c.type.in_(list(types)), e.c.occurred_at > since,
+                e.c.occurred_at <= until,
+            )
+            .order_by(e.c.occurred_at, e.c.sequence)
+        )
+        async with self._guard(), self.engine.connect() as conn:
+            return [EventRow(**row._mapping) for row in await conn.execute(query)]
+
+    # --- customers ------------------------------------------------------------------------------------------
+
+    async def erase_customer(self, customer_key: str, *, request_id: str) -> ErasureReport:
+        erased_at = utc_now()
+        audit_id = uuid.uuid4().hex
+        deleted: dict[str, int] = {}
+        async with self._guard(), self.engine.begin() as conn:
+            for table in schema.customer_tables():
+                result = await conn.execute(sa.delete(table).where(table.c[schema.CUSTOMER_KEY] == customer_key))
+                deleted[table.name] = result.rowcount
+            await conn.execute(
+                sa.insert(schema.erasures),
+                {"audit_id": audit_id, "erased_at": erased_at, "request_id": request_id,
+                 "deleted": json.dumps(deleted, sort_keys=True)},
+            )
+        return ErasureReport(audit_id=audit_id, erased_at=erased_at, deleted=deleted)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """Every SQLite connection: WAL (readers do not block the writer), synchronous=FULL (a committed transaction
+    survives power loss, not only a crash of the process), and waits instead of failing when another connection
+    holds the write lock."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

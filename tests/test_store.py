@@ -1,0 +1,203 @@
+"""The store's contract, on SQLite and on a real PostgreSQL through the same code: idempotent appends, content
+duplicates, reads, erasure of every customer table, the key check, migrations, and UNAVAILABLE when the database
+cannot be reached."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from infogap_server.errors import Unavailable
+from infogap_server.store import SUPPORTED_URLS, StoreConfigError, create_store, schema
+from infogap_server.store.base import EventRow
+
+T0 = datetime(2024, 3, 1, 12, 0, 0)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+async def store(store_url):
+    s = create_store(store_url, timeout_s=5, migrate=True)
+    await s.open(key_fingerprint="f" * 64)
+    yield s
+    await s.close()
+
+
+def event(key: str, event_id: str, minutes: float = 0, *, kind: str = "order", amount: int = 1000,
+          items: int = 1, note: str = "") -> EventRow:
+    return EventRow(key, event_id, kind, T0 + timedelta(minutes=minutes), amount, items, note)
+
+
+async def count_rows(store, table: sa.Table, **where) -> int:
+    query = sa.select(sa.func.count()).select_from(table)
+    for column, value in where.items():
+        query = query.where(table.c[column] == value)
+    async with store.engine.connect() as conn:
+        return await conn.scalar(query)
+
+
+async def test_append_is_idempotent_per_customer_and_event_id(store):
+    rows = [event("a", f"e{i}", i * 10, amount=100 + i) for i in range(5)]
+    first = await store.append_events(rows, duplicate_window_s=60)
+    assert first.stored == (0, 1, 2, 3, 4) and not first.duplicate_ids
+    again = await store.append_events(rows, duplicate_window_s=60)
+    assert again.stored == () and again.duplicate_ids == (0, 1, 2, 3, 4)
+    # The same event id of another customer is another event.
+    other = await store.append_events([event("b", "e0")], duplicate_window_s=60)
+    assert other.stored == (0,)
+    # Within one batch, the second copy of an id is a duplicate.
+    batch = await store.append_events([event("c", "x", 0), event("c", "x", 500, amount=7)], duplicate_window_s=60)
+    assert batch.stored == (0,) and batch.duplicate_ids == (1,)
+    assert await count_rows(store, schema.events) == 7
+
+
+async def test_same_content_within_the_window_is_stored_once(store):
+    await store.append_events([event("a", "first", 0)], duplicate_window_s=60)
+    result = await store.append_events(
+        [
+            event("a", "resent-with-new-id", 0.5),  # 30 s later, same content: a duplicate
+            event("a", "two-minutes-later", 2),  # outside the window: a new event
+            event("a", "other-amount", 0.5, amount=999),  # different content
+            event("a", "in-batch-copy", 2.5),  # 30 s after the batch's own "two-minutes-later"
+        ],
+        duplicate_window_s=60,
+    )
+    assert result.stored == (1, 2) and result.duplicate_content == (0, 3)
+    off = await store.append_events([event("a", "window-off", 0.1)], duplicate_window_s=0)
+    assert off.stored == (0,)
+
+
+async def test_reads_are_ordered_and_bounded_by_time(store):
+    rows = [event("a", f"o{i}", i * 60 * 24, amount=1000 * (i + 1)) for i in range(4)]
+    rows += [event("a", "r1", 2.5 * 60 * 24, kind="refund", amount=500), event("b", "o0", 0)]
+    await store.append_events(rows, duplicate_window_s=0)
+    recent = await store.recent_events("a", limit=3)
+    assert [r.event_id for r in recent] == ["o2", "r1", "o3"]
+    assert recent[0].sequence is not None
+    until_day_1 = await store.recent_events("a", limit=10, until=T0 + timedelta(days=1))
+    assert [r.event_id for r in until_day_1] == ["o0", "o1"]
+    summary = await store.summarize_events("a", until=T0 + timedelta(days=10))
+    assert summary["order"].count == 4 and summary["order"].amount_minor == 10_000
+    assert summary["order"].first == T0 and summary["order"].last == T0 + timedelta(days=3)
+    assert summary["refund"].count == 1
+    between = await store.events_between("a", types=["refund"], since=T0, until=T0 + timedelta(days=3))
+    assert [r.event_id for r in between] == ["r1"]
+    assert await store.summarize_events("nobody", until=T0) == {}
+
+
+async def test_erasure_reaches_every_customer_table_and_leaves_an_anonymous_audit(store):
+    key = "k" * 64
+    await store.append_events([event(key, f"e{i}", i) for i in range(3)] + [event("other", "e0")],
+                              duplicate_window_s=0)
+    report = await store.erase_customer(key, request_id="erase-1")
+    assert report.deleted == {t.name: (3 if t.name == "events" else 0) for t in schema.customer_tables()}
+    for table in schema.customer_tables():
+        assert await count_rows(store, table, customer_key=key) == 0
+    assert await count_rows(store, schema.events, customer_key="other") == 1
+    async with store.engine.connect() as conn:
+        audits = (await conn.execute(sa.select(schema.erasures))).mappings().all()
+    assert len(audits) == 1 and json.loads(audits[0]["deleted"])["events"] == 3
+    assert key not in json.dumps({k: str(v) for k, v in audits[0].items()})
+    assert (await store.erase_customer(key, request_id="erase-2")).deleted["events"] == 0
+
+
+def test_every_table_with_customer_data_is_keyed_by_the_pseudonym():
+    """Erasure finds customer tables by their customer_key column; a table with customer data and another key
+    column would escape it."""
+    for table in schema.metadata.sorted_tables:
+        names = set(table.c.keys())
+        assert "customer_id" not in names, f"{table.name} stores raw customer ids"
+        if table.name not in ("erasures", "store_meta"):
+            assert schema.CUSTOMER_KEY in names, f"{table.name} holds no customer_key: erasure would miss it"
+
+
+async def test_a_different_pseudonym_key_is_refused(store_url, store):
+    other = create_store(store_url, timeout_s=5, migrate=True)
+    with pytest.raises(StoreConfigError, match="pseudonym key differs"):
+        await other.open(key_fingerprint="0" * 64)
+    await other.close()
+
+
+async def test_an_unmigrated_database_is_refused_without_migrate_on_start(store_url):
+    s = create_store(store_url, timeout_s=5, migrate=False)
+    with pytest.raises(StoreConfigError, match="infogap db upgrade"):
+        await s.open(key_fingerprint="f" * 64)
+    await s.close()
+
+
+async def test_migrations_build_exactly_the_schema_the_code_uses(store):
+    def diff(connection):
+        return compare_metadata(MigrationContext.configure(connection), schema.metadata)
+
+    async with store.engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+
+
+async def test_concurrent_writers_store_each_event_once(store_url, store):
+    """Two store instances (as two replicas would hold) append overlapping batches at the same time."""
+    second = create_store(store_url, timeout_s=10, migrate=False)
+    await second.open(key_fingerprint="f" * 64)
+    rows = [event(f"c{i % 7}", f"e{i}", i, amount=i) for i in range(300)]
+    try:
+        results = await asyncio.gather(
+            *[s.append_events(rows[j:j + 100], duplicate_window_s=0)
+              for s in (store, second) for j in (0, 100, 200)]
+        )
+    finally:
+        await second.close()
+    assert sum(len(r.stored) for r in results) == 300
+    assert sum(len(r.duplicate_ids) for r in results) == 300
+    assert await count_rows(store, schema.events) == 300
+
+
+async def test_unknown_database_schemes_are_refused():
+    with pytest.raises(StoreConfigError, match="not supported"):
+        create_store("mysql://x/y", timeout_s=1, migrate=True)
+    assert SUPPORTED_URLS == ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+async def test_sqlite_that_cannot_be_opened_is_unavailable(tmp_path):
+    s = create_store(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}", timeout_s=1, migrate=True)
+    with pytest.raises(Unavailable):
+        await s.open(key_fingerprint="f" * 64)
+    await s.close()
+
+
+async def test_postgresql_going_down_is_unavailable_then_recovers(postgres, postgres_url):
+    s = create_store(postgres_url, timeout_s=2, migrate=True)
+    await s.open(key_fingerprint="f" * 64)
+    try:
+        await s.append_events([event("a", "before")], duplicate_window_s=0)
+        postgres.stop(mode="fast")
+        with pytest.raises(Unavailable):
+            await s.append_events([event("a", "during")], duplicate_window_s=0)
+        with pytest.raises(Unavailable):
+            await s.check()
+        postgres.start()
+        result = await s.append_events([event("a", "during")], duplicate_window_s=0)
+        assert result.stored == (0,)
+        assert [r.event_id for r in await s.recent_events("a", limit=5)] == ["before", "during"]
+    finally:
+        postgres.start()
+        await s.close()
+
+
+async def test_sqlite_runs_in_wal_mode_with_full_sync(tmp_path):
+    s = create_store(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", timeout_s=1, migrate=True)
+    await s.open(key_fingerprint="f" * 64)
+    async with s.engine.connect() as conn:
+        assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+        assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 2  # FULL
+    await s.close()
