@@ -34,13 +34,23 @@ def test_compose_file_is_valid_yaml_and_consistent():
     compose = yaml.safe_load(path.read_text())
     services = compose["services"]
     for variant in ("cpu", "gpu"):
-        triton, gateway = services[f"triton-{variant}"], services[f"gateway-{variant}"]
-        assert triton["profiles"] == gateway["profiles"] == [variant]
+        triton = services[f"triton-{variant}"]
         assert triton["image"] == "nvcr.io/nvidia/tritonserver:24.10-py3"  # Triton 2.51, as tested locally
-        assert gateway["environment"]["INFOGAP_TRITON_ADDRESS"] == f"triton-{variant}:8001"
-        assert gateway["environment"]["INFOGAP_BACKEND"] == "triton"
-        for key in gateway["environment"]:
-            assert key.removeprefix("INFOGAP_").lower() in Settings.model_fields, key
+        assert variant in services["postgres"]["profiles"]
+        replicas = [services[f"gateway-{variant}"], services[f"gateway-{variant}-2"]]
+        # Two replicas, on different host ports, sharing the one PostgreSQL and one pseudonym key.
+        assert len({tuple(g["ports"]) for g in replicas}) == 2
+        for gateway in replicas:
+            assert triton["profiles"] == gateway["profiles"] == [variant]
+            env = gateway["environment"]
+            assert env["INFOGAP_TRITON_ADDRESS"] == f"triton-{variant}:8001"
+            assert env["INFOGAP_BACKEND"] == "triton"
+            assert env["INFOGAP_DATABASE_URL"].startswith("postgresql+asyncpg://") and "@postgres:5432/" in env[
+                "INFOGAP_DATABASE_URL"]
+            assert env["INFOGAP_PSEUDONYM_KEY"] and env["INFOGAP_AUTH_TOKENS"]  # 0.0.0.0 needs tokens
+            assert gateway["depends_on"]["postgres"]["condition"] == "service_healthy"
+            for key in env:
+                assert key.removeprefix("INFOGAP_").lower() in Settings.model_fields, key
     gpu_command = services["triton-gpu"]["command"]
     assert "--model-config-name=gpu" in gpu_command
     assert (PROJECT_ROOT / "model_repository" / "infogap_text" / "configs" / "gpu.pbtxt").is_file()

@@ -53,6 +53,12 @@ function tokenInterceptor(token) {
   });
 }
 
+/** A Date as a google.protobuf.Timestamp. */
+function timestamp(date) {
+  const ms = date.getTime();
+  return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 };
+}
+
 class InfoGapClient {
   /**
    * @param {string} address host:port of the gateway
@@ -73,14 +79,53 @@ class InfoGapClient {
     this.timeoutMs = timeoutMs;
   }
 
+  /** One unary call: resolves to the response object, rejects with InfoGapError. */
+  call(method, request, timeoutMs) {
+    const deadline = new Date(Date.now() + (timeoutMs ?? this.timeoutMs));
+    return new Promise((resolve, reject) => {
+      this.stub[method](request, { deadline }, (error, response) =>
+        error ? reject(new InfoGapError(error)) : resolve(response));
+    });
+  }
+
   /** IdentifyNeeds: resolves to the response object, rejects with InfoGapError. */
   identifyNeeds(text, { topK = 0, language = '', customerId = '', requestId = '', timeoutMs } = {}) {
     const request = { text, top_k: topK, language, customer_id: customerId, request_id: requestId };
-    const deadline = new Date(Date.now() + (timeoutMs ?? this.timeoutMs));
-    return new Promise((resolve, reject) => {
-      this.stub.IdentifyNeeds(request, { deadline }, (error, response) =>
-        error ? reject(new InfoGapError(error)) : resolve(response));
-    });
+    return this.call('IdentifyNeeds', request, timeoutMs);
+  }
+
+  /**
+   * RecordEvents: `events` are {customerId, eventId, type ('order', 'contact', 'return', 'complaint',
+   * 'cancellation', 'refund'), time (Date), amount, itemCount, note}. Safe to retry as a whole.
+   */
+  recordEvents(events, { requestId = '', timeoutMs } = {}) {
+    const request = {
+      request_id: requestId,
+      events: events.map((e) => ({
+        customer_id: e.customerId,
+        event_id: e.eventId,
+        note: e.note ?? '',
+        event: {
+          type: `BEHAVIOR_EVENT_TYPE_${e.type.toUpperCase()}`,
+          time: timestamp(e.time),
+          amount: e.amount ?? 0,
+          item_count: e.itemCount ?? 0,
+        },
+      })),
+    };
+    return this.call('RecordEvents', request, timeoutMs);
+  }
+
+  /** GetCustomerProfile; `asOf` (a Date) describes the customer as they were then. */
+  getCustomerProfile(customerId, { asOf, requestId = '', timeoutMs } = {}) {
+    const request = { customer_id: customerId, request_id: requestId };
+    if (asOf) request.as_of = timestamp(asOf);
+    return this.call('GetCustomerProfile', request, timeoutMs);
+  }
+
+  /** EraseCustomer: every stored row of the customer; resolves to the counts per table and the audit id. */
+  eraseCustomer(customerId, { requestId = '', timeoutMs } = {}) {
+    return this.call('EraseCustomer', { customer_id: customerId, request_id: requestId }, timeoutMs);
   }
 
   close() {

@@ -528,6 +528,9 @@ async def run(args) -> dict:
         finally:
             gateway.stop()
 
+    if "store" in paths:  # the customer store: RecordEvents ingest and GetCustomerProfile, SQLite and PostgreSQL
+        report["store"] = await store_paths(settings, args, measured)
+
     if "triton" in paths:
         import tritonclient.grpc.aio as triton_grpc
         from tokenizers import Tokenizer
@@ -599,6 +602,86 @@ async def run(args) -> dict:
     report["ratios"] = ratios
     print("ratios:", json.dumps(ratios), flush=True)
     return report
+
+
+#: Events per RecordEvents call in the ingest benchmark, and customers they are spread over.
+INGEST_BATCH, INGEST_CUSTOMERS = 100, 2000
+
+
+async def store_paths(settings: Settings, args, measured) -> dict:
+    """Ingest (events/s through RecordEvents at ``concurrency`` callers) and GetCustomerProfile latency on the
+    customers just written, on SQLite and on a throwaway PostgreSQL, each behind a gateway on the no-op backend
+    (no model work: the store is what is measured)."""
+    import itertools
+
+    import grpc
+    from infogap.v1 import infogap_pb2 as pb
+    from infogap.v1 import infogap_pb2_grpc
+
+    from infogap_server.local_postgres import LocalPostgres
+    from infogap_server.local_postgres import available as postgres_missing
+
+    results: dict = {}
+    databases: list[tuple[str, str | None]] = [("sqlite", None)]
+    postgres = None
+    if (reason := postgres_missing()) is None:
+        postgres = LocalPostgres()
+        postgres.start()
+        databases.append(("postgresql", postgres.create_database("bench")))
+    else:
+        results["postgresql"] = {"skipped": reason}
+        print(f"store on PostgreSQL: skipped ({reason})", flush=True)
+    start = time.time() - 300 * 86400
+    try:
+        for name, url in databases:
+            gateway = await start_gateway(settings, backend="noop", intra_op_threads=1, database_url=url)
+            counter = itertools.count()
+            try:
+                async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+                    stub = infogap_pb2_grpc.InfoGapStub(channel)
+
+                    async def ingest(_text: str, stub=stub) -> None:
+                        b = next(counter)
+                        events = []
+                        for i in range(b * INGEST_BATCH, (b + 1) * INGEST_BATCH):
+                            event = pb.BehaviorEvent(type=pb.BEHAVIOR_EVENT_TYPE_ORDER, amount=5 + i % 97,
+                                                     item_count=1 + i % 4)
+                            event.time.FromSeconds(int(start + i * 60))
+                            events.append(pb.CustomerEvent(customer_id=f"bench-{i % INGEST_CUSTOMERS}",
+                                                           event_id=f"e{i}", event=event))
+                        response = await stub.RecordEvents(pb.RecordEventsRequest(events=events), timeout=30)
+                        if response.stored != INGEST_BATCH:
+                            raise RuntimeError(f"stored {response.stored} of {INGEST_BATCH}")
+
+                    rng = random.Random(0)
+
+                    async def profile(_text: str, stub=stub) -> None:
+                        customer = f"bench-{rng.randrange(INGEST_CUSTOMERS)}"
+                        await stub.GetCustomerProfile(pb.GetCustomerProfileRequest(customer_id=customer), timeout=30)
+
+                    pids = [gateway.process.pid]
+                    ingested = await measured(f"store ingest ({name}, x{INGEST_BATCH})", ingest, pids,
+                                              args.concurrency, args.duration_s)
+                    profiled = await measured(f"store profile ({name})", profile, pids, args.concurrency,
+                                              args.duration_s)
+                results[name] = {
+                    "ingest_events_per_s": round(ingested.requests_per_s * INGEST_BATCH, 1),
+                    "ingest_call_p50_ms": ingested.p50_ms, "ingest_call_p99_ms": ingested.p99_ms,
+                    "profile_per_s": profiled.requests_per_s,
+                    "profile_p50_ms": profiled.p50_ms, "profile_p99_ms": profiled.p99_ms,
+                    "events_stored": next(counter) * INGEST_BATCH, "customers": INGEST_CUSTOMERS,
+                }
+                print(f"store ({name}): ingest {results[name]['ingest_events_per_s']:,.0f} events/s; profile p50 "
+                      f"{profiled.p50_ms} ms, p99 {profiled.p99_ms} ms at {args.concurrency} callers", flush=True)
+            finally:
+                gateway.stop()
+    finally:
+        if postgres is not None:
+            postgres.close()
+    if "postgresql" in results and "sqlite" in results and "skipped" not in results["postgresql"]:
+        results["postgresql_over_sqlite_ingest"] = round(
+            results["postgresql"]["ingest_events_per_s"] / results["sqlite"]["ingest_events_per_s"], 3)
+    return results
 
 
 def read_locust_summary(path: Path) -> dict | None:

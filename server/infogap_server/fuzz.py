@@ -29,6 +29,7 @@ from pathlib import Path
 import grpc
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
@@ -44,6 +45,9 @@ CANARY = "zqcanary7"
 #: RPCs in the API that this version answers UNIMPLEMENTED (each issue that serves one removes it here).
 NOT_SERVED = frozenset({"Recommend", "SubmitFeedback", "TrackSession"})
 
+#: RPCs for which NOT_FOUND is a correct answer (a customer with nothing stored).
+ANSWERS_NOT_FOUND = frozenset({"GetCustomerProfile"})
+
 #: Outcomes that fail a case whatever the RPC.
 HANG, DEAD, HEALTH_STALL = "hang", "dead", "health_stall"
 
@@ -52,6 +56,8 @@ def allowed_codes(method: str) -> frozenset[str]:
     """What a case of ``method`` may end in: OK, a caller mistake, back-pressure, and UNIMPLEMENTED for an RPC not
     served yet. UNAVAILABLE, INTERNAL, UNKNOWN and DEADLINE_EXCEEDED (the case's own budget) are failures."""
     codes = {"OK", "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED"}
+    if method in ANSWERS_NOT_FOUND:
+        codes.add("NOT_FOUND")
     if method in NOT_SERVED:
         codes.add("UNIMPLEMENTED")
     return frozenset(codes)
@@ -70,6 +76,9 @@ def field_limits(s: Settings) -> dict[str, int]:
         "plan_id": 128,
         "history": s.max_history_events,
         "top_k": s.max_top_k,
+        "events": s.max_record_events,
+        "event_id": 128,
+        "note": s.max_text_chars,
     }
 
 
@@ -278,6 +287,13 @@ VALID_REQUESTS: dict[str, Message] = {
     "SubmitFeedback": pb.SubmitFeedbackRequest(feedback_id="f-1", customer_id="c-1", rating=4, text="quick, thanks"),
     "TrackSession": pb.SessionEvent(session_id="s-1", customer_id="c-1",
                                     message=pb.SessionMessage(from_customer=True, text="hello")),
+    "RecordEvents": pb.RecordEventsRequest(events=[pb.CustomerEvent(
+        customer_id="c-1", event_id="e-1", note="parcel late, call 020 7946 0958",
+        event=pb.BehaviorEvent(type=pb.BEHAVIOR_EVENT_TYPE_ORDER, time=Timestamp(seconds=1_700_000_000),
+                               amount=12.5, item_count=2),
+    )]),
+    "GetCustomerProfile": pb.GetCustomerProfileRequest(customer_id="c-1"),
+    "EraseCustomer": pb.EraseCustomerRequest(customer_id="c-2"),
 }
 
 #: The kinds of case, each a third of the cases.

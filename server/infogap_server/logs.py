@@ -30,3 +30,11 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Libraries below the store log their statements with the bound values (pseudonyms, redacted notes) at DEBUG
+    # and INFO; the server's log must carry neither, whatever its level. Alembic narrates every migration step.
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+#: Loggers held at WARNING or above: they would write customer data (SQL parameters) or noise into the log.
+QUIET_LIBRARIES = ("aiosqlite", "sqlalchemy", "asyncpg", "alembic")

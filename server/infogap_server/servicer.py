@@ -421,8 +421,8 @@ class _CountingHandler(grpc.GenericRpcHandler):
 
 _REQUEST_ID = compile_pattern("request.request_id", r"[A-Za-z0-9._:/+=-]{1,128}")
 
-#: Codes that answer a caller's own mistake: logged at INFO, not WARNING.
-_QUIET_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
+#: Codes that answer a caller's own mistake or question (an unknown customer): logged at INFO, not WARNING.
+_QUIET_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND})
 
 
 def _decode(request_class: type[Message], raw: bytes, settings: Settings) -> Message:

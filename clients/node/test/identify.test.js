@@ -32,3 +32,27 @@ test('bad input is INVALID_ARGUMENT naming the field', { skip: !address }, async
     client.close();
   }
 });
+
+test('customer events are recorded once, profiled, and erased', { skip: !address }, async () => {
+  const client = new InfoGapClient(address);
+  const customerId = `node-${Date.now()}`;
+  const day = 24 * 3600 * 1000;
+  const events = [0, 1, 2].map((i) => ({
+    customerId, eventId: `o${i}`, type: 'order', time: new Date(Date.now() - (10 + i) * day), amount: 12.5, itemCount: 1,
+  }));
+  try {
+    const first = await client.recordEvents(events);
+    assert.equal(first.stored, 3);
+    const again = await client.recordEvents(events);
+    assert.equal(again.stored, 0);
+    assert.equal(again.duplicates, 3);
+    const profile = await client.getCustomerProfile(customerId);
+    assert.equal(profile.rfm.frequency, 3);
+    assert.equal(profile.rfm.recency_days, 10);
+    const erased = await client.eraseCustomer(customerId);
+    assert.equal(erased.deleted.find((t) => t.table === 'events').rows, '3');
+    await assert.rejects(client.getCustomerProfile(customerId), (error) => error.codeName === 'NOT_FOUND');
+  } finally {
+    client.close();
+  }
+});

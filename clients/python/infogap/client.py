@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
+from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from infogap.v1 import infogap_pb2 as pb
@@ -170,6 +172,25 @@ def _async_token_interceptors(token: str) -> list[grpc.aio.ClientInterceptor]:
     return [kind(token) for kind in kinds]
 
 
+def customer_event(customer_id: str, event_id: str, event_type: str | int, time: datetime, *, amount: float = 0.0,
+                   item_count: int = 0, note: str = "") -> pb.CustomerEvent:
+    """One event for :meth:`InfoGapClient.record_events`. ``event_type``: "order", "contact", "return", "complaint",
+    "cancellation", "refund" (or the enum value); ``time``: aware, or naive meaning UTC."""
+    if isinstance(event_type, str):
+        event_type = pb.BehaviorEventType.Value(f"BEHAVIOR_EVENT_TYPE_{event_type.upper()}")
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(time if time.tzinfo else time.replace(tzinfo=UTC))
+    return pb.CustomerEvent(customer_id=customer_id, event_id=event_id, note=note,
+                            event=pb.BehaviorEvent(type=event_type, time=stamp, amount=amount, item_count=item_count))
+
+
+def _profile_request(customer_id: str, as_of: datetime | None, request_id: str) -> pb.GetCustomerProfileRequest:
+    request = pb.GetCustomerProfileRequest(customer_id=customer_id, request_id=request_id)
+    if as_of is not None:
+        request.as_of.FromDatetime(as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC))
+    return request
+
+
 class InfoGapClient:
     """Blocking client. Use as a context manager or call :meth:`close`.
 
@@ -202,6 +223,28 @@ class InfoGapClient:
             )
         except grpc.RpcError as error:
             raise InfoGapError.from_rpc_error(error) from None
+
+    def _invoke(self, method, request, timeout_s: float | None):
+        try:
+            return method(request, timeout=self.timeout_s if timeout_s is None else timeout_s)
+        except grpc.RpcError as error:
+            raise InfoGapError.from_rpc_error(error) from None
+
+    def record_events(self, events: Iterable[pb.CustomerEvent], *, request_id: str = "",
+                      timeout_s: float | None = None) -> pb.RecordEventsResponse:
+        """Store behaviour events (see :func:`customer_event`); safe to retry as a whole."""
+        return self._invoke(self._stub.RecordEvents, pb.RecordEventsRequest(events=list(events),
+                                                                            request_id=request_id), timeout_s)
+
+    def get_customer_profile(self, customer_id: str, *, as_of: datetime | None = None, request_id: str = "",
+                             timeout_s: float | None = None) -> pb.CustomerProfile:
+        return self._invoke(self._stub.GetCustomerProfile, _profile_request(customer_id, as_of, request_id),
+                            timeout_s)
+
+    def erase_customer(self, customer_id: str, *, request_id: str = "",
+                       timeout_s: float | None = None) -> pb.EraseCustomerResponse:
+        return self._invoke(self._stub.EraseCustomer,
+                            pb.EraseCustomerRequest(customer_id=customer_id, request_id=request_id), timeout_s)
 
     def close(self) -> None:
         self._channel.close()
@@ -243,6 +286,28 @@ class AsyncInfoGapClient:
             )
         except grpc.aio.AioRpcError as error:
             raise InfoGapError.from_rpc_error(error) from None
+
+    async def _invoke(self, method, request, timeout_s: float | None):
+        try:
+            return await method(request, timeout=self.timeout_s if timeout_s is None else timeout_s)
+        except grpc.aio.AioRpcError as error:
+            raise InfoGapError.from_rpc_error(error) from None
+
+    async def record_events(self, events: Iterable[pb.CustomerEvent], *, request_id: str = "",
+                            timeout_s: float | None = None) -> pb.RecordEventsResponse:
+        """Store behaviour events (see :func:`customer_event`); safe to retry as a whole."""
+        return await self._invoke(self._stub.RecordEvents, pb.RecordEventsRequest(events=list(events),
+                                                                                  request_id=request_id), timeout_s)
+
+    async def get_customer_profile(self, customer_id: str, *, as_of: datetime | None = None, request_id: str = "",
+                                   timeout_s: float | None = None) -> pb.CustomerProfile:
+        return await self._invoke(self._stub.GetCustomerProfile, _profile_request(customer_id, as_of, request_id),
+                                  timeout_s)
+
+    async def erase_customer(self, customer_id: str, *, request_id: str = "",
+                             timeout_s: float | None = None) -> pb.EraseCustomerResponse:
+        return await self._invoke(self._stub.EraseCustomer,
+                                  pb.EraseCustomerRequest(customer_id=customer_id, request_id=request_id), timeout_s)
 
     async def close(self) -> None:
         await self._channel.close()

@@ -21,6 +21,7 @@ import ipaddress
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 
 from infogap_server.services.patterns import compile_pattern
 
@@ -57,10 +58,11 @@ def redact(text: str) -> Redaction:
 
 def find_spans(text: str) -> tuple[tuple[str, int, int], ...]:
     """The spans :func:`redact` replaces: ``(type, start, end)``, sorted by start, never overlapping."""
+    source = _Text(text)
     starts: list[int] = []
     claimed: list[tuple[str, int, int]] = []
     for kind, detector in _DETECTORS:
-        for start, end in detector(text):
+        for start, end in detector(source):
             # Claimed spans never overlap, so the neighbours found by one bisection are the only candidates to clash.
             i = bisect.bisect_right(starts, start)
             if (i > 0 and claimed[i - 1][2] > start) or (i < len(claimed) and claimed[i][1] < end):
@@ -73,6 +75,12 @@ def find_spans(text: str) -> tuple[tuple[str, int, int], ...]:
 # --- shared checks ---------------------------------------------------------------------------------------------
 
 _DIGITS = frozenset("0123456789")
+# Letters as explicit ranges of the scripts written with capitals (Latin, Greek, Cyrillic): RE2 compiles \p{L} into
+# thousands of instructions per use, enough for its DFA to run out of memory and fall back to the slower NFA.
+# Latin Extended-A/B and Additional mix both cases, so they are in both classes.
+_UPPER = "A-ZÀ-ÖØ-ÞĀ-ɏΆ-ΏΑ-ΩЀ-ЯḀ-ỿ"
+_LOWER = "a-zß-öø-ÿĀ-ɏά-ώα-ωа-џḀ-ỿ"
+_LETTER = _UPPER + _LOWER
 _JOINERS = frozenset("-./:")  # characters that glue two numbers into one token ("1.2", "12-34", "10:30")
 
 # A number right after one of these labels is an order, invoice, tracking or product number, or an amount: customer
@@ -81,7 +89,7 @@ _LABEL_BEFORE = compile_pattern(
     "redact.label_before",
     r"(?:\b(?:order|invoice|tracking|track|parcel|package|shipment|consignment|reference|ref|ticket|case|serial|sku"
     r"|part|model|product|item|article|batch|lot|booking|confirmation|receipt|transaction|voucher|coupon|gift\s+card"
-    r"|membership|loyalty|customer|version|firmware|build|release|ver|v)\s*(?:number|num|no|nr|id|code|#)?\.?\s*"
+    r"|membership|loyalty|customer|version|firmware|build|release|ver|v|isbn|ean|upc|gtin|imei|asin|barcode)\s*(?:number|num|no\.?|nr\.?|id|code|#)?\s*"
     r"(?:is|was)?\s*[:#]?\s*|#\s*|[$€£¥]\s*)$",
     ignore_case=True,
 )
@@ -136,13 +144,68 @@ def _digit_groups(candidate: str) -> list[tuple[int, int]]:
     return groups
 
 
-def _scan(pattern, text: str, check: Callable[[object], tuple[int, int] | None]) -> Iterator[tuple[int, int]]:
+class _Found:
+    """A match with its group spans in characters (the part of ``re2._Match`` the checks use)."""
+
+    __slots__ = ("string", "_spans")
+
+    def __init__(self, string: str, spans: list[tuple[int, int]]) -> None:
+        self.string = string
+        self._spans = spans
+
+    def span(self, group: int = 0) -> tuple[int, int]:
+        return self._spans[group]
+
+    def start(self, group: int = 0) -> int:
+        return self._spans[group][0]
+
+    def end(self, group: int = 0) -> int:
+        return self._spans[group][1]
+
+    def group(self, group: int = 0) -> str:
+        start, end = self._spans[group]
+        return self.string[start:end]
+
+
+class _Text:
+    """A text and its UTF-8 bytes, encoded once. The re2 wrapper encodes a ``str`` again on every call, so searching
+    a ``str`` again and again from later positions would be quadratic; searching the bytes is not, and offsets are
+    mapped back to characters here."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.data = text.encode("utf-8", "surrogatepass")
+        self._byte_offsets: list[int] | None = None
+        if len(self.data) != len(text):
+            sizes = (1 if c < "\x80" else 2 if c < "\u0800" else 3 if c < "\U00010000" else 4 for c in text)
+            self._byte_offsets = [0, *accumulate(sizes)]
+
+    def _char(self, offset: int) -> int:
+        if self._byte_offsets is None or offset < 0:
+            return offset
+        return bisect.bisect_left(self._byte_offsets, offset)
+
+    def _found(self, m, groups: int) -> _Found:
+        return _Found(self.text, [tuple(map(self._char, m.span(i))) for i in range(groups + 1)])
+
+    def search(self, pattern, position: int) -> _Found | None:
+        """The first match starting at or after character ``position``."""
+        start = position if self._byte_offsets is None else self._byte_offsets[position]
+        m = pattern.search(self.data, start)
+        return None if m is None else self._found(m, pattern.groups)
+
+    def finditer(self, pattern) -> Iterator[_Found]:
+        for m in pattern.finditer(self.data):
+            yield self._found(m, pattern.groups)
+
+
+def _scan(pattern, source: _Text, check: Callable[[_Found], tuple[int, int] | None]) -> Iterator[tuple[int, int]]:
     """Spans of the matches of a pattern whose matches are short, each kept when ``check`` returns a span. A rejected
     match is searched again one character later, so a bad candidate cannot hide a good one that starts inside it;
     the work stays linear because the matches are bounded in length."""
     position = 0
-    while position <= len(text):
-        m = pattern.search(text, position)
+    while position <= len(source.text):
+        m = source.search(pattern, position)
         if m is None:
             return
         span = check(m)
@@ -157,12 +220,13 @@ def _scan(pattern, text: str, check: Callable[[object], tuple[int, int] | None])
 
 _EMAIL = compile_pattern(
     "redact.email",
-    r"[\p{L}\p{N}_%+-]+(?:\.[\p{L}\p{N}_%+-]+)*@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,24}",
+    r"[" + _LETTER + r"0-9_%+-]+(?:\.[" + _LETTER + r"0-9_%+-]+)*@[" + _LETTER + r"0-9-]+(?:\.[" + _LETTER
+    + r"0-9-]+)*\.[" + _LETTER + r"]{2,24}",
 )
 
 
-def _emails(text: str) -> Iterator[tuple[int, int]]:
-    for m in _EMAIL.finditer(text):
+def _emails(source: _Text) -> Iterator[tuple[int, int]]:
+    for m in source.finditer(_EMAIL):
         yield m.span()
 
 
@@ -193,7 +257,7 @@ def iban_valid(compact: str) -> bool:
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
-def _iban_check(m) -> tuple[int, int] | None:
+def _iban_check(m: _Found) -> tuple[int, int] | None:
     text = m.string
     start, end = m.span()
     length = IBAN_LENGTHS.get(text[start:start + 2].upper())
@@ -213,8 +277,8 @@ def _isolated_word_start(text: str, start: int) -> bool:
     return start == 0 or not (text[start - 1].isalnum() or text[start - 1] in "-_/")
 
 
-def _ibans(text: str) -> Iterator[tuple[int, int]]:
-    return _scan(_IBAN, text, _iban_check)
+def _ibans(source: _Text) -> Iterator[tuple[int, int]]:
+    return _scan(_IBAN, source, _iban_check)
 
 
 # --- payment cards ---------------------------------------------------------------------------------------------
@@ -244,8 +308,9 @@ def _card_number_plausible(digits: str) -> bool:
     return first != "2" or 2221 <= int(digits[:4]) <= 2720
 
 
-def _cards(text: str) -> Iterator[tuple[int, int]]:
-    for m in _CARD_RUN.finditer(text):
+def _cards(source: _Text) -> Iterator[tuple[int, int]]:
+    text = source.text
+    for m in source.finditer(_CARD_RUN):
         start, end = m.span()
         if _labelled(text, start) or not _isolated_number(text, start, end):
             continue
@@ -292,7 +357,7 @@ _IPV6 = compile_pattern(
 )
 
 
-def _ipv4_check(m) -> tuple[int, int] | None:
+def _ipv4_check(m: _Found) -> tuple[int, int] | None:
     text = m.string
     start, end = m.span()
     if not _isolated_number(text, start, end) or _labelled(text, start):
@@ -302,7 +367,7 @@ def _ipv4_check(m) -> tuple[int, int] | None:
     return start, end
 
 
-def _ipv6_check(m) -> tuple[int, int] | None:
+def _ipv6_check(m: _Found) -> tuple[int, int] | None:
     text = m.string
     start, end = m.span()
     candidate = m.group(0)
@@ -320,9 +385,9 @@ def _ipv6_check(m) -> tuple[int, int] | None:
     return start, end
 
 
-def _ips(text: str) -> Iterator[tuple[int, int]]:
-    yield from _scan(_IPV4, text, _ipv4_check)
-    yield from _scan(_IPV6, text, _ipv6_check)
+def _ips(source: _Text) -> Iterator[tuple[int, int]]:
+    yield from _scan(_IPV4, source, _ipv4_check)
+    yield from _scan(_IPV6, source, _ipv6_check)
 
 
 # --- phone numbers ---------------------------------------------------------------------------------------------
@@ -359,7 +424,7 @@ def _looks_like_date(candidate: str) -> bool:
 
 
 def _phone_checker(digit_counts: range, *, international: bool = False):
-    def check(m) -> tuple[int, int] | None:
+    def check(m: _Found) -> tuple[int, int] | None:
         text = m.string
         start = m.start()
         candidate = m.group(0)
@@ -390,27 +455,30 @@ def _original_end(candidate: str, counted: str, end_in_counted: int) -> int:
     return end_in_counted + 3 if end_in_counted > removed_at else end_in_counted
 
 
-def _phones(text: str) -> Iterator[tuple[int, int]]:
-    yield from _scan(_PHONE_INTERNATIONAL, text, _phone_checker(range(8, 16), international=True))
-    yield from _scan(_PHONE_NANP, text, _phone_checker(range(10, 12)))
-    yield from _scan(_PHONE_TRUNK, text, _phone_checker(range(10, 12)))
+def _phones(source: _Text) -> Iterator[tuple[int, int]]:
+    yield from _scan(_PHONE_INTERNATIONAL, source, _phone_checker(range(8, 16), international=True))
+    yield from _scan(_PHONE_NANP, source, _phone_checker(range(10, 12)))
+    yield from _scan(_PHONE_TRUNK, source, _phone_checker(range(10, 12)))
 
 
 # --- street addresses ------------------------------------------------------------------------------------------
 
-_STREET_SUFFIXES = (
-    "street|st|road|rd|avenue|ave|av|lane|ln|drive|dr|boulevard|blvd|way|court|ct|close|place|pl|terrace|terr|tce"
-    "|crescent|cres|square|sq|grove|gardens|gdns|mews|parkway|pkwy|highway|hwy|circle|cir|trail|walk"
+# A dot belongs to an abbreviation ("Baker St."), never to a full word ("Baker Street." ends a sentence).
+_STREET_WORDS = (
+    "street|road|avenue|lane|drive|boulevard|way|court|close|place|terrace|crescent|square|grove|gardens|mews"
+    "|parkway|highway|circle|trail|walk"
 )
+_STREET_ABBREVIATIONS = "st|rd|ave|av|ln|dr|blvd|ct|pl|terr|tce|cres|sq|gdns|pkwy|hwy|cir"
 _UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}"
 _US_STATE_ZIP = r"[A-Z]{2} \d{5}(?:-\d{4})?"
-_CAPITALISED = r"\p{Lu}\p{Ll}+"
+_PLACE_WORD = "[" + _UPPER + "][" + _LETTER + "'’-]+"
+_CAPITALISED = "[" + _UPPER + "][" + _LOWER + "]+"
 _ADDRESS = compile_pattern(
     "redact.address",
     r"(?:(?i:flat|apt\.?|apartment|unit|suite)\s*\d{1,4}[A-Za-z]?,?\s+)?"
     r"\d{1,5}[A-Za-z]?(?:[-/]\d{1,4}[A-Za-z]?)?,?[ \t]+"
-    r"(?P<words>(?:(?:[\p{L}][\p{L}'’.-]*|\d{1,3}(?i:st|nd|rd|th))[ \t]+){1,4})"
-    r"(?i:" + _STREET_SUFFIXES + r")\b\.?"
+    r"(?P<words>(?:(?:[" + _LETTER + "][" + _LETTER + r"'’.-]*|\d{1,3}(?i:st|nd|rd|th))[ \t]+){1,4})"
+    r"(?i:(?:" + _STREET_WORDS + r")\b|(?:" + _STREET_ABBREVIATIONS + r")\b\.?)"
     r"(?: (?:N|S|E|W|NE|NW|SE|SW)\b)?"
     r"(?P<city>,?\s+" + _CAPITALISED + r"(?:[ -]" + _CAPITALISED + r"){0,2})?"
     r"(?P<postcode>,?\s+(?:" + _UK_POSTCODE + "|" + _US_STATE_ZIP + r"))?",
@@ -418,19 +486,20 @@ _ADDRESS = compile_pattern(
 # Continental forms: Hauptstraße 5, 10115 Berlin / 12 rue de la Paix, 75002 Paris / Calle Mayor 5, 28013 Madrid
 _ADDRESS_GERMAN = compile_pattern(
     "redact.address_german",
-    r"\b\p{Lu}\p{Ll}+(?:straße|strasse|str\.|weg|platz|allee|gasse) \d{1,4}[a-z]?"
+    r"\b" + _CAPITALISED + r"(?:straße|strasse|str\.|weg|platz|allee|gasse) \d{1,4}[a-z]?"
     r"(?:,? (?:D-)?\d{5} " + _CAPITALISED + r"(?:[ -]" + _CAPITALISED + r")?)?",
 )
 _ADDRESS_FRENCH = compile_pattern(
     "redact.address_french",
     r"\b\d{1,4}(?: ?(?:bis|ter))?,? (?:(?i:rue|boulevard|bd|allée|allee|chemin|impasse|quai)|avenue|place|cours) "
-    r"(?:(?:de la|de l'|du|des|de|d'|la|le|les|l')\s*)?\p{Lu}[\p{L}'’-]+(?:[ -]\p{Lu}[\p{L}'’-]+){0,3}"
-    r"(?:,? \d{5} \p{Lu}\p{L}+(?:[ -]\p{Lu}\p{L}+){0,2})?",
+    r"(?:(?:de la|de l'|du|des|de|d'|la|le|les|l')\s*)?" + _PLACE_WORD + r"(?:[ -]" + _PLACE_WORD + r"){0,3}"
+    r"(?:,? \d{5} " + _CAPITALISED + r"(?:[ -]" + _CAPITALISED + r"){0,2})?",
 )
 _ADDRESS_SOUTHERN = compile_pattern(
     "redact.address_southern",
     r"\b(?:Calle|Avenida|Avda\.|Carrer|Rua|Piazza|Viale|Corso) (?:(?:de la|del|de|dos|da|do|della|di) )?"
-    r"\p{Lu}\p{L}+(?: \p{Lu}\p{L}+){0,2},? \d{1,4}(?:,? \d{5} \p{Lu}\p{L}+(?: \p{Lu}\p{L}+)?)?",
+    + _PLACE_WORD + r"(?: " + _PLACE_WORD + r"){0,2},? \d{1,4}(?:,? \d{5} " + _CAPITALISED + r"(?: " + _CAPITALISED
+    + r")?)?",
 )
 # A postcode alone is an address only after a cue (otherwise "M2 1TB" or "XR2 5GB" would go too).
 _POSTCODE_CUED = compile_pattern(
@@ -452,7 +521,7 @@ _NOT_STREET_WORDS = frozenset(
 )
 
 
-def _address_check(m) -> tuple[int, int] | None:
+def _address_check(m: _Found) -> tuple[int, int] | None:
     text = m.string
     start, end = m.span()
     if _labelled(text, start) or not _isolated_word_start(text, start) or (start > 0 and text[start - 1] in "$€£#"):
@@ -467,8 +536,9 @@ def _address_check(m) -> tuple[int, int] | None:
         if _ADDRESS_CUE.search(text[max(0, start - _LABEL_WINDOW):start]) is None:
             return None
     city_start, city_end = m.span(_ADDRESS.groupindex["city"])
-    if city_start >= 0:
-        # "12 Baker Street Thanks", "12 Baker Street, Anna Smith": the words after the street are not all a city.
+    if city_start >= 0 and m.start(_ADDRESS.groupindex["postcode"]) < 0:
+        # "12 Baker Street Thanks", "12 Baker Street, Anna Smith": without a postcode after them, the words after the
+        # street may not all be a city.
         words = [(a, b) for a, b in _words(text, city_start, city_end) if text[a:b] != ","]
         places = 0
         while places < len(words) and not _non_place(text[words[places][0]:words[places][1]]):
@@ -483,20 +553,20 @@ def _non_place(word: str) -> bool:
     return word in _NOT_NAMES or word in GIVEN_NAMES
 
 
-def _simple_check(m) -> tuple[int, int] | None:
+def _simple_check(m: _Found) -> tuple[int, int] | None:
     return None if _labelled(m.string, m.start()) else m.span()
 
 
-def _postcode_check(m) -> tuple[int, int] | None:
+def _postcode_check(m: _Found) -> tuple[int, int] | None:
     return m.span(_POSTCODE_CUED.groupindex["code"])
 
 
-def _addresses(text: str) -> Iterator[tuple[int, int]]:
-    yield from _scan(_ADDRESS, text, _address_check)
-    yield from _scan(_ADDRESS_GERMAN, text, _simple_check)
-    yield from _scan(_ADDRESS_FRENCH, text, _simple_check)
-    yield from _scan(_ADDRESS_SOUTHERN, text, _simple_check)
-    yield from _scan(_POSTCODE_CUED, text, _postcode_check)
+def _addresses(source: _Text) -> Iterator[tuple[int, int]]:
+    yield from _scan(_ADDRESS, source, _address_check)
+    yield from _scan(_ADDRESS_GERMAN, source, _simple_check)
+    yield from _scan(_ADDRESS_FRENCH, source, _simple_check)
+    yield from _scan(_ADDRESS_SOUTHERN, source, _simple_check)
+    yield from _scan(_POSTCODE_CUED, source, _postcode_check)
 
 
 # --- personal names --------------------------------------------------------------------------------------------
@@ -571,19 +641,28 @@ _NOT_NAMES = frozenset(
     " Mall Market Harbour Harbor Gardens Hospital University College School Church Bridge Hotel Airlines Airways"
     " Express Prime Plus Pro Max Mini Ultra Premium Gold Silver Black White Red Blue Green All Everyone Anyone"
     " Someone Nobody Everybody Guys Folks Friends Team's Again Regarding Re Fwd Sent Attached Update Urgent Complaint"
-    " Request Question Issue Problem Feedback Note PS Ps".split()
+    " Request Question Issue Problem Feedback Note PS Ps"
+    # emphasis and exclamations ("this is Unacceptable!")
+    " Unacceptable Ridiculous Outrageous Terrible Awful Disgraceful Appalling Unbelievable Shocking Amazing Brilliant"
+    " Excellent Perfect Wonderful Fantastic Rubbish Nonsense Wow Ugh Oops Urgently Important Annoying Useless"
+    # companies, shops and carriers customers write to or about
+    " Amazon Apple Samsung Google Microsoft PayPal Ebay eBay Netflix Spotify Uber Deliveroo DHL UPS FedEx Hermes Evri"
+    " Royal Mail Yodel DPD USPS Tesco Argos Currys Asda Sainsbury's Boots Ikea IKEA Zara Primark Walmart Target"
+    " Costco Visa Mastercard Amex Klarna Vodafone Verizon Comcast Sky BT Lidl Aldi Booking Airbnb Ryanair Easyjet"
+    " Everyone Everybody Folks Sirs Madams Gents Ladies Sir/Madam".split()
 )
 # People whose names are brands: "my Ted Baker coat" is a product, not a person (cues still find the people).
 _NAME_BRANDS = frozenset(
     "Ted Baker|Calvin Klein|Tommy Hilfiger|Ralph Lauren|Michael Kors|Kate Spade|Hugo Boss|Jack Daniels|Paul Smith"
     "|Ben Sherman|Vera Wang|Marc Jacobs|Tory Burch|Jimmy Choo|Bobbi Brown|Tom Ford|Stella McCartney|Ben Jerry"
-    "|Laura Ashley|Kurt Geiger|Ted Lasso|Martha Stewart|Betty Crocker|Mary Kay".split("|")
+    "|Laura Ashley|Kurt Geiger|Ted Lasso|Martha Stewart|Betty Crocker|Mary Kay|Harry Potter|Peter Rabbit".split("|")
 )
 
-_NAME_WORD = r"\p{Lu}[\p{Ll}'’]*(?:\p{Lu}\p{Ll}+)?(?:-\p{Lu}\p{Ll}+)?"
+_NAME_WORD = "[" + _UPPER + "][" + _LOWER + "'’]*(?:" + _CAPITALISED + ")?(?:-" + _CAPITALISED + ")?"
 _PARTICLE = r"(?:(?:van|von|de|der|den|da|del|della|di|du|dos|das|le|la|ten|ter|bin|ibn|al|el) )"
-_FULL_NAME = _NAME_WORD + r"(?: \p{Lu}\.)?(?: " + _PARTICLE + r"{0,2}" + _NAME_WORD + r"){0,2}"
-_NAME_START = r"(?:^|[^\p{L}\p{N}_])"  # RE2's \b is ASCII-only: "Émile" must start a word too
+_INITIAL = "(?: [" + _UPPER + r"]\.)?"
+_FULL_NAME = _NAME_WORD + _INITIAL + r"(?: " + _PARTICLE + r"{0,2}" + _NAME_WORD + r"){0,2}"
+_NAME_START = "(?:^|[^" + _LETTER + "0-9_])"  # RE2's \b is ASCII-only: "Émile" must start a word too
 
 # "my name is Anna Smith": strong cues, any capitalised name follows
 _NAME_STRONG = compile_pattern(
@@ -597,10 +676,28 @@ _NAME_WEAK = compile_pattern(
     "redact.name_weak_cue",
     r"(?i:\bi am|\bi'm|\bi’m|\bim|\bthis is|\bit's|\bit’s)[ \t]+(?P<name>" + _FULL_NAME + ")",
 )
+# "Customer Anna Smith", "the engineer Tom": a role, then a known given name or two capitalised words
+_NAME_ROLE = compile_pattern(
+    "redact.name_role",
+    r"(?i:\bcustomer|\bclient|\bpassenger|\brecipient|\bagent|\btechnician|\badvis[eo]r|\bengineer|\bdriver"
+    r"|\bcourier|\bcolleague|\brep|\brepresentative|\bsupervisor|\boperator|\bassistant)[ \t]+(?P<name>"
+    + _FULL_NAME + ")",
+)
+# "Tom said", "Anna Smith promised": a name reported as speaking or acting
+_NAME_SAID = compile_pattern(
+    "redact.name_said",
+    _NAME_START + r"(?P<name>" + _FULL_NAME + r")[ \t]+(?:said|told|promised|assured|explained|confirmed|mentioned"
+    r"|helped|called|emailed|replied|answered|visited)\b",
+)
+# "Olga was brilliant": a known given name before a verb that follows things as often as people
+_NAME_WAS = compile_pattern(
+    "redact.name_was",
+    _NAME_START + r"(?P<name>" + _FULL_NAME + r")[ \t]+(?:was|has|had|is)\b",
+)
 _NAME_TITLE = compile_pattern(
     "redact.name_title",
     _NAME_START + r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Sir|Dame|Herr|Frau|Mme|Mlle|Monsieur|Madame|Señor"
-    r"|Señora|Sr|Sra)\.?[ \t]+(?P<name>" + _FULL_NAME + ")",
+    r"|Señora|Sr|Sra)\.?[ \t]+(?P<name>" + _PARTICLE + "{0,2}" + _FULL_NAME + ")",
 )
 _NAME_GREETING = compile_pattern(
     "redact.name_greeting",
@@ -614,6 +711,12 @@ _NAME_SIGNOFF = compile_pattern(
     r"|thank you|thx|cheers|best wishes|best,|sincerely|yours (?:sincerely|faithfully|truly)|respectfully|ta,)"
     r"[ \t]*[,.!\-–—]*\s*[-–—~]?[ \t]*(?P<name>" + _FULL_NAME + r")[ \t]*[.!]?[ \t]*$",
 )
+# A name on its own line above an address, as letters and return labels are written: "Anna Smith\n12 Baker St"
+_NAME_ABOVE_ADDRESS = compile_pattern(
+    "redact.name_above_address",
+    r"(?m)^[ \t]*(?P<name>" + _FULL_NAME + r")[ \t]*,?[ \t]*\n[ \t]*(?:(?i:flat|apt|apartment|unit|suite)\b|\d{1,5}"
+    r"[A-Za-z]?,?[ \t]+[" + _UPPER + "])",
+)
 _NAME_HERE = compile_pattern(
     "redact.name_here",
     _NAME_START + r"(?P<name>" + _FULL_NAME + r")[ \t]+(?:here|speaking)\b",
@@ -621,7 +724,7 @@ _NAME_HERE = compile_pattern(
 # A given name from the list, an optional initial, then a capitalised surname (or two).
 _NAME_GIVEN = compile_pattern(
     "redact.name_given",
-    _NAME_START + r"(?P<name>(?:" + "|".join(sorted(GIVEN_NAMES, key=len, reverse=True)) + r")(?: \p{Lu}\.)? "
+    _NAME_START + r"(?P<name>(?:" + "|".join(sorted(GIVEN_NAMES, key=len, reverse=True)) + ")" + _INITIAL + " "
     + _PARTICLE + r"{0,2}" + _NAME_WORD + r"(?: " + _NAME_WORD + r")?)",
 )
 
@@ -642,9 +745,9 @@ def _words(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return words
 
 
-def _name_span(m, pattern, accept: Callable[[list[str]], bool]) -> tuple[int, int] | None:
+def _name_span(m: _Found, pattern, accept: Callable[[list[str], str], bool]) -> tuple[int, int] | None:
     """The span of the name captured by ``m``, cut before the first word that is not a name ("Anna Smith Thanks")
-    and after a possessive ("Anna Smith's order"), kept when ``accept`` likes its words."""
+    and after a possessive ("Anna Smith's order"), kept when ``accept`` likes its words and the character after."""
     text = m.string
     start, end = m.span(pattern.groupindex["name"])
     if end < len(text) and text[end].isalpha():
@@ -661,27 +764,39 @@ def _name_span(m, pattern, accept: Callable[[list[str]], bool]) -> tuple[int, in
             break
     while kept and kept[-1][2][0].islower():  # a trailing particle ("Anna van") is not part of the name
         kept.pop()
-    if not kept or not accept([word for _, _, word in kept]):
+    if not kept:
         return None
-    return kept[0][0], kept[-1][1]
+    name_end = kept[-1][1]
+    if not accept([word for _, _, word in kept], text[name_end:name_end + 1]):
+        return None
+    return kept[0][0], name_end
 
 
-def _any_name(words: list[str]) -> bool:
+def _any_name(words: list[str], after: str) -> bool:
     return True
 
 
-def _known_or_full_name(words: list[str]) -> bool:
-    capitalised = [w for w in words if w[0].isupper()]
-    return words[0] in GIVEN_NAMES or len(capitalised) >= 2
+def _known_or_full_name(words: list[str], after: str) -> bool:
+    return words[0] in GIVEN_NAMES or sum(1 for w in words if w[0].isupper()) >= 2
 
 
-def _given_and_surname(words: list[str]) -> bool:
+def _known_given_name(words: list[str], after: str) -> bool:
+    return words[0] in GIVEN_NAMES
+
+
+def _addressed_name(words: list[str], after: str) -> bool:
+    # "Hi Kalani, thanks", "this is Teodora, I ordered", "Hey it's Farai!": after a greeting or an introduction, one
+    # capitalised word set off by punctuation is a name even when the list does not know it.
+    return _known_or_full_name(words, after) or after in ("", ",", "!", ".", "\n")
+
+
+def _given_and_surname(words: list[str], after: str) -> bool:
     return len(words) >= 2 and " ".join(words[:2]) not in _NAME_BRANDS
 
 
-def _name_detector(pattern, accept: Callable[[list[str]], bool]):
-    def detect(text: str) -> Iterator[tuple[int, int]]:
-        return _scan(pattern, text, lambda m: _name_span(m, pattern, accept))
+def _name_detector(pattern, accept: Callable[[list[str], str], bool]):
+    def detect(source: _Text) -> Iterator[tuple[int, int]]:
+        return _scan(pattern, source, lambda m: _name_span(m, pattern, accept))
 
     return detect
 
@@ -690,19 +805,23 @@ _NAME_DETECTORS = (
     _name_detector(_NAME_STRONG, _any_name),
     _name_detector(_NAME_TITLE, _any_name),
     _name_detector(_NAME_SIGNOFF, _any_name),
-    _name_detector(_NAME_WEAK, _known_or_full_name),
-    _name_detector(_NAME_GREETING, _known_or_full_name),
+    _name_detector(_NAME_WEAK, _addressed_name),
+    _name_detector(_NAME_GREETING, _addressed_name),
     _name_detector(_NAME_HERE, _known_or_full_name),
+    _name_detector(_NAME_ABOVE_ADDRESS, _known_or_full_name),
+    _name_detector(_NAME_ROLE, _known_or_full_name),
+    _name_detector(_NAME_SAID, _known_or_full_name),
+    _name_detector(_NAME_WAS, _known_given_name),
     _name_detector(_NAME_GIVEN, _given_and_surname),
 )
 
 
-def _names(text: str) -> Iterator[tuple[int, int]]:
+def _names(source: _Text) -> Iterator[tuple[int, int]]:
     for detect in _NAME_DETECTORS:
-        yield from detect(text)
+        yield from detect(source)
 
 
-_DETECTORS: tuple[tuple[str, Callable[[str], Iterator[tuple[int, int]]]], ...] = (
+_DETECTORS: tuple[tuple[str, Callable[[_Text], Iterator[tuple[int, int]]]], ...] = (
     ("email", _emails),
     ("iban", _ibans),
     ("card", _cards),
