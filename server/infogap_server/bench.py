@@ -640,7 +640,7 @@ async def store_paths(settings: Settings, args, measured) -> dict:
                 async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
                     stub = infogap_pb2_grpc.InfoGapStub(channel)
 
-                    async def ingest(_text: str, stub=stub) -> None:
+                    async def ingest(_text: str, stub=stub, counter=counter) -> None:
                         b = next(counter)
                         events = []
                         for i in range(b * INGEST_BATCH, (b + 1) * INGEST_BATCH):
@@ -655,7 +655,7 @@ async def store_paths(settings: Settings, args, measured) -> dict:
 
                     rng = random.Random(0)
 
-                    async def profile(_text: str, stub=stub) -> None:
+                    async def profile(_text: str, stub=stub, rng=rng) -> None:
                         customer = f"bench-{rng.randrange(INGEST_CUSTOMERS)}"
                         await stub.GetCustomerProfile(pb.GetCustomerProfileRequest(customer_id=customer), timeout=30)
 
