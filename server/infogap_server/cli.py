@@ -324,6 +324,11 @@ def main(argv: list[str] | None = None) -> int:
     retail.add_argument("--quiet", action="store_true", help="no progress bars")
     retail.set_defaults(func=_cmd_import_online_retail)
 
+    privacy = sub.add_parser("privacy", help="privacy tooling")
+    privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
+    evaluate = privacy_sub.add_parser("evaluate", help="recall and precision of PII redaction on the planted set")
+    evaluate.set_defaults(func=lambda a: __import__("infogap_server.privacy.evaluate", fromlist=["main"]).main() or 0)
+
     profile = sub.add_parser("profile", help="call GetCustomerProfile on a running server")
     profile.add_argument("customer_id", help="the customer's id (the server turns it into its pseudonym)")
     profile.add_argument("--as-of", default="", help="ISO 8601 time the profile describes (default: now), "

@@ -136,6 +136,13 @@ _PHONE_FORMATS: tuple[Callable[[random.Random], str], ...] = (
     lambda r: f"07700{_d(r, 6)}",
     lambda r: f"00 44 20 {_d(r, 4)} {_d(r, 4)}",
     lambda r: f"{_nxx(r)}{_d(r, 7)}",
+    lambda r: f"+44 7700-{_d(r, 3)}-{_d(r, 3)}",
+    lambda r: f"(02) {_d(r, 4)} {_d(r, 4)}",
+    lambda r: f"+86 13{r.randint(0, 9)} {_d(r, 4)} {_d(r, 4)}",
+    lambda r: f"+7 495 {_d(r, 3)}-{_d(r, 2)}-{_d(r, 2)}",
+    lambda r: f"+971 50 {_d(r, 3)} {_d(r, 4)}",
+    lambda r: f"06-{_d(r, 8)}",
+    lambda r: f"0044 7700 {_d(r, 6)}",
 )
 
 
@@ -235,6 +242,8 @@ def _ip(rng: random.Random) -> str:
         ":".join(f"{rng.randint(0, 0xFFFF):04x}" for _ in range(8)),
         f"fe80::{h[3]}:{h[4]}:{h[5]}:{h[6]}",
         f"2a02:c7f:{h[1]}:{h[7]}::1",
+        f"{rng.randint(11, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}:"
+        f"{rng.randint(80, 9000)}",
     ))
 
 

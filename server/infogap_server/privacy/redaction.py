@@ -89,8 +89,8 @@ _LABEL_BEFORE = compile_pattern(
     "redact.label_before",
     r"(?:\b(?:order|invoice|tracking|track|parcel|package|shipment|consignment|reference|ref|ticket|case|serial|sku"
     r"|part|model|product|item|article|batch|lot|booking|confirmation|receipt|transaction|voucher|coupon|gift\s+card"
-    r"|membership|loyalty|customer|version|firmware|build|release|ver|v|isbn|ean|upc|gtin|imei|asin|barcode)\s*(?:number|num|no\.?|nr\.?|id|code|#)?\s*"
-    r"(?:is|was)?\s*[:#]?\s*|#\s*|[$€£¥]\s*)$",
+    r"|membership|loyalty|customer|version|firmware|build|release|ver|v|isbn|ean|upc|gtin|imei|asin|barcode)"
+    r"\s*(?:number|num|no\.?|nr\.?|id|code|#)?\s*(?:is|was)?\s*[:#]?\s*|#\s*|[$€£¥]\s*)$",
     ignore_case=True,
 )
 _LABEL_WINDOW = 40  # characters before a number in which a label is looked for (the longest label is ~30)
@@ -360,11 +360,22 @@ _IPV6 = compile_pattern(
 def _ipv4_check(m: _Found) -> tuple[int, int] | None:
     text = m.string
     start, end = m.span()
+    end = _with_port(text, end)
     if not _isolated_number(text, start, end) or _labelled(text, start):
         return None
     if any(int(octet) > 255 for octet in m.group(0).split(".")):
         return None
     return start, end
+
+
+def _with_port(text: str, end: int) -> int:
+    """``end`` moved past a port ("192.168.1.20:8080"): the address and its port go together."""
+    if end >= len(text) or text[end] != ":":
+        return end
+    stop = end + 1
+    while stop < len(text) and stop <= end + 5 and text[stop] in _DIGITS:
+        stop += 1
+    return stop if stop > end + 1 else end
 
 
 def _ipv6_check(m: _Found) -> tuple[int, int] | None:
@@ -392,7 +403,6 @@ def _ips(source: _Text) -> Iterator[tuple[int, int]]:
 
 # --- phone numbers ---------------------------------------------------------------------------------------------
 
-_PHONE_SEPARATORS = frozenset(" .-()")
 # +44 20 7946 0958, +1-202-555-0143, +44 (0)20 7946 0958, 0033 1 23 45 67 89, +919876543210
 _PHONE_INTERNATIONAL = compile_pattern(
     "redact.phone_international",
@@ -430,7 +440,7 @@ def _phone_checker(digit_counts: range, *, international: bool = False):
         candidate = m.group(0)
         if _labelled(text, start) or _looks_like_date(candidate) or not _clear_before(text, start):
             return None
-        counted = candidate.replace("(0)", "") if international else candidate
+        counted = candidate.replace("(0)", "", 1) if international else candidate
         # A trailing group may belong to the sentence ("+44 20 7946 0958 2024"): the longest prefix that ends on a
         # group boundary, has a phone's digit count and balanced brackets wins.
         groups = _digit_groups(counted)
@@ -524,9 +534,8 @@ _NOT_STREET_WORDS = frozenset(
 def _address_check(m: _Found) -> tuple[int, int] | None:
     text = m.string
     start, end = m.span()
-    if _labelled(text, start) or not _isolated_word_start(text, start) or (start > 0 and text[start - 1] in "$€£#"):
-        return None
-    if start > 1 and text[start - 1] == " " and text[start - 2] in _DIGITS:
+    # "#12 ...", "$12 ...", "order 12 ...", "x 2 12 ...": the number is not a house number
+    if _labelled(text, start) or not _isolated_word_start(text, start) or not _clear_before(text, start):
         return None
     words_start, words_end = m.span(_ADDRESS.groupindex["words"])
     words = text[words_start:words_end].split()
@@ -583,7 +592,7 @@ GIVEN_NAMES = frozenset(
     " Carl Harold Dylan Arthur Lawrence Jesse Bryan Bruce Gabriel Logan Alan Albert Elijah Wayne Randy Vincent Liam"
     " Oliver Harry Charlie Oscar Archie Alfie Freddie Theo Tom Tommy Ben Sam Dan Rob Mike Steve Chris Matt Nick Tony"
     " Andy Pete Jim Jimmy Danny Ian Neil Gavin Craig Stuart Graham Colin Martin Simon Rhys Owen Callum Connor Declan"
-    " Finn Seamus Ciaran Niall Eoin Cormac Mary Patricia Jennifer Linda Elizabeth Barbara Susan Jessica Sarah Karen"
+    " Finn Seamus Ciaran Niall Eoin Cormac Maria Mary Patricia Jennifer Linda Elizabeth Barbara Susan Jessica Sarah Karen"
     " Nancy Lisa Margaret Sandra Ashley Kimberly Emily Donna Michelle Carol Amanda Melissa Deborah Stephanie Rebecca"
     " Laura Sharon Cynthia Kathleen Amy Shirley Angela Helen Anna Brenda Pamela Nicole Samantha Katherine Emma Ruth"
     " Christine Catherine Rachel Carolyn Janet Heather Diane Julie Joyce Evelyn Joan Kelly Christina Lauren Judith"
@@ -645,6 +654,8 @@ _NOT_NAMES = frozenset(
     # emphasis and exclamations ("this is Unacceptable!")
     " Unacceptable Ridiculous Outrageous Terrible Awful Disgraceful Appalling Unbelievable Shocking Amazing Brilliant"
     " Excellent Perfect Wonderful Fantastic Rubbish Nonsense Wow Ugh Oops Urgently Important Annoying Useless"
+    " Thrilled Delighted Pleased Satisfied Grateful Thankful Annoyed Furious Livid Gutted Stuck Lost Ready Busy Late"
+    " Me Him Mate Buddy Pal Love Dude"
     # companies, shops and carriers customers write to or about
     " Amazon Apple Samsung Google Microsoft PayPal Ebay eBay Netflix Spotify Uber Deliveroo DHL UPS FedEx Hermes Evri"
     " Royal Mail Yodel DPD USPS Tesco Argos Currys Asda Sainsbury's Boots Ikea IKEA Zara Primark Walmart Target"
@@ -709,12 +720,12 @@ _NAME_SIGNOFF = compile_pattern(
     "redact.name_signoff",
     r"(?m)(?:^|[.!?,])[ \t]*(?i:(?:best|kind|warm|warmest|many) regards|regards|many thanks|thanks(?: again)?"
     r"|thank you|thx|cheers|best wishes|best,|sincerely|yours (?:sincerely|faithfully|truly)|respectfully|ta,)"
-    r"[ \t]*[,.!\-–—]*\s*[-–—~]?[ \t]*(?P<name>" + _FULL_NAME + r")[ \t]*[.!]?[ \t]*$",
+    r"[ \t]*[,.!\-–—]*\s*[-–—~]?[ \t]*(?P<name>" + _FULL_NAME + r")[ \t]*[.!]?[ \t]*\r?$",
 )
 # A name on its own line above an address, as letters and return labels are written: "Anna Smith\n12 Baker St"
 _NAME_ABOVE_ADDRESS = compile_pattern(
     "redact.name_above_address",
-    r"(?m)^[ \t]*(?P<name>" + _FULL_NAME + r")[ \t]*,?[ \t]*\n[ \t]*(?:(?i:flat|apt|apartment|unit|suite)\b|\d{1,5}"
+    r"(?m)^[ \t]*(?P<name>" + _FULL_NAME + r")[ \t]*,?[ \t]*\r?\n[ \t]*(?:(?i:flat|apt|apartment|unit|suite)\b|\d{1,5}"
     r"[A-Za-z]?,?[ \t]+[" + _UPPER + "])",
 )
 _NAME_HERE = compile_pattern(
@@ -787,7 +798,7 @@ def _known_given_name(words: list[str], after: str) -> bool:
 def _addressed_name(words: list[str], after: str) -> bool:
     # "Hi Kalani, thanks", "this is Teodora, I ordered", "Hey it's Farai!": after a greeting or an introduction, one
     # capitalised word set off by punctuation is a name even when the list does not know it.
-    return _known_or_full_name(words, after) or after in ("", ",", "!", ".", "\n")
+    return _known_or_full_name(words, after) or after in ("", ",", "!", ".", "\n", "\r")
 
 
 def _given_and_surname(words: list[str], after: str) -> bool:
