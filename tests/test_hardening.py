@@ -24,8 +24,8 @@ from infogap import InfoGapError
 from infogap.v1 import infogap_pb2 as pb
 from infogap.v1 import infogap_pb2_grpc
 from infogap_server.batching import MicroBatcher
-from infogap_server.privacy import redaction  # noqa: F401 - registers its patterns for the adversarial-text test
 from infogap_server.errors import DeadlineExceeded, ResourceExhausted
+from infogap_server.privacy import redaction  # noqa: F401 - registers its patterns for the adversarial-text test
 from infogap_server.server_process import ServerProcess
 from infogap_server.services import needs  # noqa: F401  (registers the request patterns)
 from infogap_server.services.patterns import PATTERNS, adversarial_texts
