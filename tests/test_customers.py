@@ -196,3 +196,23 @@ async def test_identify_needs_reads_the_stored_history_when_the_request_has_none
     assert own.history_events_used == 1 and not own.history_from_store
     anonymous = await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text="where is my order"))
     assert anonymous.history_events_used == 0 and not anonymous.history_from_store
+
+
+async def test_a_store_that_cannot_be_reached_answers_unavailable_then_recovers(start_server, tiny_repository,
+                                                                                 postgres, postgres_url):
+    server = await start_server(tiny_repository, database_url=postgres_url, store_timeout_s=2.0)
+    async with channel_to(server) as channel:
+        stub = infogap_pb2_grpc.InfoGapStub(channel)
+        batch = pb.RecordEventsRequest(events=[ev("outage", "e1", 1)])
+        postgres.stop(mode="fast")
+        try:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.RecordEvents(batch)
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "cannot be reached" in caught.value.details()
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.GetCustomerProfile(pb.GetCustomerProfileRequest(customer_id="outage"))
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        finally:
+            postgres.start()
+        assert (await stub.RecordEvents(batch)).stored == 1  # the retry lands once the database is back
