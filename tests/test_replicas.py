@@ -52,3 +52,20 @@ def test_a_replica_with_another_pseudonym_key_refuses_to_start(tiny_repository, 
         (failure,) = [r for r in b.records() if r["msg"] == "cannot start"]
         assert "pseudonym key differs" in failure["reason"]
         assert KEY not in b.log
+
+
+def test_processes_migrating_an_empty_database_at_once_all_succeed(tmp_path, postgres_url):
+    """Three `infogap db upgrade` processes on one empty database: the advisory lock makes one migrate and the
+    others find the committed schema (without it they race on CREATE TABLE)."""
+    import os
+    import subprocess
+
+    from infogap_server.server_process import INFOGAP
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFOGAP_")}
+    env.update(INFOGAP_PSEUDONYM_KEY=KEY, INFOGAP_DATA_DIR=str(tmp_path))
+    processes = [subprocess.Popen([str(INFOGAP), "db", "upgrade", "--url", postgres_url], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    outputs = [p.communicate(timeout=120)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], outputs
+    assert all("store at revision 0001" in out for out in outputs)

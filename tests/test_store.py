@@ -201,3 +201,48 @@ async def test_sqlite_runs_in_wal_mode_with_full_sync(tmp_path):
         assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
         assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 2  # FULL
     await s.close()
+
+
+async def test_replicas_migrating_an_empty_database_together_all_start(store_url):
+    """Replicas (or workers) starting at once on a fresh database: one migrates under the lock and commits before
+    releasing it; the others find the finished schema."""
+    stores = [create_store(store_url, timeout_s=10, migrate=True) for _ in range(4)]
+    try:
+        await asyncio.gather(*(s.open(key_fingerprint="f" * 64) for s in stores))
+        result = await stores[-1].append_events([event("a", "after-migration")], duplicate_window_s=0)
+        assert result.stored == (0,)
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_a_note_with_nul_characters_is_stored_without_them(store_url, tmp_path):
+    """PostgreSQL's text cannot hold NUL: the service drops it before storing (here, through the service)."""
+    from infogap_server.privacy.pseudonyms import Pseudonymizer
+    from infogap_server.services.customers import CustomerService, IncomingEvent
+    from infogap_server.settings import Settings
+
+    store = create_store(store_url, timeout_s=5, migrate=True)
+    await store.open(key_fingerprint="f" * 64)
+    try:
+        service = CustomerService(Settings(data_dir=tmp_path), store, Pseudonymizer(b"k" * 32))
+        result = await service.record([
+            IncomingEvent("c", "e1", "complaint", T0, 0.0, 0, note="broken\x00 lid"),
+            IncomingEvent("c", "e2", "order", T0, 5.0, 1),
+        ])
+        assert result.stored == 2 and not result.rejected
+        assert [r.note for r in await store.recent_events(service.pseudonym("c"), limit=5)] == ["broken lid", ""]
+    finally:
+        await store.close()
+
+
+def test_workers_starting_together_share_one_pseudonym_key(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from infogap_server.privacy.pseudonyms import KEY_FILE, load_or_create_key
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: load_or_create_key(tmp_path), range(32)))
+    assert len(set(keys)) == 1 and len(keys[0]) == 32
+    assert (tmp_path / KEY_FILE).stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE]  # no temporary files left

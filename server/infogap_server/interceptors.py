@@ -37,7 +37,8 @@ METHOD_SCOPES: dict[str, str] = {
     "Recommend": "recommend",
     "TrackSession": "track",
     "SubmitFeedback": "feedback",
-    "RecordEvents": ADMIN_SCOPE,
+    # Recording what customers did is tracking them; a producer of events must not be able to erase customers.
+    "RecordEvents": "track",
     "EraseCustomer": ADMIN_SCOPE,
 }
 

@@ -137,8 +137,8 @@ def incoming_events_from_proto(request: pb.RecordEventsRequest) -> list[Incoming
     for e in request.events:
         try:
             time = e.event.time.ToDatetime(tzinfo=UTC) if e.event.HasField("time") else None
-        except (ValueError, OverflowError):
-            time = datetime(1, 1, 1, tzinfo=UTC)  # cleaning rejects it as too old, with its index
+        except (ValueError, OverflowError):  # outside the years 1 to 9999: cleaning rejects it, with its index
+            time = datetime.min.replace(tzinfo=UTC) if e.event.time.seconds < 0 else datetime.max.replace(tzinfo=UTC)
         events.append(
             IncomingEvent(
                 customer_id=e.customer_id,

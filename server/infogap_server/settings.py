@@ -134,7 +134,10 @@ class Settings(BaseSettings):
         True, description="Apply the store's schema migrations (Alembic) at start; off: start only on a migrated one."
     )
     store_timeout_s: float = Field(
-        5.0, gt=0, description="Longest wait to connect to the store or for one statement; then UNAVAILABLE."
+        5.0,
+        gt=0,
+        description="Longest wait to connect to the store, for a pooled connection, for SQLite's write lock or for "
+        "one PostgreSQL statement; then UNAVAILABLE.",
     )
     pseudonym_key: SecretStr | None = Field(
         None,

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 KEY_FILE = "pseudonym.key"
@@ -41,16 +42,23 @@ def load_or_create_key(data_dir: Path) -> bytes:
     """The key kept in ``data_dir``; made (atomically, owner-only) when absent."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / KEY_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return parse_key(path.read_text().strip(), source=str(path))
-    with os.fdopen(fd, "w") as handle:
-        key = secrets.token_hex(32)
-        handle.write(key + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    return bytes.fromhex(key)
+    if not path.exists():
+        # Written whole under a temporary name, then linked into place: link() fails when the name exists, so of
+        # several processes starting together (workers) one key wins and nobody ever reads a half-written file.
+        fd, temporary = tempfile.mkstemp(dir=data_dir, prefix=".pseudonym-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                os.fchmod(handle.fileno(), 0o600)
+                handle.write(secrets.token_hex(32) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass  # another process made it first: use theirs
+        finally:
+            os.unlink(temporary)
+    return parse_key(path.read_text().strip(), source=str(path))
 
 
 def parse_key(text: str, *, source: str) -> bytes:

@@ -19,6 +19,7 @@ from infogap_server.privacy.pseudonyms import Pseudonymizer
 from infogap_server.privacy.redaction import redact
 from infogap_server.services.needs import EVENT_TYPES, BehaviorEvent
 from infogap_server.services.patterns import compile_pattern
+from infogap_server.services.textwork import run_text_work
 from infogap_server.settings import Settings
 from infogap_server.store.base import ErasureReport, EventRow, Store
 
@@ -189,16 +190,17 @@ class CustomerService:
         if len(events) > s.max_record_events:
             raise InvalidArgument("events", f"has {len(events)} events; the maximum is {s.max_record_events}")
         now = self._now()
-        rows: list[EventRow] = []
-        row_index: list[int] = []
+        accepted: list[IncomingEvent] = []
         rejected: list[Rejection] = []
         for index, event in enumerate(events):
             problem = self._check(event, now)
             if problem is not None:
                 rejected.append(Rejection(index, *problem))
-                continue
-            rows.append(self._row(event))
-            row_index.append(index)
+            else:
+                accepted.append(event)
+        # Redaction of many long notes is real work: off the event loop, as every long text is.
+        notes = await run_text_work(sum(len(e.note) for e in accepted), _redact_notes, [e.note for e in accepted])
+        rows = [self._row(event, note) for event, note in zip(accepted, notes, strict=True)]
         result = await self._store.append_events(rows, duplicate_window_s=s.duplicate_window_s)
         dropped = Counter(r.code for r in rejected)
         if result.duplicate_ids:
@@ -248,7 +250,7 @@ class CustomerService:
             return "note", "note_too_long", f"is {len(event.note)} characters; the maximum is {s.max_text_chars}"
         return None
 
-    def _row(self, event: IncomingEvent) -> EventRow:
+    def _row(self, event: IncomingEvent, redacted_note: str) -> EventRow:
         assert event.time is not None
         return EventRow(
             customer_key=self.pseudonym(event.customer_id),
@@ -257,7 +259,7 @@ class CustomerService:
             occurred_at=to_utc_naive(event.time),
             amount_minor=round(event.amount * 100),
             item_count=event.item_count,
-            note=redact(event.note).text if event.note else "",
+            note=redacted_note,
         )
 
     # --- GetCustomerProfile ---------------------------------------------------------------------------------
@@ -312,6 +314,11 @@ class CustomerService:
         """The customer's latest events (at most max_history_events), oldest first, as IdentifyNeeds takes them."""
         rows = await self._store.recent_events(self.pseudonym(customer_id), limit=self._settings.max_history_events)
         return tuple(BehaviorEvent(r.type, r.occurred_at, r.amount_minor / 100, r.item_count) for r in rows)
+
+
+def _redact_notes(notes: list[str]) -> list[str]:
+    """Redacted notes; NUL characters dropped (PostgreSQL's text cannot hold them, and they carry nothing)."""
+    return [redact(note.replace("\x00", "")).text if note else "" for note in notes]
 
 
 def _check_customer_id(customer_id: str) -> None:

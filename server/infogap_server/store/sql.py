@@ -5,13 +5,17 @@ with values in them. Connection failures become Unavailable: there is no in-memo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import fcntl
 import json
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,6 +30,15 @@ log = logging.getLogger("infogap.store")
 
 _EVENT_COLUMNS = ("customer_key", "event_id", "type", "occurred_at", "amount_minor", "item_count", "note")
 _KEY_FINGERPRINT = "pseudonym_key_fingerprint"
+#: SQLSTATE classes that mean "try again": connection exceptions (08), transaction rollback such as a deadlock or
+#: a serialization failure (40), insufficient resources (53), operator intervention such as a shutdown, a database
+#: still starting up or a cancelled statement (57).
+_RETRYABLE_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57"})
+
+
+#: Alembic's migration context is process-wide state: two stores of one process migrating at once (greenlets
+#: interleaving on one loop) would share it. Processes are kept apart by the database's lock (migrations/env.py).
+_IN_PROCESS_MIGRATION = asyncio.Lock()
 
 
 def utc_now() -> datetime:
@@ -44,12 +57,16 @@ class SqlStore:
         self._engine: AsyncEngine | None = None
         self.dialect = sa.engine.make_url(url).get_dialect().name
         self.name = self.dialect
+        self._failures = 0
+        self._last_failure_log = float("-inf")
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
     def _create_engine(self) -> AsyncEngine:
         if self.dialect == "sqlite":
-            engine = create_async_engine(self.url, connect_args={"timeout": self._timeout_s})
+            engine = create_async_engine(
+                self.url, pool_timeout=self._timeout_s, connect_args={"timeout": self._timeout_s}
+            )
             sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
             return engine
         return create_async_engine(
@@ -62,17 +79,34 @@ class SqlStore:
 
     async def open(self, *, key_fingerprint: str) -> None:
         self._engine = self._create_engine()
-        async with self._guard(), self.engine.begin() as conn:
+        async with self._guard():
             if self._migrate:
-                await conn.run_sync(upgrade_on)
-            else:
+                async with _IN_PROCESS_MIGRATION, self._migration_lock(), self.engine.connect() as conn:
+                    await conn.run_sync(upgrade_on)  # commits (see migrations/env.py)
+            async with self.engine.begin() as conn:
                 found, head = await conn.run_sync(current_revision), head_revision()
                 if found != head:
                     raise StoreConfigError(
                         f"the database schema is at revision {found or 'none'}, this server needs {head}: run "
                         "`infogap db upgrade` (or set INFOGAP_MIGRATE_ON_START=true)"
                     )
-            await self._check_key(conn, key_fingerprint)
+                await self._check_key(conn, key_fingerprint)
+
+    @contextlib.asynccontextmanager
+    async def _migration_lock(self) -> AsyncIterator[None]:
+        """Several processes on one SQLite file (``--workers N``) migrate one after the other: an exclusive lock
+        on a file beside the database. (PostgreSQL takes an advisory lock in migrations/env.py instead.)"""
+        database = sa.engine.make_url(self.url).database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        path = Path(database).with_name(Path(database).name + ".migrate-lock")
+        handle = path.open("a")
+        try:
+            await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_EX)
+            yield
+        finally:
+            handle.close()  # releases the lock
 
     async def _check_key(self, conn: AsyncConnection, fingerprint: str) -> None:
         await conn.execute(
@@ -109,14 +143,26 @@ class SqlStore:
         every retryable write is idempotent."""
         try:
             yield
-        except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError, TimeoutError) as exc:
-            log.warning("store unreachable", extra={"fields": {"store": self.name, "error": type(exc).__name__}})
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, OSError, TimeoutError) as exc:
+            self._log_failure(type(exc).__name__)
             raise Unavailable(f"the {self.name} store cannot be reached; retry shortly") from None
         except sa.exc.DBAPIError as exc:
-            if not exc.connection_invalidated:
+            state = str(getattr(exc.orig, "sqlstate", "") or getattr(exc.orig, "pgcode", "") or "")
+            if not (exc.connection_invalidated or state[:2] in _RETRYABLE_SQLSTATE_CLASSES):
                 raise
-            log.warning("store connection lost", extra={"fields": {"store": self.name}})
-            raise Unavailable(f"the {self.name} store connection was lost; retry shortly") from None
+            self._log_failure(f"{type(exc).__name__} {state}".strip())
+            raise Unavailable(f"the {self.name} store could not complete the call ({state or 'connection lost'}); "
+                              "retry shortly") from None
+
+    def _log_failure(self, error: str) -> None:
+        """One WARNING line per second at most, with the number of failures it stands for: an outage must not
+        flood the log with one line per call."""
+        self._failures += 1
+        now = time.monotonic()
+        if now - self._last_failure_log >= 1.0:
+            log.warning("store unreachable", extra={"fields": {"store": self.name, "error": error,
+                                                               "failures": self._failures}})
+            self._last_failure_log, self._failures = now, 0
 
     def _insert(self, table: sa.Table):
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
@@ -166,8 +212,11 @@ class SqlStore:
             inserted: set[tuple[str, str]] = set()
             if to_insert:
                 received = utc_now()
+                # In key order: two writers inserting overlapping batches take their row locks in the same order
+                # and cannot deadlock.
                 values = [
-                    {**{c: getattr(rows[i], c) for c in _EVENT_COLUMNS}, "received_at": received} for i in to_insert
+                    {**{c: getattr(rows[i], c) for c in _EVENT_COLUMNS}, "received_at": received}
+                    for i in sorted(to_insert, key=lambda i: (rows[i].customer_key, rows[i].event_id))
                 ]
                 statement = (
                     self._insert(e)

@@ -19,6 +19,9 @@ MIGRATION_LOCK = 4_610_117_204
 
 
 def run_on(connection: Connection) -> None:
+    """Migrate and COMMIT while holding the lock: a replica waiting on it must find the finished schema, not
+    tables another transaction has not committed yet. (The advisory lock belongs to the session, so it outlives
+    the commit.)"""
     locked = connection.dialect.name == "postgresql"
     if locked:
         connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
@@ -26,9 +29,12 @@ def run_on(connection: Connection) -> None:
         context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()
+        if connection.in_transaction():
+            connection.commit()
     finally:
         if locked:
             connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            connection.commit()
 
 
 async def run_with_new_engine(url: str) -> None:
@@ -36,7 +42,6 @@ async def run_with_new_engine(url: str) -> None:
     try:
         async with engine.connect() as connection:
             await connection.run_sync(run_on)
-            await connection.commit()
     finally:
         await engine.dispose()
 
