@@ -7,9 +7,11 @@ duration="${1:-30s}"; users="${2:-16}"; prefix="${3:-bench_results/locust}"
 bin=.venv/bin
 port=$($bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$(dirname "$prefix")"
-INFOGAP_PORT=$port INFOGAP_METRICS_PORT=0 INFOGAP_LOG_LEVEL=WARNING $bin/infogap serve &
+# Its own store and key in a scratch folder: a load test must not write into the developer's var/.
+data_dir=$(mktemp -d)
+INFOGAP_PORT=$port INFOGAP_METRICS_PORT=0 INFOGAP_LOG_LEVEL=WARNING INFOGAP_DATA_DIR=$data_dir $bin/infogap serve &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true; rm -rf "$data_dir"' EXIT
 $bin/python - "$port" <<'PY'
 import sys, time, grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
