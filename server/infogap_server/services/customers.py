@@ -193,7 +193,7 @@ class CustomerService:
         accepted: list[IncomingEvent] = []
         rejected: list[Rejection] = []
         for index, event in enumerate(events):
-            problem = self._check(event, now)
+            problem = check_event(event, now, s)
             if problem is not None:
                 rejected.append(Rejection(index, *problem))
             else:
@@ -216,39 +216,6 @@ class CustomerService:
             rejected=rejected,
             dropped=dict(sorted(dropped.items())),
         )
-
-    def _check(self, event: IncomingEvent, now: datetime) -> tuple[str, str, str] | None:
-        """(field, reason code, reason) for the first thing wrong with the event, or None."""
-        s = self._settings
-        if not event.customer_id.strip():
-            return "customer_id", "missing_customer_id", "is required"
-        if len(event.customer_id) > 128:
-            return "customer_id", "invalid_customer_id", "is longer than 128 characters"
-        if not event.event_id:
-            return "event_id", "missing_event_id", "is required (it makes a resent event count once)"
-        if not _CLIENT_ID.fullmatch(event.event_id):
-            return (
-                "event_id", "invalid_event_id",
-                "must be at most 128 characters, each a letter, a digit or one of . _ : / + = -",
-            )
-        if event.type not in EVENT_TYPES:
-            return "event.type", "unknown_type", f"must be one of {', '.join(EVENT_TYPES)}"
-        if event.time is None:
-            return "event.time", "missing_time", "is required"
-        time = to_utc_naive(event.time)
-        if time > now + timedelta(seconds=s.clock_skew_s):
-            return "event.time", "future_time", f"is more than {s.clock_skew_s:g} s in the future"
-        if time < EARLIEST_EVENT:
-            return "event.time", "too_old", "is before 1970"
-        if not math.isfinite(event.amount) or event.amount > MAX_AMOUNT:
-            return "event.amount", "invalid_amount", f"must be a finite number of at most {MAX_AMOUNT:g}"
-        if event.amount < 0:
-            return "event.amount", "negative_amount", "must be >= 0 (a reversal is its own event type)"
-        if not 0 <= event.item_count <= 1_000_000:
-            return "event.item_count", "invalid_item_count", "must be between 0 and 1,000,000"
-        if len(event.note) > s.max_text_chars:
-            return "note", "note_too_long", f"is {len(event.note)} characters; the maximum is {s.max_text_chars}"
-        return None
 
     def _row(self, event: IncomingEvent, redacted_note: str) -> EventRow:
         assert event.time is not None
@@ -314,6 +281,40 @@ class CustomerService:
         """The customer's latest events (at most max_history_events), oldest first, as IdentifyNeeds takes them."""
         rows = await self._store.recent_events(self.pseudonym(customer_id), limit=self._settings.max_history_events)
         return tuple(BehaviorEvent(r.type, r.occurred_at, r.amount_minor / 100, r.item_count) for r in rows)
+
+
+def check_event(event: IncomingEvent, now: datetime, s: Settings) -> tuple[str, str, str] | None:
+    """The ingest path's cleaning rules: (field, reason code, reason) for the first thing wrong with the event, or
+    None. Shared by RecordEvents and the behaviour model's training data, so both see the same events."""
+    if not event.customer_id.strip():
+        return "customer_id", "missing_customer_id", "is required"
+    if len(event.customer_id) > 128:
+        return "customer_id", "invalid_customer_id", "is longer than 128 characters"
+    if not event.event_id:
+        return "event_id", "missing_event_id", "is required (it makes a resent event count once)"
+    if not _CLIENT_ID.fullmatch(event.event_id):
+        return (
+            "event_id", "invalid_event_id",
+            "must be at most 128 characters, each a letter, a digit or one of . _ : / + = -",
+        )
+    if event.type not in EVENT_TYPES:
+        return "event.type", "unknown_type", f"must be one of {', '.join(EVENT_TYPES)}"
+    if event.time is None:
+        return "event.time", "missing_time", "is required"
+    time = to_utc_naive(event.time)
+    if time > now + timedelta(seconds=s.clock_skew_s):
+        return "event.time", "future_time", f"is more than {s.clock_skew_s:g} s in the future"
+    if time < EARLIEST_EVENT:
+        return "event.time", "too_old", "is before 1970"
+    if not math.isfinite(event.amount) or event.amount > MAX_AMOUNT:
+        return "event.amount", "invalid_amount", f"must be a finite number of at most {MAX_AMOUNT:g}"
+    if event.amount < 0:
+        return "event.amount", "negative_amount", "must be >= 0 (a reversal is its own event type)"
+    if not 0 <= event.item_count <= 1_000_000:
+        return "event.item_count", "invalid_item_count", "must be between 0 and 1,000,000"
+    if len(event.note) > s.max_text_chars:
+        return "note", "note_too_long", f"is {len(event.note)} characters; the maximum is {s.max_text_chars}"
+    return None
 
 
 def _redact_notes(notes: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ from infogap_server.training.build import Recipe, train_intent_model
 from infogap_server.training.data import DataError, Example, check_split, read_labelled
 
 CLINC150 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "clinc150" / "data_full.json"
+ONLINE_RETAIL = CLINC150.parents[1] / "online_retail" / "online_retail.csv.gz"
 
 
 def _recipe(args) -> Recipe:
@@ -130,6 +131,35 @@ def _unit_interval(value: str) -> float:
     return number
 
 
+def cmd_train_behaviour_baselines(args: argparse.Namespace) -> int:
+    from infogap_server.training.behaviour.baselines import fit_baselines
+    from infogap_server.training.behaviour.data import DEFAULT_EVENTS, SPLITS, read_events, split_examples
+
+    started = time.perf_counter()
+    splits = split_examples(read_events(Path(args.events) if args.events else DEFAULT_EVENTS))
+    report = fit_baselines(splits)
+    print("cut-offs: " + "; ".join(f"{k} {', '.join(c.date().isoformat() for c in v)}" for k, v in SPLITS.items())
+          + " (labels: the 90 days after each); examples: "
+          + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
+    print(f"{'model':<16} {'split':<11} {'roc_auc':>8} {'pr_auc':>7} {'ece':>7} {'brier':>7} {'churn':>6}")
+    for name, by_split in report.items():
+        for split, m in by_split.items():
+            print(f"{name:<16} {split:<11} {m['roc_auc']:>8.4f} {m['pr_auc']:>7.4f} {m['ece']:>7.4f} "
+                  f"{m['brier']:>7.4f} {m['churn_rate']:>6.3f}")
+    print(f"{time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def cmd_data_online_retail_events(args: argparse.Namespace) -> int:
+    from infogap_server.training.behaviour.data import DEFAULT_EVENTS, derive_events, write_events
+
+    out = Path(args.out) if args.out else DEFAULT_EVENTS
+    events = derive_events(Path(args.source))
+    write_events(out, events)
+    print(f"wrote {len(events)} events of {len({e.customer for e in events})} customers to {out}")
+    return 0
+
+
 def add_parsers(sub, data_commands) -> None:
     """``infogap train ...`` under ``sub``, and ``infogap data clinc150`` under ``data_commands`` (the ``data``
     command's subcommands, which the store's imports share)."""
@@ -170,6 +200,23 @@ def add_parsers(sub, data_commands) -> None:
     clinc_source(clinc)
     common(clinc)
     clinc.set_defaults(func=cmd_train_clinc150)
+
+    baselines = kinds.add_parser(
+        "behaviour-baselines",
+        help="the behaviour model's baselines (RFM logistic regression, boosted trees) on the time split",
+    )
+    baselines.add_argument("--events", default=None,
+                           help="figures-only event file (default: the one shipped, training/data/"
+                                "online_retail_events.csv.gz)")
+    baselines.set_defaults(func=cmd_train_behaviour_baselines)
+
+    events = data_commands.add_parser(
+        "online-retail-events",
+        help="derive the figures-only behaviour event file from the UCI Online Retail CSV (rewrites the shipped one)",
+    )
+    events.add_argument("--source", default=str(ONLINE_RETAIL), help="the UCI Online Retail CSV (gzip)")
+    events.add_argument("--out", default=None, help="file to write (default: the shipped one)")
+    events.set_defaults(func=cmd_data_online_retail_events)
 
     export = data_commands.add_parser("clinc150", help="write CLINC150's train/val/test as train/valid/test.jsonl")
     clinc_source(export)
