@@ -77,3 +77,21 @@ def test_baselines_learn_churn_on_the_test_period():
         assert test["examples"] > 3000
         assert test["roc_auc"] > 0.65, (name, test)
         assert test["pr_auc"] > test["churn_rate"]  # better than ranking at random
+
+
+def test_gru_learns_churn_and_padding_never_changes_a_score():
+    import torch
+    from infogap_server.training.behaviour.gru import batch_tensors, fit_gru
+
+    splits = split_examples(read_events(DEFAULT_EVENTS))
+    model, temperature, report = fit_gru(splits, epochs=3, threads=2, log=lambda _: None)
+    assert report["test"]["roc_auc"] > 0.7 and report["test"]["pr_auc"] > report["test"]["churn_rate"]
+    assert 0.25 <= temperature <= 8.0
+    # Padded per batch: a short history scored alone and beside a long one gets the same logit.
+    short = min(splits["test"], key=lambda x: len(x.history))
+    long = max(splits["test"], key=lambda x: len(x.history))
+    model.eval()
+    with torch.no_grad():
+        alone, _ = model(**batch_tensors([short]))
+        together, _ = model(**batch_tensors([short, long]))
+    assert abs(float(alone[0]) - float(together[0])) < 1e-5

@@ -131,13 +131,19 @@ def _unit_interval(value: str) -> float:
     return number
 
 
-def cmd_train_behaviour_baselines(args: argparse.Namespace) -> int:
+def cmd_train_behaviour(args: argparse.Namespace) -> int:
     from infogap_server.training.behaviour.baselines import fit_baselines
     from infogap_server.training.behaviour.data import DEFAULT_EVENTS, SPLITS, read_events, split_examples
 
     started = time.perf_counter()
     splits = split_examples(read_events(Path(args.events) if args.events else DEFAULT_EVENTS))
     report = fit_baselines(splits)
+    if not args.baselines_only:
+        from infogap_server.training.behaviour.gru import fit_gru
+
+        _, _, gru = fit_gru(splits, epochs=args.epochs, threads=args.threads)
+        report["gru"] = {split: gru[split] for split in ("validation", "test")}
+        print(f"gru: trained in {gru['train_seconds']}s, temperature {gru['temperature']}")
     print("cut-offs: " + "; ".join(f"{k} {', '.join(c.date().isoformat() for c in v)}" for k, v in SPLITS.items())
           + " (labels: the 90 days after each); examples: "
           + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
@@ -201,14 +207,18 @@ def add_parsers(sub, data_commands) -> None:
     common(clinc)
     clinc.set_defaults(func=cmd_train_clinc150)
 
-    baselines = kinds.add_parser(
-        "behaviour-baselines",
-        help="the behaviour model's baselines (RFM logistic regression, boosted trees) on the time split",
+    behaviour = kinds.add_parser(
+        "behaviour",
+        help="the behaviour model on the time split: the GRU beside its baselines (RFM logistic regression, "
+             "boosted trees); prints validation and test metrics side by side (it writes no model yet)",
     )
-    baselines.add_argument("--events", default=None,
+    behaviour.add_argument("--events", default=None,
                            help="figures-only event file (default: the one shipped, training/data/"
                                 "online_retail_events.csv.gz)")
-    baselines.set_defaults(func=cmd_train_behaviour_baselines)
+    behaviour.add_argument("--baselines-only", action="store_true", help="skip the GRU")
+    behaviour.add_argument("--epochs", type=int, default=12, help="GRU epochs (the best on validation is kept)")
+    behaviour.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    behaviour.set_defaults(func=cmd_train_behaviour)
 
     events = data_commands.add_parser(
         "online-retail-events",

@@ -1,0 +1,132 @@
+"""Stage 3 of the behaviour model: a GRU over each customer's event sequence, with heads for churn (a logit,
+calibrated by temperature scaling on the validation split) and 90-day value (log1p of the amount).
+
+Each event is its type's embedding plus log1p(amount), log1p(item count) and log1p(days since the previous event);
+the days from the last event to the cut-off join the GRU's final state before the heads. Sequences keep their
+latest ``MAX_EVENTS`` events and are padded per batch (packed, so padding never enters the state).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from infogap_server.services.needs import EVENT_TYPES
+from infogap_server.training.behaviour.baselines import metrics
+from infogap_server.training.behaviour.data import Example
+
+MAX_EVENTS = 200
+TYPE_INDEX = {name: i + 1 for i, name in enumerate(EVENT_TYPES)}  # 0 is padding
+
+
+def encode(x: Example) -> tuple[list[int], list[list[float]], float]:
+    """(type ids, per-event numbers, log1p days from the last event to the cut-off) of one example."""
+    history = x.history[-MAX_EVENTS:]
+    types, numbers = [], []
+    previous = history[0].time
+    for e in history:
+        gap = (e.time - previous).total_seconds() / 86400
+        types.append(TYPE_INDEX[e.type])
+        numbers.append([math.log1p(e.amount), math.log1p(e.item_count), math.log1p(max(0.0, gap))])
+        previous = e.time
+    since = (x.cutoff - history[-1].time).total_seconds() / 86400
+    return types, numbers, math.log1p(max(0.0, since))
+
+
+def batch_tensors(examples: list[Example]) -> dict[str, torch.Tensor]:
+    encoded = [encode(x) for x in examples]
+    longest = max(len(t) for t, _, _ in encoded)
+    types = torch.zeros(len(encoded), longest, dtype=torch.int64)
+    numbers = torch.zeros(len(encoded), longest, 3)
+    for i, (t, n, _) in enumerate(encoded):
+        types[i, : len(t)] = torch.tensor(t)
+        numbers[i, : len(n)] = torch.tensor(n)
+    return {
+        "event_types": types,
+        "event_numbers": numbers,
+        "lengths": torch.tensor([len(t) for t, _, _ in encoded], dtype=torch.int64),
+        "log_days_since_last": torch.tensor([[s] for _, _, s in encoded]),
+    }
+
+
+class BehaviourGRU(nn.Module):
+    def __init__(self, hidden: int = 64, type_dim: int = 8) -> None:
+        super().__init__()
+        self.types = nn.Embedding(len(TYPE_INDEX) + 1, type_dim, padding_idx=0)
+        self.gru = nn.GRU(type_dim + 3, hidden, batch_first=True)
+        self.head = nn.Sequential(nn.Linear(hidden + 1, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+
+    def forward(self, event_types, event_numbers, lengths, log_days_since_last):
+        inputs = torch.cat([self.types(event_types), event_numbers], dim=-1)
+        packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, state = self.gru(packed)
+        out = self.head(torch.cat([state[-1], log_days_since_last], dim=-1))
+        return out[:, 0], out[:, 1]  # churn logit, log1p(90-day value)
+
+
+def _predict(model: BehaviourGRU, examples: list[Example], batch: int = 512) -> np.ndarray:
+    model.eval()
+    logits = []
+    with torch.no_grad():
+        for start in range(0, len(examples), batch):
+            churn, _ = model(**batch_tensors(examples[start:start + batch]))
+            logits.append(churn.numpy())
+    return np.concatenate(logits)
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature minimising validation log loss (a 1-D search: robust, no optimiser state)."""
+    grid = np.exp(np.linspace(math.log(0.25), math.log(8.0), 200))
+
+    def loss(t: float) -> float:
+        p = 1 / (1 + np.exp(-logits / t))
+        p = np.clip(p, 1e-7, 1 - 1e-7)
+        return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
+
+    return float(min(grid, key=loss))
+
+
+def fit_gru(splits: dict[str, list[Example]], *, epochs: int = 12, seed: int = 0, threads: int | None = None,
+            log=print) -> tuple[BehaviourGRU, float, dict]:
+    """Train on the training split, keep the epoch with the best validation ROC AUC, fit the temperature on
+    validation; returns the model, the temperature and the metrics on validation and test."""
+    torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(threads)
+    rng = np.random.default_rng(seed)
+    train = splits["train"]
+    y_val = np.array([x.churned for x in splits["validation"]], dtype=np.int64)
+    model = BehaviourGRU()
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-5)
+    bce, mse = nn.BCEWithLogitsLoss(), nn.MSELoss()
+    best, best_auc = None, -1.0
+    started = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        order = rng.permutation(len(train))
+        for start in range(0, len(order), 128):
+            chunk = [train[i] for i in order[start:start + 128]]
+            churn, value = model(**batch_tensors(chunk))
+            y = torch.tensor([float(x.churned) for x in chunk])
+            v = torch.tensor([math.log1p(x.value) for x in chunk])
+            loss = bce(churn, y) + 0.1 * mse(value, v)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        auc = metrics(y_val, 1 / (1 + np.exp(-_predict(model, splits["validation"]))))["roc_auc"]
+        log(f"epoch {epoch + 1}/{epochs} validation roc_auc {auc:.4f} ({time.perf_counter() - started:.0f}s)")
+        if auc > best_auc:
+            best_auc, best = auc, {k: t.clone() for k, t in model.state_dict().items()}
+    model.load_state_dict(best)
+    temperature = fit_temperature(_predict(model, splits["validation"]), y_val)
+    report = {"train_seconds": round(time.perf_counter() - started, 1), "temperature": round(temperature, 4)}
+    for split in ("validation", "test"):
+        y = np.array([x.churned for x in splits[split]], dtype=np.int64)
+        p = 1 / (1 + np.exp(-_predict(model, splits[split]) / temperature))
+        report[split] = metrics(y, p)
+    return model, temperature, report
