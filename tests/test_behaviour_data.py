@@ -95,3 +95,25 @@ def test_gru_learns_churn_and_padding_never_changes_a_score():
         alone, _ = model(**batch_tensors([short]))
         together, _ = model(**batch_tensors([short, long]))
     assert abs(float(alone[0]) - float(together[0])) < 1e-5
+
+
+def test_onnx_export_scores_like_the_trained_model_at_any_batch_and_length(tmp_path):
+    import onnxruntime as ort
+    import torch
+    from infogap_server.training.behaviour.export import export_onnx
+    from infogap_server.training.behaviour.gru import batch_tensors, fit_gru
+
+    splits = split_examples(read_events(DEFAULT_EVENTS))
+    model, temperature, _ = fit_gru(splits, epochs=1, threads=2, log=lambda _: None)
+    session = ort.InferenceSession(str(export_onnx(model, temperature, tmp_path / "behaviour.onnx")),
+                                   providers=["CPUExecutionProvider"])
+    model.eval()
+    longest = sorted(splits["test"], key=lambda x: -len(x.history))[:5]
+    for examples in (splits["test"][:1], splits["test"][100:117], longest):
+        tensors = batch_tensors(examples)
+        with torch.no_grad():
+            logits, _ = model(**tensors)
+        expected = torch.sigmoid(logits / temperature).numpy()
+        probability, value = session.run(None, {k: v.numpy() for k, v in tensors.items()})
+        assert probability.shape == (len(examples),) and (value >= 0).all()
+        assert np.abs(probability - expected).max() < 1e-5
