@@ -111,3 +111,24 @@ def postgres_url(postgres: LocalPostgres) -> str:
     """A fresh, empty database per test: ``postgresql+asyncpg://postgres@127.0.0.1:PORT/test_N_xxxxxxxx``."""
     postgres.start()  # a no-op unless an earlier test stopped the cluster and did not start it again
     return postgres.create_database(f"test_{next(_database_numbers)}_{uuid.uuid4().hex[:8]}")
+
+
+def stored_rows(url: str) -> dict[str, list[dict]]:
+    """Every row of every store table, read through an engine of its own (no migration, no key check), for tests
+    that look at what a server process stored."""
+    import asyncio
+
+    import sqlalchemy as sa
+    from infogap_server.store import schema
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def read() -> dict[str, list[dict]]:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return {table.name: [dict(row) for row in (await conn.execute(sa.select(table))).mappings()]
+                        for table in schema.metadata.sorted_tables}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())

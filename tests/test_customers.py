@@ -13,6 +13,7 @@ from google.protobuf import timestamp_pb2
 from infogap.v1 import infogap_pb2 as pb
 from infogap.v1 import infogap_pb2_grpc
 from infogap_server.store import schema
+from prometheus_client import generate_latest
 
 from tests.conftest import channel_to
 
@@ -90,11 +91,7 @@ async def test_good_events_are_stored_and_bad_ones_rejected_one_by_one(stub, ser
     assert again.stored == 0 and again.duplicates == 2
     assert {d.reason: d.count for d in again.dropped}["duplicate_event_id"] == 2
     assert len(await stored_rows(server)) == 2
-    text = server.metrics_text() if hasattr(server, "metrics_text") else None
-    if text is None:
-        from prometheus_client import generate_latest
-
-        text = generate_latest(server.metrics.registry).decode()
+    text = generate_latest(server.metrics.registry).decode()
     assert 'infogap_events_dropped_total{reason="duplicate_event_id"} 2.0' in text
     assert "infogap_events_stored_total 2.0" in text
 

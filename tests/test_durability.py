@@ -5,7 +5,6 @@ exactly once. On SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import signal
 import threading
@@ -14,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-import sqlalchemy as sa
 from infogap.v1 import infogap_pb2 as pb
 from infogap.v1 import infogap_pb2_grpc
 from infogap_server.server_process import ServerProcess
-from infogap_server.store import create_store, schema
+
+from tests.conftest import stored_rows
 
 EVENTS, BATCH, SENDERS = 5000, 50, 4
 T0 = datetime(2025, 6, 1, tzinfo=UTC)
@@ -49,16 +48,6 @@ def send(address: str, requests: list[pb.RecordEventsRequest], acked: dict[int, 
                 return
             with lock:
                 acked[index] = response
-
-
-async def stored_ids(url: str) -> list[str]:
-    store = create_store(url, timeout_s=5, migrate=False)
-    store._engine = store._create_engine()  # read only: no migration, no key check
-    try:
-        async with store.engine.connect() as conn:
-            return list(await conn.scalars(sa.select(schema.events.c.event_id)))
-    finally:
-        await store.close()
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
@@ -102,7 +91,7 @@ def test_acknowledged_events_survive_sigkill_and_retries_store_them_once(databas
         send(second.address, requests, retried, threading.Lock(), retry)
         assert sorted(retried) == retry
 
-    ids = asyncio.run(stored_ids(store_url))
+    ids = [row["event_id"] for row in stored_rows(store_url)["events"]]
     assert len(ids) == EVENTS and len(set(ids)) == EVENTS
     assert all(r.stored + r.duplicates == BATCH and not r.rejected for r in acknowledged_before_kill.values())
     # Batches in flight at the kill may have committed without an answer: their retry finds them as duplicates.

@@ -146,25 +146,22 @@ def _settings_or_exit():
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     import asyncio
 
+    from infogap_server.server import open_customer_layer
     from infogap_server.store.migrate import head_revision
-    from infogap_server.store.sql import SqlStore
 
     settings = _settings_or_exit()
-    url = args.url or settings.store_url
+    # The server's own start-up path, with migrations on whatever the settings say: the key check included.
+    update: dict[str, object] = {"migrate_on_start": True}
+    if args.url:
+        update["database_url"] = args.url
+    settings = settings.model_copy(update=update)
 
     async def upgrade() -> None:
-        from infogap_server.privacy.pseudonyms import pseudonymizer_for
+        store, _ = await open_customer_layer(settings)
+        await store.close()
 
-        store = SqlStore(url, timeout_s=settings.store_timeout_s, migrate=True)
-        try:
-            await store.open(key_fingerprint=pseudonymizer_for(settings).fingerprint())
-        finally:
-            await store.close()
-
-    if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(upgrade())
-    print(f"store at revision {head_revision()}: {_safe_url(url)}")
+    print(f"store at revision {head_revision()}: {_safe_url(settings.store_url)}")
     return 0
 
 

@@ -59,20 +59,22 @@ _EVENT_TYPE_NUMBER = {name: number for number, name in _EVENT_TYPE.items()}
 # --- conversions ------------------------------------------------------------------------------------------------
 
 
-def _event_time(event: pb.BehaviorEvent, index: int):
-    if not event.HasField("time"):
+def _optional_time(message: Message, name: str, field: str) -> datetime | None:
+    """``message.<name>`` as an aware UTC datetime, None when unset; outside the years 1 to 9999 is
+    INVALID_ARGUMENT naming ``field`` (the request path of it)."""
+    if not message.HasField(name):
         return None
     try:
-        return event.time.ToDatetime()
+        return getattr(message, name).ToDatetime(tzinfo=UTC)
     except (ValueError, OverflowError):
-        raise InvalidArgument(f"history[{index}].time", "is outside the years 1 to 9999") from None
+        raise InvalidArgument(field, "is outside the years 1 to 9999") from None
 
 
 def needs_query_from_proto(request: pb.IdentifyNeedsRequest) -> NeedsQuery:
     history = tuple(
         BehaviorEvent(
             type=_EVENT_TYPE.get(e.type, ""),
-            time=_event_time(e, i),
+            time=_optional_time(e, "time", f"history[{i}].time"),
             amount=e.amount,
             item_count=e.item_count,
         )
@@ -123,21 +125,12 @@ def _timestamp(time: datetime) -> timestamp_pb2.Timestamp:
     return stamp
 
 
-def _optional_time(message: Message, name: str, field: str) -> datetime | None:
-    if not message.HasField(name):
-        return None
-    try:
-        return getattr(message, name).ToDatetime(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        raise InvalidArgument(field, "is outside the years 1 to 9999") from None
-
-
 def incoming_events_from_proto(request: pb.RecordEventsRequest) -> list[IncomingEvent]:
     events = []
     for e in request.events:
         try:
-            time = e.event.time.ToDatetime(tzinfo=UTC) if e.event.HasField("time") else None
-        except (ValueError, OverflowError):  # outside the years 1 to 9999: cleaning rejects it, with its index
+            time = _optional_time(e.event, "time", "event.time")
+        except InvalidArgument:  # outside the years 1 to 9999: cleaning rejects it with its index, not the batch
             time = datetime.min.replace(tzinfo=UTC) if e.event.time.seconds < 0 else datetime.max.replace(tzinfo=UTC)
         events.append(
             IncomingEvent(

@@ -31,8 +31,9 @@ _CLIENT_ID = compile_pattern("events.event_id", r"[A-Za-z0-9._:/+=-]{1,128}")
 EARLIEST_EVENT = datetime(1970, 1, 1)
 #: Amounts beyond this (in currency units) are unit errors (cents sent as units, or worse), not purchases.
 MAX_AMOUNT = 1e10
-#: Money-moving types whose amount counts against the customer's spend (see :func:`rfm`).
-_SPEND_REVERSALS = ("cancellation", "refund")
+#: Money-moving types whose amount counts against the customer's spend (see :func:`rfm`); the behaviour model's
+#: labels and features use the same rule.
+SPEND_REVERSALS = ("cancellation", "refund")
 #: Event types that make an open issue when no order follows them.
 OPEN_ISSUE_TYPES = ("complaint", "return", "refund")
 MAX_OPEN_ISSUES = 20
@@ -120,7 +121,7 @@ def rfm(by_type: dict[str, tuple[int, int, datetime]], as_of: datetime) -> Rfm:
     if orders is None:
         return Rfm(None, 0, 0.0, 0, 0, 0)
     count, amount_minor, last = orders
-    reversed_minor = sum(by_type[t][1] for t in _SPEND_REVERSALS if t in by_type)
+    reversed_minor = sum(by_type[t][1] for t in SPEND_REVERSALS if t in by_type)
     monetary = max(0, amount_minor - reversed_minor) / 100
     recency = max(0, (as_of - last).days)
     return Rfm(

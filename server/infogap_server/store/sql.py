@@ -231,7 +231,7 @@ class SqlStore:
 
     async def recent_events(self, customer_key: str, *, limit: int, until: datetime | None = None) -> list[EventRow]:
         e = schema.events
-        query = sa.select(*[e.c[c] for c in _EVENT_COLUMNS], e.c.sequence).where(e.c.customer_key == customer_key)
+        query = _event_rows().where(e.c.customer_key == customer_key)
         if until is not None:
             query = query.where(e.c.occurred_at <= until)
         query = query.order_by(e.c.occurred_at.desc(), e.c.sequence.desc()).limit(limit)
@@ -258,7 +258,7 @@ class SqlStore:
     ) -> list[EventRow]:
         e = schema.events
         query = (
-            sa.select(*[e.c[c] for c in _EVENT_COLUMNS], e.c.sequence)
+            _event_rows()
             .where(
                 e.c.customer_key == customer_key, e.c.type.in_(list(types)), e.c.occurred_at > since,
                 e.c.occurred_at <= until,
@@ -284,6 +284,12 @@ class SqlStore:
                  "deleted": json.dumps(deleted, sort_keys=True)},
             )
         return ErasureReport(audit_id=audit_id, erased_at=erased_at, deleted=deleted)
+
+
+def _event_rows() -> sa.Select:
+    """SELECT of every column an EventRow holds, the sequence number included."""
+    e = schema.events
+    return sa.select(*[e.c[c] for c in _EVENT_COLUMNS], e.c.sequence)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

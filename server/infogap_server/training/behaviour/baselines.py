@@ -17,6 +17,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from infogap_server.services.customers import SPEND_REVERSALS
 from infogap_server.training.behaviour.data import Example
 
 RFM_FEATURES = ("log_recency_days", "log_frequency", "log_monetary", "log_tenure_days")
@@ -34,7 +35,7 @@ def _days(delta) -> float:
 def rfm_features(x: Example) -> list[float]:
     orders = [e for e in x.history if e.type == "order"]
     last_order = orders[-1].time if orders else x.history[0].time
-    spent = sum(e.amount for e in orders) - sum(e.amount for e in x.history if e.type in ("cancellation", "refund"))
+    spent = sum(e.amount for e in orders) - sum(e.amount for e in x.history if e.type in SPEND_REVERSALS)
     return [
         math.log1p(_days(x.cutoff - last_order)),
         math.log1p(len(orders)),

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from infogap_server.data_import import ImportReport, invoice_events, read_invoices
-from infogap_server.services.customers import check_event, to_utc_naive
+from infogap_server.services.customers import SPEND_REVERSALS, check_event, to_utc_naive
 from infogap_server.settings import Settings
 
 HORIZON = timedelta(days=90)
@@ -123,7 +123,7 @@ def examples_at(events: list[Event], cutoff: datetime) -> list[Example]:
             continue
         future = [e for e in own if cutoff <= e.time < end]
         orders = sum(e.amount for e in future if e.type == "order")
-        reversed_ = sum(e.amount for e in future if e.type in ("cancellation", "refund"))
+        reversed_ = sum(e.amount for e in future if e.type in SPEND_REVERSALS)
         out.append(Example(customer, cutoff, history, churned=not any(e.type == "order" for e in future),
                            value=max(0.0, orders - reversed_)))
     return out
