@@ -8,9 +8,10 @@ transaction has committed. A store that cannot be reached raises :class:`~infoga
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 
@@ -54,6 +55,22 @@ class ErasureReport:
     audit_id: str
     erased_at: datetime
     deleted: dict[str, int] = field(default_factory=dict)
+
+
+class ContentWindow:
+    """The duplicate-content rule: an event with the same (customer, type, amount, item count) signature as one
+    already seen within ``window`` of its time is the same event sent twice. One implementation, used by the store
+    on ingest and by the behaviour model's data stage, so both keep the same events."""
+
+    def __init__(self, window: timedelta) -> None:
+        self.window = window
+        self._times: dict[tuple, list[datetime]] = defaultdict(list)
+
+    def add(self, signature: tuple, time: datetime) -> None:
+        self._times[signature].append(time)
+
+    def seen(self, signature: tuple, time: datetime) -> bool:
+        return any(abs(at - time) <= self.window for at in self._times.get(signature, ()))
 
 
 class EventStore(Protocol):

@@ -12,7 +12,6 @@ import json
 import logging
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from infogap_server.errors import Unavailable
 from infogap_server.store import schema
-from infogap_server.store.base import AppendResult, ErasureReport, EventRow, StoreConfigError, TypeSummary
+from infogap_server.store.base import (
+    AppendResult,
+    ContentWindow,
+    ErasureReport,
+    EventRow,
+    StoreConfigError,
+    TypeSummary,
+)
 from infogap_server.store.migrate import current_revision, head_revision, upgrade_on
 
 log = logging.getLogger("infogap.store")
@@ -184,7 +190,7 @@ class SqlStore:
                 )
             }
             window = timedelta(seconds=duplicate_window_s)
-            content: dict[tuple, list[datetime]] = defaultdict(list)
+            content = ContentWindow(window)
             if duplicate_window_s > 0:
                 nearby = await conn.execute(
                     sa.select(e.c.customer_key, e.c.type, e.c.amount_minor, e.c.item_count, e.c.occurred_at).where(
@@ -195,19 +201,18 @@ class SqlStore:
                     )
                 )
                 for key, kind, amount, count, at in nearby:
-                    content[(key, kind, amount, count)].append(at)
+                    content.add((key, kind, amount, count), at)
             to_insert, duplicate_ids, duplicate_content = [], [], []
             for index, row in enumerate(rows):
                 ident = (row.customer_key, row.event_id)
                 signature = (row.customer_key, row.type, row.amount_minor, row.item_count)
                 if ident in stored_ids:
                     duplicate_ids.append(index)
-                elif any(abs(at - row.occurred_at) <= window for at in content.get(signature, ())):
+                elif duplicate_window_s > 0 and content.seen(signature, row.occurred_at):
                     duplicate_content.append(index)
                 else:
                     stored_ids.add(ident)
-                    if duplicate_window_s > 0:
-                        content[signature].append(row.occurred_at)
+                    content.add(signature, row.occurred_at)
                     to_insert.append(index)
             inserted: set[tuple[str, str]] = set()
             if to_insert:

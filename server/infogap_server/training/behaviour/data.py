@@ -24,6 +24,7 @@ from pathlib import Path
 from infogap_server.data_import import ImportReport, invoice_events, read_invoices
 from infogap_server.services.customers import SPEND_REVERSALS, check_event, to_utc_naive
 from infogap_server.settings import Settings
+from infogap_server.store.base import ContentWindow
 
 HORIZON = timedelta(days=90)
 #: The figures-only event file shipped with the project (rebuilt by `infogap data online-retail-events`).
@@ -76,14 +77,13 @@ def derive_events(source: Path, *, duplicate_window_s: float | None = None) -> l
                                          round(incoming.amount, 2), incoming.item_count))
     events: list[Event] = []
     for number in sorted(by_customer):
-        kept: list[Event] = []
+        content = ContentWindow(window)  # the store's own duplicate-content rule
         for event in sorted(by_customer[number], key=lambda e: e.time):
-            # The store's duplicate-content rule: same type, amount and items within the window is one event.
-            if any(k.type == event.type and k.amount == event.amount and k.item_count == event.item_count
-                   and event.time - k.time <= window for k in kept[-8:]):
+            signature = (event.type, round(event.amount * 100), event.item_count)
+            if window and content.seen(signature, event.time):
                 continue
-            kept.append(event)
-        events.extend(kept)
+            content.add(signature, event.time)
+            events.append(event)
     return events
 
 
