@@ -21,7 +21,7 @@ from infogap_server.models.repository import versions
 from infogap_server.server import InfoGapServer
 from infogap_server.settings import PROJECT_ROOT, Settings
 
-from tests.tiny_model import build_tiny_model
+from tests.tiny_model import build_tiny_behaviour_model, build_tiny_model
 
 REAL_REPOSITORY = PROJECT_ROOT / "model_repository"
 
@@ -30,6 +30,7 @@ REAL_REPOSITORY = PROJECT_ROOT / "model_repository"
 def tiny_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repository = tmp_path_factory.mktemp("tiny_repository")
     build_tiny_model(repository)
+    build_tiny_behaviour_model(repository)
     return repository
 
 

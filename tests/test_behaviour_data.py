@@ -71,7 +71,7 @@ def test_metrics_see_calibration():
 
 
 def test_baselines_learn_churn_on_the_test_period():
-    report = baselines.fit_baselines(split_examples(read_events(DEFAULT_EVENTS)))
+    report, _ = baselines.fit_baselines(split_examples(read_events(DEFAULT_EVENTS)))
     for name in ("rfm_logistic", "rfm_seq_boosted"):
         test = report[name]["test"]
         assert test["examples"] > 3000
@@ -100,12 +100,12 @@ def test_gru_learns_churn_and_padding_never_changes_a_score():
 def test_onnx_export_scores_like_the_trained_model_at_any_batch_and_length(tmp_path):
     import onnxruntime as ort
     import torch
-    from infogap_server.training.behaviour.export import export_onnx
+    from infogap_server.training.behaviour.export import ExportedBehaviour, export_onnx
     from infogap_server.training.behaviour.gru import batch_tensors, fit_gru
 
     splits = split_examples(read_events(DEFAULT_EVENTS))
     model, temperature, _ = fit_gru(splits, epochs=1, threads=2, log=lambda _: None)
-    session = ort.InferenceSession(str(export_onnx(model, temperature, tmp_path / "behaviour.onnx")),
+    session = ort.InferenceSession(str(export_onnx(ExportedBehaviour(model, temperature), tmp_path / "b.onnx")),
                                    providers=["CPUExecutionProvider"])
     model.eval()
     longest = sorted(splits["test"], key=lambda x: -len(x.history))[:5]
@@ -114,6 +114,31 @@ def test_onnx_export_scores_like_the_trained_model_at_any_batch_and_length(tmp_p
         with torch.no_grad():
             logits, _ = model(**tensors)
         expected = torch.sigmoid(logits / temperature).numpy()
-        probability, value = session.run(None, {k: v.numpy() for k, v in tensors.items()})
-        assert probability.shape == (len(examples),) and (value >= 0).all()
-        assert np.abs(probability - expected).max() < 1e-5
+        feed = {k: v.numpy() for k, v in tensors.items()}
+        feed["lengths"] = feed["lengths"].reshape(-1, 1)
+        probability, value = session.run(None, feed)
+        assert probability.shape == (len(examples), 1) and (value >= 0).all()
+        assert np.abs(probability[:, 0] - expected).max() < 1e-5
+
+
+def test_the_rfm_logistic_regression_exports_with_the_same_inputs(tmp_path):
+    """A build where the baseline is best on validation serves it: its ONNX form computes the RFM features from
+    the sequence inputs and scores like scikit-learn (calibration aside)."""
+    import onnxruntime as ort
+    from infogap_server.models.behaviour import pad_histories
+    from infogap_server.training.behaviour.build import _rfm_module
+    from infogap_server.training.behaviour.export import export_onnx
+    from infogap_server.training.behaviour.gru import encode
+
+    splits = split_examples(read_events(DEFAULT_EVENTS))
+    _, fitted = baselines.fit_baselines(splits)
+    pipeline = fitted["rfm_logistic"]
+    module, temperature = _rfm_module(pipeline, splits)
+    session = ort.InferenceSession(str(export_onnx(module, tmp_path / "rfm.onnx")), providers=["CPUExecutionProvider"])
+    examples = [x for x in splits["test"] if len(x.history) <= 200][:300]  # the model keeps the latest 200
+    probability, value = session.run(None, pad_histories([encode(x) for x in examples]))
+    x, _ = baselines.matrix(examples, sequence=False)
+    logit = np.log(pipeline.predict_proba(x)[:, 1]) - np.log(pipeline.predict_proba(x)[:, 0])
+    expected = 1 / (1 + np.exp(-logit / temperature))
+    assert np.abs(probability[:, 0] - expected).max() < 1e-3
+    assert (value >= 0).all() and np.isfinite(value).all()

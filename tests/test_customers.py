@@ -16,6 +16,7 @@ from infogap_server.store import schema
 from prometheus_client import generate_latest
 
 from tests.conftest import channel_to
+from tests.tiny_model import tiny_churn
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -141,7 +142,9 @@ async def test_profile_figures(stub):
     assert profile.segment == "loyal"
     # The return and the refund came after the last order; the complaint was before it.
     assert [i.event_id for i in profile.open_issues] == ["return", "refund"]
-    assert not profile.HasField("churn_risk")
+    # The tiny behaviour model reads orders and the cancellation (not the contact 5 days ago): 50 days since.
+    assert profile.churn_risk == pytest.approx(tiny_churn(50, 1), abs=1e-3)
+    assert [r.signal for r in profile.churn_reasons] == ["no_recent_order"]
     assert profile.currency == "GBP"
     assert profile.last_activity.ToDatetime(tzinfo=UTC) == NOW - timedelta(days=5)
     # As of 100 days ago: fewer events, recency from then, and the complaint is open then (no order after it yet).

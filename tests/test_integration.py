@@ -89,9 +89,13 @@ async def test_200_concurrent_calls_are_all_answered_and_batched(real_stub):
     # A message scores the same alone and inside a batch of others (static int8 scales, masked padding).
     assert max(abs(r.needs[0].score - alone[i % len(texts)].needs[0].score) for i, r in enumerate(responses)) < 1e-4
     body = urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=5).read().decode()
-    batches = float(re.search(r"^infogap_batch_size_count (\S+)$", body, re.MULTILINE).group(1))
-    items = float(re.search(r"^infogap_batch_size_sum (\S+)$", body, re.MULTILINE).group(1))
-    singles = float(re.search(r'^infogap_batch_size_bucket\{le="1.0"\} (\S+)$', body, re.MULTILINE).group(1))
+
+    def metric(sample: str) -> float:
+        return float(re.search(rf"^{re.escape(sample)} (\S+)$", body, re.MULTILINE).group(1))
+
+    batches = metric('infogap_batch_size_count{model="infogap_text"}')
+    items = metric('infogap_batch_size_sum{model="infogap_text"}')
+    singles = metric('infogap_batch_size_bucket{le="1.0",model="infogap_text"}')
     assert items == 200 + len(texts)
     assert batches < 200 and singles < batches  # batches larger than 1 happened
     assert items / batches > 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import infogap_server
@@ -21,7 +22,7 @@ from infogap_server.services.text_model import TextModel
 from infogap_server.settings import PROJECT_ROOT, Settings
 
 from tests.conftest import channel_to
-from tests.tiny_model import build_tiny_model
+from tests.tiny_model import build_tiny_behaviour_model, build_tiny_model
 
 REPOSITORY = PROJECT_ROOT / "model_repository"
 
@@ -231,19 +232,26 @@ async def test_a_version_that_fails_to_load_or_warm_leaves_the_old_one_serving(t
         assert registry.version("infogap_text") == 1
 
 
-async def test_server_swaps_the_text_model_without_failing_a_call(start_server, tmp_path):
-    build_tiny_model(tmp_path, version=1)
-    build_tiny_model(tmp_path, version=2)
-    server = await start_server(tmp_path, text_model_version=1)
+async def test_server_swaps_each_model_without_failing_a_call(start_server, tmp_path):
+    """Two served models, each swapped to a new version while calls that use both are running."""
+    for version in (1, 2):
+        build_tiny_model(tmp_path, version=version)
+        build_tiny_behaviour_model(tmp_path, version=version)
+    server = await start_server(tmp_path, text_model_version=1, behaviour_model_version=1)
     async with channel_to(server) as channel:
         stub = infogap_pb2_grpc.InfoGapStub(channel)
-        request = pb.IdentifyNeedsRequest(text="where is my parcel")
-        assert (await stub.IdentifyNeeds(request, timeout=5)).model.version == "1"
-        calls = [stub.IdentifyNeeds(request, timeout=10) for _ in range(50)]
-        swapped, *responses = await asyncio.gather(server.models.swap("infogap_text", 2), *calls)
-        assert swapped == 2
-        assert all(r.needs[0].intent == "track_order" for r in responses)
-        assert (await stub.IdentifyNeeds(request, timeout=5)).model.version == "2"
+        order = pb.BehaviorEvent(type=pb.BEHAVIOR_EVENT_TYPE_ORDER, amount=20, item_count=1)
+        order.time.FromDatetime(datetime.now(UTC) - timedelta(days=30))
+        request = pb.IdentifyNeedsRequest(text="where is my parcel", history=[order])
+        first = await stub.IdentifyNeeds(request, timeout=5)
+        assert (first.model.version, first.behaviour_model.version) == ("1", "1")
+        for name in ("infogap_text", "infogap_behaviour"):
+            calls = [stub.IdentifyNeeds(request, timeout=10) for _ in range(50)]
+            swapped, *responses = await asyncio.gather(server.models.swap(name, 2), *calls)
+            assert swapped == 2
+            assert all(r.needs[0].intent == "track_order" and r.HasField("churn_risk") for r in responses)
+        last = await stub.IdentifyNeeds(request, timeout=5)
+        assert (last.model.version, last.behaviour_model.version) == ("2", "2")
 
 
 def test_training_imports_models_and_serving_never_imports_training():

@@ -87,3 +87,84 @@ def build_tiny_model(repository: Path, name: str = "infogap_text", version: int 
     labels = {"intents": INTENTS, "sentiments": SENTIMENTS, "out_of_scope_threshold": 0.5, "max_sequence_tokens": 64}
     (folder / "labels.json").write_text(json.dumps(labels))
     return folder
+
+
+#: The tiny behaviour model: the churn logit grows with the days since the last event (0 at 30 days) and with each
+#: cancellation in the sequence; the value is 10 per event. Enough to see padding, batching and explanations.
+TINY_RECENCY_WEIGHT = 1.5
+TINY_CANCELLATION_WEIGHT = 0.8
+
+
+def tiny_churn(days_since_last: float, cancellations: int) -> float:
+    """What the tiny behaviour model answers, computed here to check the served one against."""
+    recency = np.log1p(days_since_last) - np.log1p(30.0)
+    logit = TINY_RECENCY_WEIGHT * recency + TINY_CANCELLATION_WEIGHT * cancellations
+    return float(1 / (1 + np.exp(-logit)))
+
+
+def build_tiny_behaviour_model(repository: Path, name: str = "infogap_behaviour", version: int = 1) -> Path:
+    from infogap_server.models.behaviour import behaviour_model_config
+    from infogap_server.models.tensors import (
+        CHURN_PROBABILITY,
+        EVENT_NUMBERS,
+        EVENT_TYPE_IDS,
+        HISTORY_LENGTHS,
+        LOG_DAYS_SINCE_LAST,
+        VALUE_90D,
+    )
+    from infogap_server.services.needs import EVENT_TYPES
+
+    cancellation = EVENT_TYPES.index("cancellation") + 1
+
+    def const(name, value, dtype=np.float32):
+        return numpy_helper.from_array(np.array(value, dtype=dtype), name)
+
+    nodes = [
+        helper.make_node("Equal", [EVENT_TYPE_IDS, "cancellation_id"], ["is_cancellation"]),
+        helper.make_node("Cast", ["is_cancellation"], ["cancel_f"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceSum", ["cancel_f", "axis_events"], ["cancellations"], keepdims=1),  # [B, 1]
+        helper.make_node("Sub", [LOG_DAYS_SINCE_LAST, "log_30"], ["recency"]),
+        helper.make_node("Mul", ["recency", "w_recency"], ["recency_part"]),
+        helper.make_node("Mul", ["cancellations", "w_cancel"], ["cancel_part"]),
+        helper.make_node("Add", ["recency_part", "cancel_part"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], [CHURN_PROBABILITY]),
+        helper.make_node("Cast", [HISTORY_LENGTHS], ["length_f"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["length_f", "per_event"], [VALUE_90D]),
+        # event_numbers must be an input of the graph (config and gateway send it); it adds nothing here.
+        helper.make_node("ReduceSum", [EVENT_NUMBERS, "axis_all"], ["unused"], keepdims=0),
+    ]
+    initializers = [
+        const("cancellation_id", cancellation, np.int64),
+        const("axis_events", [1], np.int64),
+        const("axis_all", [1, 2], np.int64),
+        const("log_30", np.log1p(30.0)),
+        const("w_recency", TINY_RECENCY_WEIGHT),
+        const("w_cancel", TINY_CANCELLATION_WEIGHT),
+        const("per_event", 10.0),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny_behaviour",
+        [
+            helper.make_tensor_value_info(EVENT_TYPE_IDS, TensorProto.INT64, ["batch", "events"]),
+            helper.make_tensor_value_info(EVENT_NUMBERS, TensorProto.FLOAT, ["batch", "events", 3]),
+            helper.make_tensor_value_info(HISTORY_LENGTHS, TensorProto.INT64, ["batch", 1]),
+            helper.make_tensor_value_info(LOG_DAYS_SINCE_LAST, TensorProto.FLOAT, ["batch", 1]),
+        ],
+        [
+            helper.make_tensor_value_info(CHURN_PROBABILITY, TensorProto.FLOAT, ["batch", 1]),
+            helper.make_tensor_value_info(VALUE_90D, TensorProto.FLOAT, ["batch", 1]),
+        ],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    folder = repository / name / str(version)
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, folder / "model.onnx")
+    write_config(repository, name, behaviour_model_config(name, max_batch_size=16))
+    labels = {"event_types": list(EVENT_TYPES), "trained_event_types": ["cancellation", "order"], "max_events": 50,
+              "horizon_days": 90, "served": "tiny"}
+    (folder / "labels.json").write_text(json.dumps(labels))
+    return folder

@@ -202,8 +202,8 @@ class GatewayProcess(ServerProcess):
 
     def batch_stats(self) -> tuple[float, float]:
         body = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
-        count = re.search(r"^infogap_batch_size_count (\S+)$", body, re.M)
-        total = re.search(r"^infogap_batch_size_sum (\S+)$", body, re.M)
+        count = re.search(r"^infogap_batch_size_count\{model=\"infogap_text\"\} (\S+)$", body, re.M)
+        total = re.search(r"^infogap_batch_size_sum\{model=\"infogap_text\"\} (\S+)$", body, re.M)
         return (float(count.group(1)), float(total.group(1))) if count and total else (0.0, 0.0)
 
     def rss_mib(self) -> float:

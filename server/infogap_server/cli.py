@@ -44,16 +44,33 @@ def _cmd_models_build(args: argparse.Namespace) -> int:
         if reason:  # fail before training, not after
             print(f"error: --tensorrt needs TensorRT and a GPU: {reason}", file=sys.stderr)
             return 2
-    if args.if_missing and versions(repository, settings.text_model):
-        print(f"{settings.text_model} is present in {repository}; nothing to build")
+    build_text = args.model in ("all", "text")
+    build_behaviour = args.model in ("all", "behaviour") and bool(settings.behaviour_model)
+    if args.if_missing:
+        for name, wanted in ((settings.text_model, build_text), (settings.behaviour_model, build_behaviour)):
+            if wanted and versions(repository, name):
+                print(f"{name} is present in {repository}; nothing to build")
+        build_text = build_text and not versions(repository, settings.text_model)
+        build_behaviour = build_behaviour and not versions(repository, settings.behaviour_model)
+    started = time.perf_counter()
+    if build_behaviour:  # a few seconds: first, so a broken repository fails before the long text build
+        from infogap_server.training.behaviour.build import build_behaviour_model
+
+        target = build_behaviour_model(repository, name=settings.behaviour_model, version=args.version,
+                                       threads=args.threads, log=lambda _: None)
+        card = json.loads((target / "model_card.json").read_text())
+        served, test = card["served"], card["candidates"][card["served"]]["test"]
+        print(f"built {target} in {card['build_seconds']:.0f}s: {served} serves ({card['why']})")
+        print(f"test period ({test['examples']} customers): churn ROC AUC {test['roc_auc']:.4f}, "
+              f"PR AUC {test['pr_auc']:.4f}, ECE {test['ece']:.4f}")
+    if not build_text:
         return 0
     from infogap_server.training.build import build_default_model
 
-    started = time.perf_counter()
     target = build_default_model(repository, version=args.version, threads=args.threads)
     card = json.loads((target / "model_card.json").read_text())
     m = card["metrics"]
-    print(f"built {target} in {time.perf_counter() - started:.0f}s")
+    print(f"built {target} ({time.perf_counter() - started:.0f}s for the whole build)")
     print(f"held-out ({m['held_out_int8']['examples']} messages, int8): intent accuracy "
           f"{m['held_out_int8']['intent_accuracy']:.3f}, ECE {m['held_out_int8']['intent_ece']:.4f}, "
           f"sentiment accuracy {m['held_out_int8']['sentiment_accuracy']:.3f}")
@@ -230,8 +247,14 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     for issue in profile.open_issues:
         print(f"open issue\t{enum_name(pb.BehaviorEventType, issue.type)}\t{issue.time.ToDatetime():%Y-%m-%d}\t"
               f"{issue.event_id}")
-    churn = f"{profile.churn_risk:.3f}" if profile.HasField("churn_risk") else "n/a (no behaviour model served)"
-    print(f"churn risk\t{churn}")
+    if not profile.HasField("churn_risk"):
+        print("churn risk\tn/a (no behaviour model served, or no order or cancellation stored)")
+        return 0
+    model = f"{profile.behaviour_model.name} v{profile.behaviour_model.version}"
+    print(f"churn risk\t{profile.churn_risk:.3f} in the next 90 days ({model})")
+    print(f"expected value\t{profile.expected_value_90d:,.2f} {profile.currency} in the next 90 days")
+    for reason in profile.churn_reasons:
+        print(f"churn reason\t{reason.description}\t+{reason.contribution:.3f}")
     return 0
 
 
@@ -260,10 +283,13 @@ def main(argv: list[str] | None = None) -> int:
 
     models = sub.add_parser("models", help="model pipeline")
     models_sub = models.add_subparsers(dest="models_command", required=True)
-    build = models_sub.add_parser("build", help="train, calibrate, export and quantize the default text model")
+    build = models_sub.add_parser(
+        "build", help="train, calibrate and export the default models: the text model and the behaviour model")
     build.add_argument("--repository", help="model repository (default INFOGAP_MODEL_REPOSITORY)")
     build.add_argument("--version", type=int, help="version number to write (default: next free)")
-    build.add_argument("--if-missing", action="store_true", help="do nothing when a version is present")
+    build.add_argument("--if-missing", action="store_true", help="build only the models that have no version yet")
+    build.add_argument("--model", choices=["all", "text", "behaviour"], default="all",
+                       help="which default model to build (default: both)")
     build.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     build.add_argument("--tensorrt", action="store_true",
                        help="also build a TensorRT FP16 engine (model infogap_text_trt); needs TensorRT and a GPU")

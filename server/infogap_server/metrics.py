@@ -31,13 +31,15 @@ class Metrics:
         )
         self.batch_size = Histogram(
             "infogap_batch_size",
-            "Requests per batch formed by the gateway's micro-batcher.",
+            "Requests per batch formed by the gateway's micro-batcher, per model.",
+            ["model"],
             buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             registry=self.registry,
         )
         self.batch_latency = Histogram(
             "infogap_batch_latency_seconds",
-            "Time to tokenize and run one batch.",
+            "Time to prepare and run one batch (tokenize, pad, infer), per model.",
+            ["model"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
             registry=self.registry,
         )
@@ -71,9 +73,15 @@ class Metrics:
         child[0].inc()
         child[1].observe(seconds)
 
-    def observe_batch(self, size: int, seconds: float) -> None:
-        self.batch_size.observe(size)
-        self.batch_latency.observe(seconds)
+    def batch_observer(self, model: str):
+        """``on_batch(size, seconds)`` for one model's micro-batcher."""
+        sizes, latencies = self.batch_size.labels(model), self.batch_latency.labels(model)
+
+        def observe(size: int, seconds: float) -> None:
+            sizes.observe(size)
+            latencies.observe(seconds)
+
+        return observe
 
     def serve_http(self, host: str, port: int) -> int:
         """Start the /metrics endpoint; returns the bound port (useful with port 0)."""

@@ -27,10 +27,13 @@ from infogap_server.errors import InfogapError, Unavailable
 from infogap_server.interceptors import AccessInterceptor, check_exposure, is_loopback
 from infogap_server.logs import configure_logging
 from infogap_server.metrics import Metrics
+from infogap_server.models.behaviour import BehaviourModelInfo
 from infogap_server.models.registry import ModelRegistry
 from infogap_server.models.repository import TextModelInfo
 from infogap_server.privacy.pseudonyms import pseudonymizer_for
 from infogap_server.servicer import InfoGapServicer
+from infogap_server.services.behaviour_model import BehaviourModel
+from infogap_server.services.churn import ChurnService
 from infogap_server.services.customers import CustomerService
 from infogap_server.services.needs import NeedsService
 from infogap_server.services.text_model import TextModel
@@ -71,6 +74,11 @@ class _HealthServicer(health.aio.HealthServicer):
             raise error
 
 
+def model_health_name(model: str) -> str:
+    """The health-checking service name that reports one served model's readiness (``infogap.model/<name>``)."""
+    return f"infogap.model/{model}"
+
+
 class StartupError(Exception):
     """The server cannot start (a port is taken); the message says which and why."""
 
@@ -88,6 +96,8 @@ class InfoGapServer:
         self.models = ModelRegistry(settings, self._backend)
         self.store: Store | None = None
         self.customers: CustomerService | None = None
+        self._text_model: TextModel | None = None
+        self._churn: ChurnService | None = None
         self._store_ready = 1
         self._stopped = False
         self._monitor: asyncio.Task[None] | None = None
@@ -135,7 +145,8 @@ class InfoGapServer:
                 "proxy or mesh encrypts the traffic",
                 extra={"fields": {"host": self.settings.host}},
             )
-        for name in ("", SERVICE_NAME):
+        models = [self.settings.text_model] + ([self.settings.behaviour_model] if self.settings.behaviour_model else [])
+        for name in ("", SERVICE_NAME, *map(model_health_name, models)):
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         address = f"{self.settings.host}:{self.settings.port}"
         if self.settings.port:
@@ -180,11 +191,16 @@ class InfoGapServer:
         log.info("store open", extra={"fields": {"store": self.store.name}})
 
     async def load_models(self) -> None:
-        """Open the store, load and warm the served models (the text model today) through the model registry,
-        then report SERVING."""
+        """Open the store, load and warm the served models (the behaviour model, when one is named, and the text
+        model) through the model registry, then report SERVING, overall and per model."""
         s = self.settings
         if self.store is None:
             await self.open_store()
+        if s.behaviour_model:
+            self.models.register(
+                s.behaviour_model, self._build_behaviour_model, version=s.behaviour_model_version,
+                on_serve=self._serve_behaviour_model,
+            )
         self.models.register(
             s.text_model, self._build_text_model, version=s.text_model_version, on_serve=self._serve_text_model
         )
@@ -192,6 +208,7 @@ class InfoGapServer:
         self.metrics.queue_depth.set_function(self.models.queue_depth)
         for name in self.models.names:
             self.metrics.model_ready.labels(name).set(1)
+            await self._health.set(model_health_name(name), health_pb2.HealthCheckResponse.SERVING)
         await self._set_serving(True)
         self._monitor = asyncio.get_running_loop().create_task(self._watch_readiness(), name="readiness")
         log.info(
@@ -206,13 +223,30 @@ class InfoGapServer:
 
     def _build_text_model(self, name: str, version: int) -> TextModel:
         info = TextModelInfo.read(self.settings.model_repository, name, version)
-        return TextModel(info, self._backend, self.settings, on_batch=self.metrics.observe_batch)
+        return TextModel(info, self._backend, self.settings, on_batch=self.metrics.batch_observer(name))
+
+    def _build_behaviour_model(self, name: str, version: int) -> BehaviourModel:
+        info = BehaviourModelInfo.read(self.settings.model_repository, name, version)
+        return BehaviourModel(info, self._backend, self.settings, on_batch=self.metrics.batch_observer(name))
 
     def _serve_text_model(self, model: TextModel) -> None:
-        # Calls already running finish on the version they started with; new calls get this one.
-        self._servicer.needs = NeedsService(
-            self.settings, model, self.customers.history if self.customers is not None else None
-        )
+        self._text_model = model
+        self._wire_services()
+
+    def _serve_behaviour_model(self, model: BehaviourModel) -> None:
+        self._churn = ChurnService(model)
+        self._wire_services()
+
+    def _wire_services(self) -> None:
+        """The services on the models serving now. Calls already running finish on the versions they started
+        with; new calls get these."""
+        if self.customers is not None:
+            self.customers.churn = self._churn
+        if self._text_model is not None:
+            self._servicer.needs = NeedsService(
+                self.settings, self._text_model, self.customers.history if self.customers is not None else None,
+                self._churn,
+            )
 
     async def _set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -229,6 +263,8 @@ class InfoGapServer:
                 await self._check_store()
             for model, ready in changed.items():
                 self.metrics.model_ready.labels(model).set(1 if ready else 0)
+                status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+                await self._health.set(model_health_name(model), status)
                 log.warning("backend readiness changed", extra={"fields": {"model": model, "ready": ready}})
             if changed:
                 await self._set_serving(self.models.ready)

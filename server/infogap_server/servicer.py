@@ -114,6 +114,9 @@ def needs_result_to_proto(result: NeedsResult, request_id: str) -> pb.IdentifyNe
     )
     if result.churn_risk is not None:
         response.churn_risk = result.churn_risk
+    if result.behaviour_model is not None:
+        name, version = result.behaviour_model
+        response.behaviour_model.CopyFrom(pb.ModelInfo(name=name, version=version))
     response.history_events_used = result.history_events_used
     response.history_from_store = result.history_from_store
     return response
@@ -183,8 +186,15 @@ def profile_to_proto(profile: Profile, currency: str, request_id: str) -> pb.Cus
         currency=currency,
         request_id=request_id,
     )
-    if profile.churn_risk is not None:
-        response.churn_risk = profile.churn_risk
+    churn = profile.churn
+    if churn is not None:
+        response.churn_risk = churn.risk
+        response.expected_value_90d = churn.value_90d
+        response.churn_reasons.extend(
+            pb.ChurnReason(signal=r.signal, description=r.description, contribution=r.contribution)
+            for r in churn.reasons
+        )
+        response.behaviour_model.CopyFrom(pb.ModelInfo(name=churn.model_name, version=str(churn.model_version)))
     return response
 
 

@@ -58,6 +58,20 @@ class Settings(BaseSettings):
     text_model_version: int | None = Field(
         None, ge=1, description="Version of the text model to serve; unset serves the highest version present."
     )
+    behaviour_model: str = Field(
+        "infogap_behaviour",
+        description="Name of the behaviour model (churn risk and 90-day value from a customer's event history); "
+        "empty serves none, and churn_risk is then absent from every answer.",
+    )
+    behaviour_model_version: int | None = Field(
+        None, ge=1, description="Version of the behaviour model to serve; unset serves the highest version present."
+    )
+    triton_history_bucket_events: int = Field(
+        16,
+        ge=1,
+        description="On Triton, event sequences are padded to a multiple of this many events so that its dynamic "
+        "batcher can join histories of similar length (the embedded backend pads each batch to its longest).",
+    )
     default_language: str = Field("en", description="Language assumed when a request leaves `language` empty.")
     supported_languages: tuple[str, ...] = Field(
         ("en",), description="Language codes the loaded models understand; others are INVALID_ARGUMENT."

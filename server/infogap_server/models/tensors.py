@@ -15,3 +15,20 @@ EMBEDDING = "embedding"
 
 TEXT_INPUTS = (INPUT_IDS, ATTENTION_MASK)
 TEXT_OUTPUTS = (INTENT_LOGITS, SENTIMENT_LOGITS, EMBEDDING)
+
+# The behaviour model: one customer's event sequence in (padded per batch), two outputs per customer.
+#: Event type ids, 1-based in the order of the model's labels.json event_types; 0 is padding.
+EVENT_TYPE_IDS = "event_types"
+#: Per event: log1p(amount), log1p(item count), log1p(days since the previous event).
+EVENT_NUMBERS = "event_numbers"
+#: Real events per sequence (the rest is padding), shape [batch, 1].
+HISTORY_LENGTHS = "lengths"
+#: log1p(days from the last event to the scoring time), shape [batch, 1].
+LOG_DAYS_SINCE_LAST = "log_days_since_last"
+#: Calibrated probability of no order in the horizon (temperature inside the model), shape [batch, 1].
+CHURN_PROBABILITY = "churn_probability"
+#: Expected spend in the horizon, in the shop's currency, shape [batch, 1].
+VALUE_90D = "value_90d"
+
+BEHAVIOUR_INPUTS = (EVENT_TYPE_IDS, EVENT_NUMBERS, HISTORY_LENGTHS, LOG_DAYS_SINCE_LAST)
+BEHAVIOUR_OUTPUTS = (CHURN_PROBABILITY, VALUE_90D)

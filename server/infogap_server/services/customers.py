@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from infogap_server.errors import InvalidArgument, NotFound
 from infogap_server.privacy.pseudonyms import Pseudonymizer
 from infogap_server.privacy.redaction import redact
+from infogap_server.services.churn import ChurnAssessment, ChurnService
 from infogap_server.services.needs import EVENT_TYPES, BehaviorEvent
 from infogap_server.services.patterns import compile_pattern
 from infogap_server.services.textwork import run_text_work
@@ -105,7 +106,8 @@ class Profile:
     first_activity: datetime
     last_activity: datetime
     open_issues: list[OpenIssue] = field(default_factory=list)
-    churn_risk: float | None = None  # from the behaviour model, once one is served
+    #: From the behaviour model (None when none is served or it has no event it can read), with its reasons.
+    churn: ChurnAssessment | None = None
 
 
 # RFM scores: fixed, documented thresholds in days, orders and currency units (README "Customer profile").
@@ -176,6 +178,8 @@ class CustomerService:
         self._on_dropped = on_dropped
         self._on_stored = on_stored
         self._now = clock
+        #: Churn risk for profiles; set by the server while a behaviour model is served.
+        self.churn: ChurnService | None = None
 
     def pseudonym(self, customer_id: str) -> str:
         return self._pseudonyms.pseudonym(customer_id)
@@ -250,6 +254,10 @@ class CustomerService:
         if last_order is not None and last_order > since:
             since = last_order
         issues = await self._store.events_between(key, types=OPEN_ISSUE_TYPES, since=since, until=as_of)
+        churn, scorer = None, self.churn
+        if scorer is not None:
+            rows = await self._store.recent_events(key, limit=s.max_history_events, until=as_of)
+            churn = await scorer.assess(_behaviour_events(rows), as_of, explain=True)
         return Profile(
             as_of=as_of,
             total_events=sum(v.count for v in summary.values()),
@@ -264,6 +272,7 @@ class CustomerService:
                 OpenIssue(e.type, e.occurred_at, e.event_id, e.amount_minor / 100)
                 for e in issues[-MAX_OPEN_ISSUES:]
             ],
+            churn=churn,
         )
 
     # --- EraseCustomer --------------------------------------------------------------------------------------
@@ -281,7 +290,11 @@ class CustomerService:
     async def history(self, customer_id: str) -> tuple[BehaviorEvent, ...]:
         """The customer's latest events (at most max_history_events), oldest first, as IdentifyNeeds takes them."""
         rows = await self._store.recent_events(self.pseudonym(customer_id), limit=self._settings.max_history_events)
-        return tuple(BehaviorEvent(r.type, r.occurred_at, r.amount_minor / 100, r.item_count) for r in rows)
+        return _behaviour_events(rows)
+
+
+def _behaviour_events(rows: Sequence[EventRow]) -> tuple[BehaviorEvent, ...]:
+    return tuple(BehaviorEvent(r.type, r.occurred_at, r.amount_minor / 100, r.item_count) for r in rows)
 
 
 def check_event(event: IncomingEvent, now: datetime, s: Settings) -> tuple[str, str, str] | None:

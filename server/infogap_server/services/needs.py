@@ -3,9 +3,11 @@ and entities."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +19,9 @@ from infogap_server.services.text_model import TextModel
 from infogap_server.services.textwork import run_text_work
 from infogap_server.services.urgency import UrgencyResult, assess_urgency
 from infogap_server.settings import Settings
+
+if TYPE_CHECKING:
+    from infogap_server.services.churn import ChurnAssessment, ChurnService
 
 # BCP-47 as callers write it: a 2-3 letter language, then subtags of 1-8 letters or digits, in either case. The
 # classes spell out both cases instead of matching case-insensitively: RE2's case folding would let "ſ" (long s) or
@@ -67,6 +72,8 @@ class NeedsResult:
     churn_risk: float | None = None
     history_events_used: int = 0
     history_from_store: bool = False
+    #: The behaviour model that gave churn_risk (name, version), when it did.
+    behaviour_model: tuple[str, str] | None = None
 
 
 class NeedsService:
@@ -77,9 +84,12 @@ class NeedsService:
         settings: Settings,
         text_model: TextModel,
         stored_history: Callable[[str], Awaitable[tuple[BehaviorEvent, ...]]] | None = None,
+        churn: ChurnService | None = None,
     ) -> None:
         self._settings = settings
         self._model = text_model
+        # Churn risk from the history (the request's or the stored one), when a behaviour model is served.
+        self._churn = churn
         # A request naming a customer and carrying no history gets the customer's stored events.
         self._stored_history = stored_history
         threshold = settings.out_of_scope_threshold
@@ -125,7 +135,14 @@ class NeedsService:
         history, from_store = query.history, False
         if not history and query.customer_id and self._stored_history is not None:
             history, from_store = await self._stored_history(query.customer_id), True
-        prediction = await self._model.predict(query.text)
+        churn: ChurnAssessment | None = None
+        if history and self._churn is not None:  # both models at once: the latency is the slower one's
+            now = datetime.now(UTC).replace(tzinfo=None)
+            prediction, churn = await asyncio.gather(
+                self._model.predict(query.text), self._churn.assess(history, now)
+            )
+        else:
+            prediction = await self._model.predict(query.text)
         info = self._model.info
         probs = prediction.intent_probs
         order = np.argsort(-probs, kind="stable")[:top_k]
@@ -149,9 +166,10 @@ class NeedsService:
             entities=entities,
             model_name=info.name,
             model_version=str(info.version),
-            churn_risk=None,  # no behaviour model is served yet: the field stays absent rather than made up
+            churn_risk=None if churn is None else churn.risk,
             history_events_used=len(history),
             history_from_store=from_store,
+            behaviour_model=None if churn is None else (churn.model_name, str(churn.model_version)),
         )
 
 

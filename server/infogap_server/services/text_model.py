@@ -5,17 +5,15 @@ to the longest message of the batch, so the backend only ever sees tensors.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from tokenizers import Tokenizer
 
-from infogap_server.backends.base import Backend, request_deadline
-from infogap_server.batching import MicroBatcher
+from infogap_server.backends.base import Backend
 from infogap_server.models.repository import TextModelInfo
+from infogap_server.models.runner import ModelRunner
 from infogap_server.models.scoring import softmax
 from infogap_server.models.tensors import ATTENTION_MASK, EMBEDDING, INPUT_IDS, INTENT_LOGITS, SENTIMENT_LOGITS
 from infogap_server.services.textwork import run_text_work
@@ -61,24 +59,13 @@ class TextModel:
         # are padded up to a multiple of a bucket there; the gateway's own runs pad to their longest message.
         self._bucket = settings.triton_sequence_bucket_tokens if backend.batches_itself else 1
         self._run_overhead_tokens = settings.run_overhead_tokens if settings.length_aware_batching else None
-        self._batcher: MicroBatcher[str, TextPrediction] | None = None
-        self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        if not backend.batches_itself:
-            limit = backend.max_batch_size.get(info.name) or settings.max_batch_size
-            self._batcher = MicroBatcher(
-                self.predict_batch,
-                max_batch_size=min(settings.max_batch_size, limit),
-                max_delay_ms=settings.max_batch_delay_ms,
-                max_queue_size=settings.max_queue_size,
-                max_queue_wait_ms=settings.max_queue_wait_ms,
-                on_batch=on_batch,
-            )
+        self._runner: ModelRunner[str, TextPrediction] = ModelRunner(
+            info.name, self.predict_batch, backend, settings, on_batch
+        )
 
     @property
     def queue_depth(self) -> int:
-        return self._batcher.queue_depth if self._batcher else 0
+        return self._runner.queue_depth
 
     async def warm(self) -> None:
         """Run the model once alone and once on a batch, straight through the backend (not the batcher), so the
@@ -87,30 +74,15 @@ class TextModel:
             await self.predict_batch(list(WARMUP_TEXTS[:size]))
 
     def start(self) -> None:
-        if self._batcher:
-            self._batcher.start()
+        self._runner.start()
 
     async def stop(self, drain_s: float = 0.0) -> None:
-        """Stop batching. Calls in flight get up to ``drain_s`` to be answered first (a version being replaced);
-        what is still queued after that fails with UNAVAILABLE."""
-        if drain_s > 0 and not self._idle.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), drain_s)
-        if self._batcher:
-            await self._batcher.stop()
+        """Stop batching; calls in flight get up to ``drain_s`` to be answered first (models/runner.py)."""
+        await self._runner.stop(drain_s)
 
     async def predict(self, text: str) -> TextPrediction:
         """One message; joins a micro-batch when the gateway batches, else goes alone to a batching backend."""
-        self._in_flight += 1
-        self._idle.clear()
-        try:
-            if self._batcher is not None:
-                return await self._batcher.submit(text, request_deadline.get())
-            return (await self.predict_batch([text]))[0]
-        finally:
-            self._in_flight -= 1
-            if not self._in_flight:
-                self._idle.set()
+        return await self._runner.submit(text)
 
     def _pad(self, ids: list[list[int]]) -> dict[str, np.ndarray]:
         return pad_batch(ids, self._pad_id, self._bucket)

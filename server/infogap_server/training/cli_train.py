@@ -137,7 +137,7 @@ def cmd_train_behaviour(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     splits = split_examples(read_events(Path(args.events) if args.events else DEFAULT_EVENTS))
-    report = fit_baselines(splits)
+    report, _ = fit_baselines(splits)
     if not args.baselines_only:
         from infogap_server.training.behaviour.gru import fit_gru
 

@@ -156,7 +156,7 @@ class Need(_message.Message):
     def __init__(self, intent: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
 
 class IdentifyNeedsResponse(_message.Message):
-    __slots__ = ("needs", "out_of_scope", "sentiment", "urgency", "entities", "churn_risk", "model", "request_id", "history_events_used", "history_from_store")
+    __slots__ = ("needs", "out_of_scope", "sentiment", "urgency", "entities", "churn_risk", "model", "request_id", "history_events_used", "history_from_store", "behaviour_model")
     NEEDS_FIELD_NUMBER: _ClassVar[int]
     OUT_OF_SCOPE_FIELD_NUMBER: _ClassVar[int]
     SENTIMENT_FIELD_NUMBER: _ClassVar[int]
@@ -167,6 +167,7 @@ class IdentifyNeedsResponse(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     HISTORY_EVENTS_USED_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FROM_STORE_FIELD_NUMBER: _ClassVar[int]
+    BEHAVIOUR_MODEL_FIELD_NUMBER: _ClassVar[int]
     needs: _containers.RepeatedCompositeFieldContainer[Need]
     out_of_scope: bool
     sentiment: Sentiment
@@ -177,7 +178,8 @@ class IdentifyNeedsResponse(_message.Message):
     request_id: str
     history_events_used: int
     history_from_store: bool
-    def __init__(self, needs: _Optional[_Iterable[_Union[Need, _Mapping]]] = ..., out_of_scope: bool = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., urgency: _Optional[_Union[Urgency, _Mapping]] = ..., entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., churn_risk: _Optional[float] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., request_id: _Optional[str] = ..., history_events_used: _Optional[int] = ..., history_from_store: bool = ...) -> None: ...
+    behaviour_model: ModelInfo
+    def __init__(self, needs: _Optional[_Iterable[_Union[Need, _Mapping]]] = ..., out_of_scope: bool = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., urgency: _Optional[_Union[Urgency, _Mapping]] = ..., entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., churn_risk: _Optional[float] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., request_id: _Optional[str] = ..., history_events_used: _Optional[int] = ..., history_from_store: bool = ..., behaviour_model: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
 
 class RecommendRequest(_message.Message):
     __slots__ = ("customer_id", "intent", "text", "history", "top_k", "request_id")
@@ -428,7 +430,7 @@ class OpenIssue(_message.Message):
     def __init__(self, type: _Optional[_Union[BehaviorEventType, str]] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_id: _Optional[str] = ..., amount: _Optional[float] = ...) -> None: ...
 
 class CustomerProfile(_message.Message):
-    __slots__ = ("as_of", "total_events", "events_by_type", "rfm", "segment", "first_activity", "last_activity", "open_issues", "churn_risk", "currency", "request_id")
+    __slots__ = ("as_of", "total_events", "events_by_type", "rfm", "segment", "first_activity", "last_activity", "open_issues", "churn_risk", "currency", "request_id", "churn_reasons", "expected_value_90d", "behaviour_model")
     AS_OF_FIELD_NUMBER: _ClassVar[int]
     TOTAL_EVENTS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_BY_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -440,6 +442,9 @@ class CustomerProfile(_message.Message):
     CHURN_RISK_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CHURN_REASONS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VALUE_90D_FIELD_NUMBER: _ClassVar[int]
+    BEHAVIOUR_MODEL_FIELD_NUMBER: _ClassVar[int]
     as_of: _timestamp_pb2.Timestamp
     total_events: int
     events_by_type: _containers.RepeatedCompositeFieldContainer[EventTypeCount]
@@ -451,7 +456,20 @@ class CustomerProfile(_message.Message):
     churn_risk: float
     currency: str
     request_id: str
-    def __init__(self, as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., total_events: _Optional[int] = ..., events_by_type: _Optional[_Iterable[_Union[EventTypeCount, _Mapping]]] = ..., rfm: _Optional[_Union[Rfm, _Mapping]] = ..., segment: _Optional[str] = ..., first_activity: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_activity: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., open_issues: _Optional[_Iterable[_Union[OpenIssue, _Mapping]]] = ..., churn_risk: _Optional[float] = ..., currency: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    churn_reasons: _containers.RepeatedCompositeFieldContainer[ChurnReason]
+    expected_value_90d: float
+    behaviour_model: ModelInfo
+    def __init__(self, as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., total_events: _Optional[int] = ..., events_by_type: _Optional[_Iterable[_Union[EventTypeCount, _Mapping]]] = ..., rfm: _Optional[_Union[Rfm, _Mapping]] = ..., segment: _Optional[str] = ..., first_activity: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_activity: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., open_issues: _Optional[_Iterable[_Union[OpenIssue, _Mapping]]] = ..., churn_risk: _Optional[float] = ..., currency: _Optional[str] = ..., request_id: _Optional[str] = ..., churn_reasons: _Optional[_Iterable[_Union[ChurnReason, _Mapping]]] = ..., expected_value_90d: _Optional[float] = ..., behaviour_model: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
+
+class ChurnReason(_message.Message):
+    __slots__ = ("signal", "description", "contribution")
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    signal: str
+    description: str
+    contribution: float
+    def __init__(self, signal: _Optional[str] = ..., description: _Optional[str] = ..., contribution: _Optional[float] = ...) -> None: ...
 
 class EraseCustomerRequest(_message.Message):
     __slots__ = ("customer_id", "request_id")

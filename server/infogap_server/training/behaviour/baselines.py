@@ -92,8 +92,8 @@ def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
-def fit_baselines(splits: dict[str, list[Example]], *, seed: int = 0) -> dict[str, dict]:
-    """Fit both baselines on the training split; their metrics on validation and test."""
+def fit_baselines(splits: dict[str, list[Example]], *, seed: int = 0) -> tuple[dict[str, dict], dict[str, object]]:
+    """Fit both baselines on the training split: (their metrics on validation and test, the fitted models)."""
     report: dict[str, dict] = {}
     candidates = {
         "rfm_logistic": (False, make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))),
@@ -107,4 +107,4 @@ def fit_baselines(splits: dict[str, list[Example]], *, seed: int = 0) -> dict[st
         for split in ("validation", "test"):
             x, y = matrix(splits[split], sequence=sequence)
             report[name][split] = metrics(y, model.predict_proba(x)[:, 1])
-    return report
+    return report, {name: model for name, (_, model) in candidates.items()}

@@ -16,42 +16,29 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from infogap_server.models.behaviour import DEFAULT_MAX_EVENTS, EncodedHistory, encode_history, pad_histories
+from infogap_server.models.tensors import HISTORY_LENGTHS
 from infogap_server.services.needs import EVENT_TYPES
 from infogap_server.training.behaviour.baselines import metrics
 from infogap_server.training.behaviour.data import Example
 
-MAX_EVENTS = 200
+MAX_EVENTS = DEFAULT_MAX_EVENTS
 TYPE_INDEX = {name: i + 1 for i, name in enumerate(EVENT_TYPES)}  # 0 is padding
 
 
-def encode(x: Example) -> tuple[list[int], list[list[float]], float]:
-    """(type ids, per-event numbers, log1p days from the last event to the cut-off) of one example."""
-    history = x.history[-MAX_EVENTS:]
-    types, numbers = [], []
-    previous = history[0].time
-    for e in history:
-        gap = (e.time - previous).total_seconds() / 86400
-        types.append(TYPE_INDEX[e.type])
-        numbers.append([math.log1p(e.amount), math.log1p(e.item_count), math.log1p(max(0.0, gap))])
-        previous = e.time
-    since = (x.cutoff - history[-1].time).total_seconds() / 86400
-    return types, numbers, math.log1p(max(0.0, since))
+def encode(x: Example) -> EncodedHistory:
+    """One example as the model takes it: the serving encoder, at the example's cut-off."""
+    encoded = encode_history(x.history, x.cutoff, TYPE_INDEX, MAX_EVENTS)
+    assert encoded is not None, "an example has at least one event"
+    return encoded
 
 
 def batch_tensors(examples: list[Example]) -> dict[str, torch.Tensor]:
-    encoded = [encode(x) for x in examples]
-    longest = max(len(t) for t, _, _ in encoded)
-    types = torch.zeros(len(encoded), longest, dtype=torch.int64)
-    numbers = torch.zeros(len(encoded), longest, 3)
-    for i, (t, n, _) in enumerate(encoded):
-        types[i, : len(t)] = torch.tensor(t)
-        numbers[i, : len(n)] = torch.tensor(n)
-    return {
-        "event_types": types,
-        "event_numbers": numbers,
-        "lengths": torch.tensor([len(t) for t, _, _ in encoded], dtype=torch.int64),
-        "log_days_since_last": torch.tensor([[s] for _, _, s in encoded]),
-    }
+    """A batch padded to its longest sequence, as the gateway pads it; lengths flat for packing."""
+    arrays = pad_histories([encode(x) for x in examples])
+    tensors = {name: torch.from_numpy(a) for name, a in arrays.items()}
+    tensors[HISTORY_LENGTHS] = tensors[HISTORY_LENGTHS].view(-1)
+    return tensors
 
 
 class BehaviourGRU(nn.Module):
@@ -127,6 +114,7 @@ def fit_gru(splits: dict[str, list[Example]], *, epochs: int = 12, seed: int = 0
     report = {"train_seconds": round(time.perf_counter() - started, 1), "temperature": round(temperature, 4)}
     for split in ("validation", "test"):
         y = np.array([x.churned for x in splits[split]], dtype=np.int64)
-        p = 1 / (1 + np.exp(-_predict(model, splits[split]) / temperature))
-        report[split] = metrics(y, p)
+        logits = _predict(model, splits[split])
+        report[split] = metrics(y, 1 / (1 + np.exp(-logits / temperature)))
+        report[split]["ece_before_calibration"] = metrics(y, 1 / (1 + np.exp(-logits)))["ece"]
     return model, temperature, report
