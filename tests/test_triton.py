@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import numpy as np
@@ -77,6 +78,56 @@ async def test_parity_between_embedded_and_triton(start_server, real_repository,
             assert a.sentiment.label == b.sentiment.label
             assert a.out_of_scope == b.out_of_scope
             assert abs(a.sentiment.score - b.sentiment.score) < 1e-4
+
+
+def _histories() -> list[list[pb.BehaviorEvent]]:
+    """Histories of 1 to 150 events (orders, some cancellations), the latest 3 to 400 days ago."""
+    now = datetime.now(UTC)
+    histories = []
+    for n, latest in ((1, 40), (2, 3), (7, 120), (16, 10), (17, 60), (33, 200), (150, 25), (60, 400)):
+        history = []
+        for k in range(n):
+            kind = pb.BEHAVIOR_EVENT_TYPE_CANCELLATION if k % 6 == 5 else pb.BEHAVIOR_EVENT_TYPE_ORDER
+            e = pb.BehaviorEvent(type=kind, amount=12.5 + 7 * k, item_count=1 + k % 4)
+            e.time.FromDatetime(now - timedelta(days=latest + 3.5 * (n - 1 - k)))
+            history.append(e)
+        histories.append(history)
+    return histories
+
+
+async def test_behaviour_parity_between_embedded_and_triton(start_server, real_repository, triton, gateway):
+    """The behaviour model through Triton (sequence lengths padded to a bucket, batched by Triton) scores like
+    the embedded backend (padded to each batch's longest)."""
+    _, triton_stub, _ = gateway
+    embedded = await start_server(real_repository)
+    async with channel_to(embedded) as channel:
+        embedded_stub = infogap_pb2_grpc.InfoGapStub(channel)
+        for history in _histories():
+            request = pb.IdentifyNeedsRequest(text="where is my order", history=history)
+            a, b = await asyncio.gather(embedded_stub.IdentifyNeeds(request, timeout=10),
+                                        triton_stub.IdentifyNeeds(request, timeout=10))
+            assert a.HasField("churn_risk") and b.HasField("churn_risk")
+            assert abs(a.churn_risk - b.churn_risk) < 1e-4, len(history)
+            assert b.behaviour_model.name == "infogap_behaviour"
+
+
+async def test_triton_batches_behaviour_histories(gateway):
+    server, stub, _ = gateway
+    backend: TritonBackend = server._backend
+    history = _histories()[3]  # 16 events: one bucket
+    before = await backend.statistics("infogap_behaviour")
+    await asyncio.gather(*(stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text="where is my order", history=history),
+                                              timeout=30) for _ in range(48)))
+    await asyncio.sleep(0.5)
+    after = await backend.statistics("infogap_behaviour")
+
+    def executions(stats) -> tuple[int, int]:
+        model = stats["model_stats"][0]
+        return int(model.get("inference_count", 0)), int(model.get("execution_count", 0))
+
+    (inferences_0, runs_0), (inferences_1, runs_1) = executions(before), executions(after)
+    assert inferences_1 - inferences_0 == 48
+    assert runs_1 - runs_0 < 48  # Triton joined histories of one bucket into batches
 
 
 async def test_triton_forms_batches_under_concurrency(gateway, triton):
