@@ -59,6 +59,16 @@ function timestamp(date) {
   return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 };
 }
 
+/** {type ('order', 'cancellation', ...), time (Date), amount, itemCount} as a BehaviorEvent message. */
+function behaviorEvent(e) {
+  return {
+    type: `BEHAVIOR_EVENT_TYPE_${e.type.toUpperCase()}`,
+    time: timestamp(e.time),
+    amount: e.amount ?? 0,
+    item_count: e.itemCount ?? 0,
+  };
+}
+
 class InfoGapClient {
   /**
    * @param {string} address host:port of the gateway
@@ -88,9 +98,18 @@ class InfoGapClient {
     });
   }
 
-  /** IdentifyNeeds: resolves to the response object, rejects with InfoGapError. */
-  identifyNeeds(text, { topK = 0, language = '', customerId = '', requestId = '', timeoutMs } = {}) {
-    const request = { text, top_k: topK, language, customer_id: customerId, request_id: requestId };
+  /**
+   * IdentifyNeeds: resolves to the response object, rejects with InfoGapError. `history` (optional, oldest first)
+   * is the customer's recent events as {type, time (Date), amount, itemCount}; with it (or with a customerId whose
+   * events are stored) the response carries `churn_risk` from the behaviour model.
+   */
+  identifyNeeds(text, {
+    topK = 0, language = '', customerId = '', requestId = '', history = [], timeoutMs,
+  } = {}) {
+    const request = {
+      text, top_k: topK, language, customer_id: customerId, request_id: requestId,
+      history: history.map(behaviorEvent),
+    };
     return this.call('IdentifyNeeds', request, timeoutMs);
   }
 
@@ -105,18 +124,16 @@ class InfoGapClient {
         customer_id: e.customerId,
         event_id: e.eventId,
         note: e.note ?? '',
-        event: {
-          type: `BEHAVIOR_EVENT_TYPE_${e.type.toUpperCase()}`,
-          time: timestamp(e.time),
-          amount: e.amount ?? 0,
-          item_count: e.itemCount ?? 0,
-        },
+        event: behaviorEvent(e),
       })),
     };
     return this.call('RecordEvents', request, timeoutMs);
   }
 
-  /** GetCustomerProfile; `asOf` (a Date) describes the customer as they were then. */
+  /**
+   * GetCustomerProfile; `asOf` (a Date) describes the customer as they were then. With a behaviour model served,
+   * the profile has `churn_risk`, `expected_value_90d` and `churn_reasons` ({signal, description, contribution}).
+   */
   getCustomerProfile(customerId, { asOf, requestId = '', timeoutMs } = {}) {
     const request = { customer_id: customerId, request_id: requestId };
     if (asOf) request.as_of = timestamp(asOf);

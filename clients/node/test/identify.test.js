@@ -49,6 +49,11 @@ test('customer events are recorded once, profiled, and erased', { skip: !address
     const profile = await client.getCustomerProfile(customerId);
     assert.equal(profile.rfm.frequency, 3);
     assert.equal(profile.rfm.recency_days, 10);
+    assert.ok(profile.churn_risk > 0 && profile.churn_risk < 1);
+    assert.equal(profile.behaviour_model.name, 'infogap_behaviour');
+    const needs = await client.identifyNeeds('where is my order', { history: events });
+    assert.equal(needs.history_events_used, 3);
+    assert.ok(Math.abs(needs.churn_risk - profile.churn_risk) < 1e-3);
     const erased = await client.eraseCustomer(customerId);
     assert.equal(erased.deleted.find((t) => t.table === 'events').rows, '3');
     await assert.rejects(client.getCustomerProfile(customerId), (error) => error.codeName === 'NOT_FOUND');
