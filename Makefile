@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-MODEL := model_repository/infogap_text
+MODELS := model_repository
 
 .PHONY: setup models postgres serve serve-triton triton test test-fast protos protos-check bench fuzz locust lint clean
 
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml clients/node/package-lock.json
 ## setup: virtual environment with every dependency
 setup: $(STAMP)
 
-## models: build the default model when it is missing (deterministic, a few minutes on 2 cores)
+## models: build the default models (text, behaviour) that are missing (deterministic, a few minutes on 2 cores)
 models: setup
 	$(BIN)/infogap models build --if-missing
 
@@ -30,11 +30,11 @@ postgres:
 	sudo=; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then sudo=sudo; fi; \
 	$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; fi
 
-## serve: set up, build the default model if missing, start the server on the embedded backend
+## serve: set up, build the default models if missing, start the server on the embedded backend
 serve: models
 	$(BIN)/infogap serve
 
-## test: set up, build the default model if missing, check generated code, run the whole test suite
+## test: set up, build the default models if missing, check generated code, run the whole test suite
 test: models protos-check postgres
 	$(BIN)/python -m pytest -q
 
@@ -79,4 +79,4 @@ lint: setup
 	$(BIN)/yamllint -d "{extends: default, rules: {line-length: {max: 120}, document-start: disable}}" deploy/compose.yaml
 
 clean:
-	rm -rf $(VENV) $(MODEL)/[0-9]*
+	rm -rf $(VENV) $(MODELS)/*/[0-9]*
