@@ -6,6 +6,10 @@ a. the model alone: ONNX Runtime on pre-tokenized batches, at each batch size; t
 b. IdentifyNeeds end to end through the gateway (a separate ``infogap serve`` process) on the embedded backend;
 c. IdentifyNeeds through the gateway and a real Triton, and Triton called directly with tritonclient.
 
+The behaviour path measures churn scoring the same way: the behaviour model alone on the test period's customer
+histories, GetCustomerProfile on those customers with and without the model (alternated), and the latency a history
+adds to IdentifyNeeds (one caller, with and without a history in turn).
+
 For each: requests/s, p50/p95/p99 latency, mean batch size and CPU use; then the ratios b/a and
 gateway-over-Triton against Triton direct, and a latency-against-offered-load sweep (open loop, Poisson
 arrivals) drawn as a PNG. Load generators run in this process and share the machine with the servers, as a
@@ -531,6 +535,9 @@ async def run(args) -> dict:
     if "store" in paths:  # the customer store: RecordEvents ingest and GetCustomerProfile, SQLite and PostgreSQL
         report["store"] = await store_paths(settings, args, measured)
 
+    if "behaviour" in paths:  # churn scoring: the behaviour model alone, in GetCustomerProfile, in IdentifyNeeds
+        report["behaviour"] = await behaviour_paths(settings, args, texts, loads)
+
     if "triton" in paths:
         import tritonclient.grpc.aio as triton_grpc
         from tokenizers import Tokenizer
@@ -682,6 +689,251 @@ async def store_paths(settings: Settings, args, measured) -> dict:
         results["postgresql_over_sqlite_ingest"] = round(
             results["postgresql"]["ingest_events_per_s"] / results["sqlite"]["ingest_events_per_s"], 3)
     return results
+
+
+#: Customers of the test period loaded into the store for the behaviour path (their histories also go with
+#: IdentifyNeeds), the behaviour model's batch sizes measured alone, and the days between the last event of a
+#: history sent with IdentifyNeeds and now.
+BEHAVIOUR_CUSTOMERS, BEHAVIOUR_BATCH_SIZES, HISTORY_LAST_EVENT_DAYS = 500, (1, 8, 32, 64), 3
+
+
+def behaviour_examples():
+    """The behaviour model's test examples (Online Retail customers' histories before the test cut-off)."""
+    from infogap_server.training.behaviour.data import DEFAULT_EVENTS, TEST_CUTOFF, examples_at, read_events
+
+    return examples_at(read_events(DEFAULT_EVENTS), TEST_CUTOFF)
+
+
+def behaviour_model_alone(settings: Settings, examples: list, batch_sizes: tuple[int, ...],
+                          seconds_each: float) -> dict:
+    """ONNX Runtime throughput of the behaviour model on the test-period histories, encoded at their cut-off as the
+    gateway encodes them and padded per batch to the longest (as on the embedded backend), per batch size."""
+    import onnxruntime as ort
+
+    from infogap_server.models.behaviour import BehaviourModelInfo, encode_history, pad_histories
+
+    repository = settings.model_repository
+    version = resolve_version(repository, settings.behaviour_model, settings.behaviour_model_version)
+    info = BehaviourModelInfo.read(repository, settings.behaviour_model, version)
+    histories = [h for x in examples if (h := encode_history(x.history, x.cutoff, info.type_index, info.max_events))]
+    path = str(model_file(repository, settings.behaviour_model, version))
+    sessions = []
+    for spinning in ("1", "0"):  # the limit is the better of the two, whichever the gateway uses
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = settings.intra_op_threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+        sessions.append(ort.InferenceSession(path, options, providers=["CPUExecutionProvider"]))
+    rng = random.Random(1)
+    rates: dict[int, float] = {}
+    for size in batch_sizes:
+        batches = [pad_histories(rng.sample(histories, size) if size <= len(histories)
+                                 else rng.choices(histories, k=size)) for _ in range(16)]
+        for session in sessions:
+            session.run(None, batches[0])
+            done, started = 0, time.perf_counter()
+            while time.perf_counter() - started < seconds_each / 2:
+                session.run(None, batches[done % len(batches)])
+                done += 1
+            rates[size] = max(rates.get(size, 0.0), round(done * size / (time.perf_counter() - started), 1))
+    best = max(rates, key=lambda size: rates[size])
+    return {"model": f"{info.name} v{info.version} ({info.served})", "histories": len(histories),
+            "mean_events": round(sum(len(h) for h in histories) / len(histories), 2),
+            "histories_per_s_by_batch": rates, "best_batch": best, "best_histories_per_s": rates[best]}
+
+
+async def alternating(calls: dict[str, tuple], texts: list[str], concurrency: int, duration_s: float,
+                      rounds: int = 2) -> dict[str, LoadResult]:
+    """Closed loops on each of ``calls`` (name: (call, server pids)) in turn, ``rounds`` times, the order reversed
+    every other round (A B, B A), ``duration_s`` in all for each: a slow spell of a shared machine hits them alike.
+    Latencies, errors and server CPU pooled per call."""
+    for call, _ in calls.values():
+        await closed_loop(call, texts, concurrency, 2.0, 0.0)  # warm-up
+    pooled: dict[str, tuple[list[float], dict[str, int], list[float]]] = {name: ([], {}, [0.0, 0.0]) for name in calls}
+    names = list(calls)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            call, pids = calls[name]
+            latencies, errors, cpu = pooled[name]
+            cpu0, t0 = _process_tree_cpu_s(pids), time.perf_counter()
+            lat, err = await closed_loop(call, texts, concurrency, duration_s / rounds, 0.0)
+            cpu[0] += _process_tree_cpu_s(pids) - cpu0
+            cpu[1] += time.perf_counter() - t0
+            latencies.extend(lat)
+            for kind, n in err.items():
+                errors[kind] = errors.get(kind, 0) + n
+    results = {}
+    for name, (latencies, errors, (cpu_s, wall_s)) in pooled.items():
+        results[name] = _summary(name, latencies, errors, duration_s, concurrency=concurrency)
+        results[name].server_cpu_cores = round(cpu_s / wall_s, 2)
+    return results
+
+
+async def paired_latency(first, second, items: list, duration_s: float) -> tuple[tuple, tuple]:
+    """One caller sending ``first(item)`` and ``second(item)`` in turn for ``duration_s`` in all (which one goes
+    first alternates): the latencies and errors of each, taken in the same moments of the machine's noise."""
+    measured_calls = ((first, [], {}), (second, [], {}))
+    stop_at, i = time.perf_counter() + duration_s, 0
+    while time.perf_counter() < stop_at:
+        for call, latencies, errors in measured_calls if i % 2 == 0 else measured_calls[::-1]:
+            t0 = time.perf_counter()
+            try:
+                await call(items[i % len(items)])
+                latencies.append(time.perf_counter() - t0)
+            except Exception as exc:  # counted, not raised: a benchmark reports errors
+                kind = _error_kind(exc)
+                errors[kind] = errors.get(kind, 0) + 1
+        i += 1
+    return (measured_calls[0][1], measured_calls[0][2]), (measured_calls[1][1], measured_calls[1][2])
+
+
+async def behaviour_paths(settings: Settings, args, texts: list[str], loads: list[LoadResult]) -> dict:
+    """The behaviour model's cost, in one run: churn scoring alone (ONNX Runtime, histories/s by batch size);
+    GetCustomerProfile on Online Retail customers' stored histories, with churn scoring (and its what-if
+    explanations) and without (a gateway serving no behaviour model), alternated; and the latency IdentifyNeeds adds
+    when the request carries a history (one caller, with and without a history in turn)."""
+    import itertools
+    import tempfile
+    from datetime import UTC, datetime, timedelta
+
+    import grpc
+    from infogap.v1 import infogap_pb2 as pb
+    from infogap.v1 import infogap_pb2_grpc
+
+    from infogap_server.training.behaviour.data import TEST_CUTOFF
+
+    examples = behaviour_examples()
+    alone = behaviour_model_alone(settings, examples, BEHAVIOUR_BATCH_SIZES, args.model_seconds)
+    print(f"behaviour, model alone ({alone['model']}, {alone['histories']} test histories, mean "
+          f"{alone['mean_events']} events; ONNX Runtime histories/s by batch size): "
+          f"{alone['histories_per_s_by_batch']}; best {alone['best_histories_per_s']} (batch {alone['best_batch']})",
+          flush=True)
+
+    customers = random.Random(0).sample(examples, min(BEHAVIOUR_CUSTOMERS, len(examples)))
+    types = {"order": pb.BEHAVIOR_EVENT_TYPE_ORDER, "cancellation": pb.BEHAVIOR_EVENT_TYPE_CANCELLATION}
+
+    def behavior_event(e, shift: timedelta = timedelta(0)) -> pb.BehaviorEvent:
+        event = pb.BehaviorEvent(type=types[e.type], amount=e.amount, item_count=e.item_count)
+        event.time.FromDatetime((e.time + shift).replace(tzinfo=UTC))
+        return event
+
+    recorded = [pb.CustomerEvent(customer_id=f"bench-{x.customer}", event_id=f"e{n}", event=behavior_event(e))
+                for n, (x, e) in enumerate((x, e) for x in customers for e in x.history)]
+
+    async def load(stub) -> dict:
+        """Every customer's history through RecordEvents (old times are accepted; only future ones are not)."""
+        counts = {"stored": 0, "duplicates": 0}
+        for at in range(0, len(recorded), settings.max_record_events):
+            chunk = recorded[at:at + settings.max_record_events]
+            response = await stub.RecordEvents(pb.RecordEventsRequest(events=chunk), timeout=60)
+            if response.rejected:
+                raise RuntimeError(f"RecordEvents rejected {len(response.rejected)} events: {response.rejected[0]}")
+            counts["stored"] += response.stored
+            counts["duplicates"] += response.duplicates
+        return counts
+
+    as_of = pb.GetCustomerProfileRequest().as_of
+    as_of.FromDatetime(TEST_CUTOFF.replace(tzinfo=UTC))  # the profile as it was at the test cut-off
+    profile_requests = [pb.GetCustomerProfileRequest(customer_id=f"bench-{x.customer}", as_of=as_of)
+                        for x in customers]
+
+    def profile_call(stub):
+        turn = itertools.count()
+
+        async def profile(_text: str) -> None:
+            request = profile_requests[next(turn) % len(profile_requests)]
+            await stub.GetCustomerProfile(request, timeout=30)
+
+        return profile
+
+    # IdentifyNeeds: the same customers' histories (the latest max_history_events events), moved in time so that the
+    # last event is a few days before now (IdentifyNeeds scores at now), each with a test message; and the same
+    # message without a history.
+    now = datetime.now(UTC).replace(tzinfo=None)
+    needs_pairs = []
+    for i, x in enumerate(customers):
+        history = x.history[-settings.max_history_events:]
+        shift = now - timedelta(days=HISTORY_LAST_EVENT_DAYS) - history[-1].time
+        text = texts[i % len(texts)]
+        needs_pairs.append((pb.IdentifyNeedsRequest(text=text),
+                            pb.IdentifyNeedsRequest(text=text, history=[behavior_event(e, shift) for e in history])))
+    mean_history = round(sum(len(p[1].history) for p in needs_pairs) / len(needs_pairs), 2)
+
+    result: dict = {"model_alone": alone, "customers": len(customers), "events": len(recorded)}
+    with tempfile.TemporaryDirectory(prefix="infogap-bench-behaviour-") as data:
+        with_model, without_model = await asyncio.gather(
+            start_gateway(settings, backend="embedded", data_dir=Path(data) / "with_model"),
+            start_gateway(settings, backend="embedded", behaviour_model="", data_dir=Path(data) / "without_model"))
+        try:
+            async with (grpc.aio.insecure_channel(f"127.0.0.1:{with_model.port}") as channel,
+                        grpc.aio.insecure_channel(f"127.0.0.1:{without_model.port}") as plain_channel):
+                stub, plain_stub = infogap_pb2_grpc.InfoGapStub(channel), infogap_pb2_grpc.InfoGapStub(plain_channel)
+                result["store"] = await load(stub)
+                await load(plain_stub)
+                first = profile_requests[0]
+                scored = await stub.GetCustomerProfile(first, timeout=30)
+                unscored = await plain_stub.GetCustomerProfile(first, timeout=30)
+                if not scored.HasField("churn_risk") or unscored.HasField("churn_risk"):
+                    raise RuntimeError("churn_risk should be in the profile with the behaviour model and only there")
+                profiles = await alternating(
+                    {"profile, behaviour model": (profile_call(stub), [with_model.process.pid]),
+                     "profile, no behaviour model": (profile_call(plain_stub), [without_model.process.pid])},
+                    texts, args.concurrency, args.duration_s)
+                without_model.stop()  # only the gateway measured runs now
+                for load_result in profiles.values():
+                    loads.append(load_result)
+                    print(load_result.row(), flush=True)
+
+                async def needs(request) -> None:
+                    await stub.IdentifyNeeds(request, timeout=30)
+
+                answered = await stub.IdentifyNeeds(needs_pairs[0][1], timeout=30)
+                if not answered.HasField("churn_risk"):
+                    raise RuntimeError("IdentifyNeeds with a history should give a churn_risk")
+                for plain, with_history in needs_pairs[:20]:  # warm-up
+                    await needs(plain)
+                    await needs(with_history)
+                (plain_lat, plain_err), (history_lat, history_err) = await paired_latency(
+                    lambda pair: needs(pair[0]), lambda pair: needs(pair[1]), needs_pairs, 2 * args.latency_seconds)
+        finally:
+            without_model.stop()
+            with_model.stop()
+
+    scored_p, plain_p = profiles["profile, behaviour model"], profiles["profile, no behaviour model"]
+    result["profile"] = {
+        "concurrency": args.concurrency, "as_of": TEST_CUTOFF.isoformat(),
+        "with_model": {"profiles_per_s": scored_p.requests_per_s, "p50_ms": scored_p.p50_ms,
+                       "p99_ms": scored_p.p99_ms, "server_cpu_cores": scored_p.server_cpu_cores},
+        "without_model": {"profiles_per_s": plain_p.requests_per_s, "p50_ms": plain_p.p50_ms,
+                          "p99_ms": plain_p.p99_ms, "server_cpu_cores": plain_p.server_cpu_cores},
+        "with_over_without_rps": round(scored_p.requests_per_s / plain_p.requests_per_s, 3),
+        "added_p50_ms": round(scored_p.p50_ms - plain_p.p50_ms, 2),
+        "added_p99_ms": round(scored_p.p99_ms - plain_p.p99_ms, 2),
+        "with_model_over_model_alone_best": round(scored_p.requests_per_s / alone["best_histories_per_s"], 4),
+    }
+    plain_n = _summary("needs x1, no history", plain_lat, plain_err, args.latency_seconds, concurrency=1)
+    history_n = _summary("needs x1, with history", history_lat, history_err, args.latency_seconds, concurrency=1)
+    for load_result in (plain_n, history_n):
+        loads.append(load_result)
+        print(load_result.row(), flush=True)
+    result["identify_needs"] = {
+        "mean_history_events": mean_history,
+        "without_history": {"calls": plain_n.requests, "p50_ms": plain_n.p50_ms, "p99_ms": plain_n.p99_ms},
+        "with_history": {"calls": history_n.requests, "p50_ms": history_n.p50_ms, "p99_ms": history_n.p99_ms},
+        "added_p50_ms": round(history_n.p50_ms - plain_n.p50_ms, 2),
+        "added_p99_ms": round(history_n.p99_ms - plain_n.p99_ms, 2),
+        "p50_ratio": round(history_n.p50_ms / plain_n.p50_ms, 3),
+        "p99_ratio": round(history_n.p99_ms / plain_n.p99_ms, 3),
+    }
+    p, n = result["profile"], result["identify_needs"]
+    print(f"behaviour: GetCustomerProfile ({len(customers)} customers, {len(recorded)} events, as of "
+          f"{TEST_CUTOFF:%Y-%m-%d}, {args.concurrency} callers): {p['with_model']['profiles_per_s']} profiles/s with "
+          f"churn scoring, {p['without_model']['profiles_per_s']} without (ratio {p['with_over_without_rps']}; "
+          f"+{p['added_p50_ms']} ms p50, +{p['added_p99_ms']} ms p99); {p['with_model_over_model_alone_best']} of "
+          f"the model alone's best histories/s", flush=True)
+    print(f"behaviour: IdentifyNeeds, one caller, with a history (mean {mean_history} events) vs without: p50 "
+          f"{history_n.p50_ms} vs {plain_n.p50_ms} ms (+{n['added_p50_ms']} ms, x{n['p50_ratio']}), p99 "
+          f"{history_n.p99_ms} vs {plain_n.p99_ms} ms (+{n['added_p99_ms']} ms, x{n['p99_ratio']})", flush=True)
+    return result
 
 
 def read_locust_summary(path: Path) -> dict | None:

@@ -210,7 +210,8 @@ def add_parsers(sub, data_commands) -> None:
     behaviour = kinds.add_parser(
         "behaviour",
         help="the behaviour model on the time split: the GRU beside its baselines (RFM logistic regression, "
-             "boosted trees); prints validation and test metrics side by side (`infogap models build` writes the served one)",
+             "boosted trees); prints validation and test metrics side by side (`infogap models build` writes "
+             "the served one)",
     )
     behaviour.add_argument("--events", default=None,
                            help="figures-only event file (default: the one shipped, training/data/"
