@@ -205,3 +205,26 @@ async def test_the_real_model_scores_a_history_the_same_alone_and_in_a_batch(sta
     assert 0 < alone < 1
     assert max(abs(r.churn_risk - alone) for r in together[1::2]) < 1e-5
     assert together[0].churn_risk != pytest.approx(alone, abs=1e-3)  # the long history is another customer
+
+
+def test_the_built_model_never_lowers_the_risk_as_a_customer_stays_away(real_behaviour):
+    """The churn logit's slope in log days since the last event is positive for every customer (softplus), so a
+    customer absent longer than any training example (the training cut-offs are early in the year) still scores
+    higher, never lower."""
+    import onnxruntime as ort
+    from infogap_server.training.behaviour.data import DEFAULT_EVENTS, TEST_CUTOFF, examples_at, read_events
+
+    repository, version = real_behaviour
+    info = BehaviourModelInfo.read(repository, "infogap_behaviour", version)
+    if info.served != "gru":
+        pytest.skip(f"{info.served} serves; the monotone head is the GRU's")
+    session = ort.InferenceSession(str(repository / "infogap_behaviour" / str(version) / "model.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    examples = examples_at(read_events(DEFAULT_EVENTS), TEST_CUTOFF)[::40]
+    inputs = pad_histories([encode_history(x.history, x.cutoff, info.type_index, info.max_events) for x in examples])
+    risks = []
+    for days in (0, 7, 30, 90, 180, 365, 730):
+        inputs["log_days_since_last"] = np.full((len(examples), 1), np.log1p(days), dtype=np.float32)
+        risks.append(session.run(["churn_probability"], inputs)[0][:, 0])
+    assert (np.diff(np.stack(risks), axis=0) > -1e-6).all()
+    assert (risks[-1] > risks[0]).all()

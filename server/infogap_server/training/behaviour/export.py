@@ -42,9 +42,8 @@ class ExportedBehaviour(nn.Module):
         outputs, _ = m.gru(inputs)
         last = (lengths.view(-1) - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, outputs.shape[-1])
         state = outputs.gather(1, last).squeeze(1)
-        out = m.head(torch.cat([state, log_days_since_last], dim=-1))
-        churn = torch.sigmoid(out[:, :1] / self.temperature)
-        return churn, (torch.exp(out[:, 1:]) - 1.0).clamp(min=0.0)
+        logit, log_value = m.heads(state, log_days_since_last)
+        return torch.sigmoid(logit / self.temperature), (torch.exp(log_value) - 1.0).clamp(min=0.0)
 
 
 class ExportedRfmLogistic(nn.Module):

@@ -42,18 +42,33 @@ def batch_tensors(examples: list[Example]) -> dict[str, torch.Tensor]:
 
 
 class BehaviourGRU(nn.Module):
-    def __init__(self, hidden: int = 64, type_dim: int = 8) -> None:
+    def __init__(self, hidden: int = 64, type_dim: int = 8, monotone: bool = True) -> None:
         super().__init__()
         self.types = nn.Embedding(len(TYPE_INDEX) + 1, type_dim, padding_idx=0)
         self.gru = nn.GRU(type_dim + 3, hidden, batch_first=True)
-        self.head = nn.Sequential(nn.Linear(hidden + 1, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+        self.monotone = monotone
+        if monotone:
+            self.churn_base = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+            self.churn_slope = nn.Linear(hidden, 1)
+            self.value_head = nn.Sequential(nn.Linear(hidden + 1, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        else:
+            self.head = nn.Sequential(nn.Linear(hidden + 1, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+
+    def heads(self, state, log_days_since_last):
+        """(churn logit, log1p value) from the GRU's last state and log1p(days since the last event) [B, 1]."""
+        if not self.monotone:
+            out = self.head(torch.cat([state, log_days_since_last], dim=-1))
+            return out[:, :1], out[:, 1:]
+        slope = nn.functional.softplus(self.churn_slope(state))
+        churn = self.churn_base(state) + slope * log_days_since_last
+        return churn, self.value_head(torch.cat([state, log_days_since_last], dim=-1))
 
     def forward(self, event_types, event_numbers, lengths, log_days_since_last):
         inputs = torch.cat([self.types(event_types), event_numbers], dim=-1)
         packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, state = self.gru(packed)
-        out = self.head(torch.cat([state[-1], log_days_since_last], dim=-1))
-        return out[:, 0], out[:, 1]  # churn logit, log1p(90-day value)
+        churn, value = self.heads(state[-1], log_days_since_last)
+        return churn[:, 0], value[:, 0]  # churn logit, log1p(90-day value)
 
 
 def _predict(model: BehaviourGRU, examples: list[Example], batch: int = 512) -> np.ndarray:
@@ -79,7 +94,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def fit_gru(splits: dict[str, list[Example]], *, epochs: int = 12, seed: int = 0, threads: int | None = None,
-            log=print) -> tuple[BehaviourGRU, float, dict]:
+            monotone: bool = True, log=print) -> tuple[BehaviourGRU, float, dict]:
     """Train on the training split, keep the epoch with the best validation ROC AUC, fit the temperature on
     validation; returns the model, the temperature and the metrics on validation and test."""
     torch.manual_seed(seed)
@@ -88,7 +103,7 @@ def fit_gru(splits: dict[str, list[Example]], *, epochs: int = 12, seed: int = 0
     rng = np.random.default_rng(seed)
     train = splits["train"]
     y_val = np.array([x.churned for x in splits["validation"]], dtype=np.int64)
-    model = BehaviourGRU()
+    model = BehaviourGRU(monotone=monotone)
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-5)
     bce, mse = nn.BCEWithLogitsLoss(), nn.MSELoss()
     best, best_auc = None, -1.0
