@@ -121,7 +121,7 @@ async def test_the_trained_model_is_served_with_its_out_of_scope_rule(start_serv
         "out_of_scope_threshold"]
     assert 0 < expected.sum() < len(texts)  # both kinds of answer are checked
 
-    server = await start_server(repository)
+    server = await start_server(repository, behaviour_model="")  # a text model trained alone
     async with channel_to(server) as channel:
         stub = infogap_pb2_grpc.InfoGapStub(channel)
         responses = await asyncio.gather(*[

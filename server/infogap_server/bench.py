@@ -641,7 +641,8 @@ async def store_paths(settings: Settings, args, measured) -> dict:
     start = time.time() - 300 * 86400
     try:
         for name, url in databases:
-            gateway = await start_gateway(settings, backend="noop", intra_op_threads=1, database_url=url)
+            gateway = await start_gateway(settings, backend="noop", intra_op_threads=1, database_url=url,
+                                          behaviour_model="")  # the store alone: no churn scoring
             counter = itertools.count()
             try:
                 async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:

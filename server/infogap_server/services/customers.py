@@ -256,7 +256,9 @@ class CustomerService:
         issues = await self._store.events_between(key, types=OPEN_ISSUE_TYPES, since=since, until=as_of)
         churn, scorer = None, self.churn
         if scorer is not None:
-            rows = await self._store.recent_events(key, limit=s.max_history_events, until=as_of)
+            info = scorer.model.info  # only what the model reads: old orders never crowded out by other types
+            rows = await self._store.recent_events(key, limit=info.max_events, until=as_of,
+                                                   types=info.trained_event_types)
             churn = await scorer.assess(_behaviour_events(rows), as_of, explain=True)
         return Profile(
             as_of=as_of,

@@ -82,8 +82,12 @@ class EventStore(Protocol):
         same customer, type, amount and item count as a stored or earlier row within ``duplicate_window_s`` of it
         is duplicate content and is not stored either."""
 
-    async def recent_events(self, customer_key: str, *, limit: int, until: datetime | None = None) -> list[EventRow]:
-        """The customer's latest ``limit`` events at or before ``until`` (all when None), oldest first."""
+    async def recent_events(
+        self, customer_key: str, *, limit: int, until: datetime | None = None,
+        types: Sequence[str] | None = None,
+    ) -> list[EventRow]:
+        """The customer's latest ``limit`` events at or before ``until`` (all when None), of ``types`` (all when
+        None), oldest first."""
 
     async def summarize_events(self, customer_key: str, *, until: datetime) -> dict[str, TypeSummary]:
         """Per event type, the customer's events at or before ``until``."""

@@ -234,11 +234,15 @@ class SqlStore:
             raced = [i for i in to_insert if (rows[i].customer_key, rows[i].event_id) not in inserted]
         return AppendResult(tuple(stored), tuple(sorted(duplicate_ids + raced)), tuple(duplicate_content))
 
-    async def recent_events(self, customer_key: str, *, limit: int, until: datetime | None = None) -> list[EventRow]:
+    async def recent_events(
+        self, customer_key: str, *, limit: int, until: datetime | None = None, types: Sequence[str] | None = None,
+    ) -> list[EventRow]:
         e = schema.events
         query = _event_rows().where(e.c.customer_key == customer_key)
         if until is not None:
             query = query.where(e.c.occurred_at <= until)
+        if types is not None:
+            query = query.where(e.c.type.in_(list(types)))
         query = query.order_by(e.c.occurred_at.desc(), e.c.sequence.desc()).limit(limit)
         async with self._guard(), self.engine.connect() as conn:
             found = (await conn.execute(query)).all()

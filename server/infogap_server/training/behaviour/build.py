@@ -68,6 +68,15 @@ def _rfm_module(pipeline, splits: dict[str, list[Example]]):
     return ExportedRfmLogistic(pipeline, ridge.coef_, float(ridge.intercept_), temperature), temperature
 
 
+def _rfm_test_ece(pipeline, splits: dict[str, list[Example]], temperature: float) -> tuple[float, float]:
+    """Test ECE of the RFM logistic regression with its temperature, and without."""
+    from infogap_server.training.behaviour.baselines import matrix, metrics
+
+    x, y = matrix(splits["test"], sequence=False)
+    logits = _logit(pipeline.predict_proba(x)[:, 1])
+    return metrics(y, 1 / (1 + np.exp(-logits / temperature)))["ece"], metrics(y, 1 / (1 + np.exp(-logits)))["ece"]
+
+
 def _check_export(module, path: Path, examples: list[Example]) -> float:
     """Largest difference between the exported graph and the module on real histories (batched, padded)."""
     import onnxruntime as ort
@@ -113,9 +122,12 @@ def build_behaviour_model(
     served = max(SERVABLE, key=lambda k: report[k]["validation"]["roc_auc"])
     best = max(report, key=lambda k: report[k]["validation"]["roc_auc"])
     if served == "gru":
-        module, temperature = ExportedBehaviour(gru, gru_temperature), gru_temperature
+        module = ExportedBehaviour(gru, gru_temperature, gru_report["value_scale"])
+        temperature = gru_temperature
+        served_ece, served_ece_before = report["gru"]["test"]["ece"], report["gru"]["test"]["ece_before_calibration"]
     else:
         module, temperature = _rfm_module(fitted["rfm_logistic"], splits)
+        served_ece, served_ece_before = _rfm_test_ece(fitted["rfm_logistic"], splits, temperature)
     reason = (f"{served} has the highest validation ROC AUC ({report[served]['validation']['roc_auc']:.4f})"
               + ("" if best == served else f"; {best} is higher ({report[best]['validation']['roc_auc']:.4f}) but "
                  "has no ONNX export here, so the best servable candidate serves"))
@@ -173,10 +185,17 @@ def build_behaviour_model(
             "calibration": {
                 "method": "temperature scaling of the churn logit, fitted on the validation split",
                 "temperature": round(temperature, 4),
-                "test_ece": report[served]["test"]["ece"],
-                "test_ece_before": (report["gru"]["test"].get("ece_before_calibration")
-                                    if served == "gru" else None),
+                "test_ece": served_ece,
+                "test_ece_before": served_ece_before,
+                "note": "the baselines' ECE in 'candidates' is scikit-learn's probabilities, not temperature-scaled",
             },
+            "value_90d": {
+                "method": "the GRU's value head (fitted on log1p spend), times one factor fitted on validation so "
+                          "that the mean forecast is the mean spend; compared with the naive forecast 'the last "
+                          "90 days repeat'",
+                "scale": gru_report["value_scale"],
+                **gru_report["value"],
+            } if served == "gru" else None,
             "gru": {"epochs": epochs, "hidden": gru.gru.hidden_size, "max_events": MAX_EVENTS,
                     "train_seconds": gru_report["train_seconds"]},
             "export_max_abs_error": float(f"{export_error:.2e}"),

@@ -31,10 +31,11 @@ OUTPUTS = BEHAVIOUR_OUTPUTS
 class ExportedBehaviour(nn.Module):
     """The GRU in its served form: calibrated probability and value in currency units, each [batch, 1]."""
 
-    def __init__(self, model: BehaviourGRU, temperature: float) -> None:
+    def __init__(self, model: BehaviourGRU, temperature: float, value_scale: float = 1.0) -> None:
         super().__init__()
         self.model = model
         self.register_buffer("temperature", torch.tensor(float(temperature)))
+        self.register_buffer("value_scale", torch.tensor(float(value_scale)))
 
     def forward(self, event_types, event_numbers, lengths, log_days_since_last):
         m = self.model
@@ -43,7 +44,8 @@ class ExportedBehaviour(nn.Module):
         last = (lengths.view(-1) - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, outputs.shape[-1])
         state = outputs.gather(1, last).squeeze(1)
         logit, log_value = m.heads(state, log_days_since_last)
-        return torch.sigmoid(logit / self.temperature), (torch.exp(log_value) - 1.0).clamp(min=0.0)
+        value = (torch.exp(log_value) - 1.0).clamp(min=0.0) * self.value_scale
+        return torch.sigmoid(logit / self.temperature), value
 
 
 class ExportedRfmLogistic(nn.Module):

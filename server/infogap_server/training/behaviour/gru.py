@@ -18,9 +18,10 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from infogap_server.models.behaviour import DEFAULT_MAX_EVENTS, EncodedHistory, encode_history, pad_histories
 from infogap_server.models.tensors import HISTORY_LENGTHS
+from infogap_server.services.customers import SPEND_REVERSALS
 from infogap_server.services.needs import EVENT_TYPES
 from infogap_server.training.behaviour.baselines import metrics
-from infogap_server.training.behaviour.data import Example
+from infogap_server.training.behaviour.data import HORIZON, Example
 
 MAX_EVENTS = DEFAULT_MAX_EVENTS
 TYPE_INDEX = {name: i + 1 for i, name in enumerate(EVENT_TYPES)}  # 0 is padding
@@ -72,13 +73,40 @@ class BehaviourGRU(nn.Module):
 
 
 def _predict(model: BehaviourGRU, examples: list[Example], batch: int = 512) -> np.ndarray:
+    """Churn logits."""
+    return _predict_both(model, examples, batch)[0]
+
+
+def _predict_both(model: BehaviourGRU, examples: list[Example], batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Churn logits and the value head's log1p values."""
     model.eval()
-    logits = []
+    logits, values = [], []
     with torch.no_grad():
         for start in range(0, len(examples), batch):
-            churn, _ = model(**batch_tensors(examples[start:start + batch]))
+            churn, value = model(**batch_tensors(examples[start:start + batch]))
             logits.append(churn.numpy())
-    return np.concatenate(logits)
+            values.append(value.numpy())
+    return np.concatenate(logits), np.concatenate(values)
+
+
+def past_value(x: Example) -> float:
+    """The naive forecast of the 90-day value: what the customer kept paying in the 90 days before the cut-off."""
+    since = x.cutoff - HORIZON
+    recent = [e for e in x.history if e.time >= since]
+    spent = sum(e.amount for e in recent if e.type == "order")
+    return max(0.0, spent - sum(e.amount for e in recent if e.type in SPEND_REVERSALS))
+
+
+def value_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """How well a 90-day value forecast does: mean absolute error, Spearman rank correlation, and the means."""
+    from scipy.stats import spearmanr
+
+    return {
+        "mae": round(float(np.mean(np.abs(actual - predicted))), 2),
+        "spearman": round(float(spearmanr(actual, predicted).statistic), 4),
+        "mean_actual": round(float(actual.mean()), 2),
+        "mean_predicted": round(float(predicted.mean()), 2),
+    }
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -125,11 +153,22 @@ def fit_gru(splits: dict[str, list[Example]], *, epochs: int = 12, seed: int = 0
         if auc > best_auc:
             best_auc, best = auc, {k: t.clone() for k, t in model.state_dict().items()}
     model.load_state_dict(best)
-    temperature = fit_temperature(_predict(model, splits["validation"]), y_val)
-    report = {"train_seconds": round(time.perf_counter() - started, 1), "temperature": round(temperature, 4)}
+    val_logits, val_values = _predict_both(model, splits["validation"])
+    temperature = fit_temperature(val_logits, y_val)
+    # The value head is fitted on log1p (spend is heavy-tailed), which forecasts a typical value, not the mean:
+    # one factor, fitted on validation, makes the mean forecast the mean spend (calibration in the large).
+    actual_val = np.array([x.value for x in splits["validation"]])
+    value_scale = float(actual_val.sum() / max(np.expm1(val_values).clip(min=0).sum(), 1e-6))
+    report = {"train_seconds": round(time.perf_counter() - started, 1), "temperature": round(temperature, 4),
+              "value_scale": round(value_scale, 4), "value": {}}
     for split in ("validation", "test"):
         y = np.array([x.churned for x in splits[split]], dtype=np.int64)
-        logits = _predict(model, splits[split])
+        logits, values = _predict_both(model, splits[split])
         report[split] = metrics(y, 1 / (1 + np.exp(-logits / temperature)))
         report[split]["ece_before_calibration"] = metrics(y, 1 / (1 + np.exp(-logits)))["ece"]
+        actual = np.array([x.value for x in splits[split]])
+        report["value"][split] = {
+            "gru": value_metrics(actual, value_scale * np.expm1(values).clip(min=0)),
+            "past_90_days": value_metrics(actual, np.array([past_value(x) for x in splits[split]])),
+        }
     return model, temperature, report
