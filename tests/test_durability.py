@@ -101,3 +101,78 @@ def test_acknowledged_events_survive_sigkill_and_retries_store_them_once(databas
           f"({stored_before} events); retried {len(retry)} batches: stored "
           f"{sum(r.stored for r in retried.values())}, duplicates {retried_duplicates}; "
           f"rows {len(ids)}, distinct {len(set(ids))}")
+
+
+FEEDBACK, FEEDBACK_CUSTOMERS = 1000, 23
+
+
+def submit(address: str, indexes: list[int], acked: dict[int, pb.FeedbackReceipt], lock: threading.Lock) -> None:
+    """Submit the feedback at ``indexes`` one after another; record the receipts; stop at the first failure."""
+    with grpc.insecure_channel(address) as channel:
+        stub = infogap_pb2_grpc.InfoGapStub(channel)
+        for i in indexes:
+            request = pb.SubmitFeedbackRequest(
+                feedback_id=f"fb-{i}", customer_id=f"durable-{i % FEEDBACK_CUSTOMERS}", rating=1 + i % 5,
+                text="thanks, that was quick" if i % 3 else "I am angry, nobody called back",
+            )
+            try:
+                receipt = stub.SubmitFeedback(request, timeout=10)
+            except grpc.RpcError:
+                return
+            with lock:
+                acked[i] = receipt
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_acknowledged_feedback_survives_sigkill_and_retries_store_it_once(database, tiny_repository, tmp_path,
+                                                                          request):
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else None
+    data_dir = tmp_path / "data"
+    settings = dict(data_dir=data_dir, database_url=url)
+    store_url = url or f"sqlite+aiosqlite:///{data_dir / 'infogap.db'}"
+    rng = random.Random()
+    kill_after = rng.randint(50, 500)
+    acked: dict[int, pb.FeedbackReceipt] = {}
+    lock = threading.Lock()
+    order = list(range(FEEDBACK))
+    rng.shuffle(order)
+    with ServerProcess(tiny_repository, **settings) as first:
+        first.start()
+        killer_done = threading.Event()
+
+        def killer() -> None:
+            while len(acked) < kill_after and first.process.poll() is None:
+                threading.Event().wait(0.001)
+            first.signal(signal.SIGKILL)
+            killer_done.set()
+
+        threading.Thread(target=killer, daemon=True).start()
+        with ThreadPoolExecutor(SENDERS) as pool:
+            for s in range(SENDERS):
+                pool.submit(submit, first.address, order[s::SENDERS], acked, lock)
+        assert killer_done.wait(30)
+        assert first.wait(10) == -signal.SIGKILL
+    before = dict(acked)
+    assert kill_after <= len(before) < FEEDBACK, "the kill did not land mid-run"
+    assert not any(r.duplicate for r in before.values())
+
+    with ServerProcess(tiny_repository, **settings) as second:
+        second.start()
+        retry = [i for i in range(FEEDBACK) if i not in before]
+        retried: dict[int, pb.FeedbackReceipt] = {}
+        submit(second.address, retry, retried, threading.Lock())
+        assert sorted(retried) == retry
+        # An acknowledged one sent again is the original receipt.
+        again: dict[int, pb.FeedbackReceipt] = {}
+        some = sorted(before)[:5]
+        submit(second.address, some, again, threading.Lock())
+        assert all(again[i].duplicate and again[i].stored_at == before[i].stored_at for i in some)
+
+    rows = stored_rows(store_url)["feedback"]
+    ids = [(row["customer_key"], row["feedback_id"]) for row in rows]
+    assert len(ids) == FEEDBACK and len(set(ids)) == FEEDBACK
+    assert {row["feedback_id"] for row in rows} >= {f"fb-{i}" for i in before}
+    committed_unanswered = sum(r.duplicate for r in retried.values())
+    print(f"\n{database}: killed after {len(before)} acknowledged submissions; retried {len(retry)}: stored "
+          f"{len(retry) - committed_unanswered}, found committed before the kill (duplicate) "
+          f"{committed_unanswered}; rows {len(ids)}, distinct {len(set(ids))}")

@@ -111,7 +111,6 @@ async def test_request_over_max_request_bytes_names_the_request(start_server, ti
 async def test_other_rpcs_are_unimplemented_with_a_clear_message(tiny_stub):
     calls = [
         tiny_stub.Recommend(pb.RecommendRequest(intent="get_refund"), timeout=5),
-        tiny_stub.SubmitFeedback(pb.SubmitFeedbackRequest(feedback_id="f1", rating=5), timeout=5),
     ]
     for call in calls:
         with pytest.raises(grpc.aio.AioRpcError) as caught:

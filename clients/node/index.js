@@ -140,6 +140,20 @@ class InfoGapClient {
     return this.call('GetCustomerProfile', request, timeoutMs);
   }
 
+  /**
+   * SubmitFeedback: stored once per feedbackId (a resubmission resolves to the original receipt with
+   * `duplicate` true), so it is safe to retry. `decisionId` is the Recommend decision the feedback rates.
+   */
+  submitFeedback({
+    feedbackId, customerId, rating, text = '', sessionId = '', intent = '', planId = '', decisionId = '',
+  }, { requestId = '', timeoutMs } = {}) {
+    const request = {
+      feedback_id: feedbackId, customer_id: customerId, rating, text, session_id: sessionId, intent,
+      plan_id: planId, decision_id: decisionId, request_id: requestId,
+    };
+    return this.call('SubmitFeedback', request, timeoutMs);
+  }
+
   /** EraseCustomer: every stored row of the customer; resolves to the counts per table and the audit id. */
   eraseCustomer(customerId, { requestId = '', timeoutMs } = {}) {
     return this.call('EraseCustomer', { customer_id: customerId, request_id: requestId }, timeoutMs);

@@ -35,6 +35,7 @@ from infogap_server.servicer import InfoGapServicer
 from infogap_server.services.behaviour_model import BehaviourModel
 from infogap_server.services.churn import ChurnService
 from infogap_server.services.customers import CustomerService
+from infogap_server.services.feedback import FeedbackService
 from infogap_server.services.needs import NeedsService
 from infogap_server.services.text_model import TextModel
 from infogap_server.settings import Settings
@@ -96,6 +97,7 @@ class InfoGapServer:
         self.models = ModelRegistry(settings, self._backend)
         self.store: Store | None = None
         self.customers: CustomerService | None = None
+        self.feedback: FeedbackService | None = None
         self._text_model: TextModel | None = None
         self._churn: ChurnService | None = None
         self._store_ready = 1
@@ -186,7 +188,10 @@ class InfoGapServer:
     async def open_store(self) -> None:
         """Open the customer store (migrating it when the settings say so) and the services standing on it."""
         self.store, self.customers = await open_customer_layer(self.settings, self.metrics)
+        self.feedback = FeedbackService(self.settings, self.store, self.customers.pseudonym)
         self._servicer.customers = self.customers
+        self._servicer.feedback = self.feedback
+        self._wire_services()
         self.metrics.store_ready.set(1)
         log.info("store open", extra={"fields": {"store": self.store.name}})
 
@@ -242,6 +247,8 @@ class InfoGapServer:
         with; new calls get these."""
         if self.customers is not None:
             self.customers.churn = self._churn
+        if self.feedback is not None:
+            self.feedback.text_model = self._text_model
         if self._text_model is not None:
             self._servicer.needs = NeedsService(
                 self.settings, self._text_model, self.customers.history if self.customers is not None else None,

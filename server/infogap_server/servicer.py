@@ -33,8 +33,16 @@ from infogap_server.errors import (
 )
 from infogap_server.metrics import Metrics
 from infogap_server.services.customers import CustomerService, IncomingEvent, Profile, RecordResult
-from infogap_server.services.needs import EVENT_TYPES, BehaviorEvent, NeedsQuery, NeedsResult, NeedsService
-from infogap_server.services.patterns import compile_pattern
+from infogap_server.services.feedback import FeedbackReceiptResult, FeedbackService, FeedbackSubmission
+from infogap_server.services.needs import (
+    EVENT_TYPES,
+    BehaviorEvent,
+    NeedsQuery,
+    NeedsResult,
+    NeedsService,
+    SentimentResult,
+)
+from infogap_server.services.patterns import CLIENT_ID, CLIENT_ID_RULE
 from infogap_server.settings import Settings
 from infogap_server.store.base import ErasureReport
 
@@ -93,15 +101,7 @@ def needs_result_to_proto(result: NeedsResult, request_id: str) -> pb.IdentifyNe
     response = pb.IdentifyNeedsResponse(
         needs=[pb.Need(intent=n.intent, score=n.score) for n in result.needs],
         out_of_scope=result.out_of_scope,
-        sentiment=pb.Sentiment(
-            label=_SENTIMENT[result.sentiment.label],
-            score=result.sentiment.score,
-            negative=result.sentiment.probabilities.get("negative", 0.0),
-            neutral=result.sentiment.probabilities.get("neutral", 0.0),
-            positive=result.sentiment.probabilities.get("positive", 0.0),
-        )
-        if result.sentiment
-        else None,
+        sentiment=_sentiment_to_proto(result.sentiment) if result.sentiment else None,
         urgency=pb.Urgency(
             level=_URGENCY[result.urgency.level], score=result.urgency.score, signals=list(result.urgency.signals)
         ),
@@ -198,6 +198,36 @@ def profile_to_proto(profile: Profile, currency: str, request_id: str) -> pb.Cus
     return response
 
 
+def feedback_from_proto(request: pb.SubmitFeedbackRequest) -> FeedbackSubmission:
+    return FeedbackSubmission(
+        feedback_id=request.feedback_id, customer_id=request.customer_id, rating=request.rating, text=request.text,
+        session_id=request.session_id, intent=request.intent, plan_id=request.plan_id,
+        decision_id=request.decision_id,
+    )
+
+
+def _sentiment_to_proto(sentiment: SentimentResult) -> pb.Sentiment:
+    return pb.Sentiment(
+        label=_SENTIMENT[sentiment.label],
+        score=sentiment.score,
+        negative=sentiment.probabilities.get("negative", 0.0),
+        neutral=sentiment.probabilities.get("neutral", 0.0),
+        positive=sentiment.probabilities.get("positive", 0.0),
+    )
+
+
+def receipt_to_proto(receipt: FeedbackReceiptResult, request_id: str) -> pb.FeedbackReceipt:
+    response = pb.FeedbackReceipt(
+        feedback_id=receipt.feedback_id, duplicate=receipt.duplicate, stored_at=_timestamp(receipt.stored_at),
+        request_id=request_id,
+    )
+    if receipt.sentiment is not None:
+        response.sentiment.CopyFrom(_sentiment_to_proto(receipt.sentiment))
+    if receipt.model is not None:
+        response.model.CopyFrom(pb.ModelInfo(name=receipt.model[0], version=receipt.model[1]))
+    return response
+
+
 def erasure_to_proto(report: ErasureReport, request_id: str) -> pb.EraseCustomerResponse:
     return pb.EraseCustomerResponse(
         deleted=[pb.TableCount(table=t, rows=n) for t, n in sorted(report.deleted.items())],
@@ -222,6 +252,7 @@ class InfoGapServicer:
         self._metrics = metrics
         self.needs: NeedsService | None = None  # set once the model is loaded
         self.customers: CustomerService | None = None  # set once the store is open
+        self.feedback: FeedbackService | None = None  # set once the store is open
         self._draining = False
         self._in_flight = 0
         self._last_arrival = 0.0  # time.monotonic() of the latest call accepted as work (not refused by draining)
@@ -318,11 +349,9 @@ class InfoGapServicer:
             given_id = getattr(request, "request_id", "")
             # A caller's id goes into every log line of the call, so only an id-shaped one is taken; anything else
             # is rejected and never echoed.
-            request_id = given_id if given_id and _REQUEST_ID.fullmatch(given_id) else uuid.uuid4().hex
+            request_id = given_id if given_id and CLIENT_ID.fullmatch(given_id) else uuid.uuid4().hex
             if given_id and request_id != given_id:
-                raise InvalidArgument(
-                    "request_id", "must be at most 128 characters, each a letter, a digit or one of . _ : / + = -"
-                )
+                raise InvalidArgument("request_id", CLIENT_ID_RULE)
             if remaining is not None and remaining <= 0:
                 raise DeadlineExceeded("the call's deadline passed before the server could start it")
             response = await handler(request, request_id)
@@ -396,7 +425,10 @@ class InfoGapServicer:
         raise _unimplemented_error("Recommend")
 
     async def SubmitFeedback(self, request: pb.SubmitFeedbackRequest, request_id: str) -> pb.FeedbackReceipt:
-        raise _unimplemented_error("SubmitFeedback")
+        if self.feedback is None:
+            raise Unavailable("the customer store is opening; retry shortly")
+        receipt = await self.feedback.submit(feedback_from_proto(request))
+        return receipt_to_proto(receipt, request_id)
 
     async def TrackSession(
         self, requests: AsyncIterator[pb.SessionEvent], request_id: str
@@ -422,7 +454,6 @@ class _CountingHandler(grpc.GenericRpcHandler):
         return handler
 
 
-_REQUEST_ID = compile_pattern("request.request_id", r"[A-Za-z0-9._:/+=-]{1,128}")
 
 #: Codes that answer a caller's own mistake or question (an unknown customer): logged at INFO, not WARNING.
 _QUIET_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND})

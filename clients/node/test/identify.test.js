@@ -33,7 +33,7 @@ test('bad input is INVALID_ARGUMENT naming the field', { skip: !address }, async
   }
 });
 
-test('customer events are recorded once, profiled, and erased', { skip: !address }, async () => {
+test('customer events and feedback are recorded once, profiled, and erased', { skip: !address }, async () => {
   const client = new InfoGapClient(address);
   const customerId = `node-${Date.now()}`;
   const day = 24 * 3600 * 1000;
@@ -54,8 +54,16 @@ test('customer events are recorded once, profiled, and erased', { skip: !address
     const needs = await client.identifyNeeds('where is my order', { history: events });
     assert.equal(needs.history_events_used, 3);
     assert.ok(Math.abs(needs.churn_risk - profile.churn_risk) < 1e-3);
+    const feedback = { feedbackId: 'fb-1', customerId, rating: 2, text: 'the parcel was late' };
+    const receipt = await client.submitFeedback(feedback);
+    assert.equal(receipt.duplicate, false);
+    assert.ok(receipt.sentiment.negative > 0 && receipt.sentiment.negative <= 1);
+    const resent = await client.submitFeedback(feedback);
+    assert.equal(resent.duplicate, true);
+    assert.deepEqual(resent.stored_at, receipt.stored_at);
     const erased = await client.eraseCustomer(customerId);
     assert.equal(erased.deleted.find((t) => t.table === 'events').rows, '3');
+    assert.equal(erased.deleted.find((t) => t.table === 'feedback').rows, '1');
     await assert.rejects(client.getCustomerProfile(customerId), (error) => error.codeName === 'NOT_FOUND');
   } finally {
     client.close();

@@ -191,6 +191,13 @@ def _profile_request(customer_id: str, as_of: datetime | None, request_id: str) 
     return request
 
 
+def _feedback_request(feedback_id: str, customer_id: str, rating: int, text: str, session_id: str, intent: str,
+                      plan_id: str, decision_id: str, request_id: str) -> pb.SubmitFeedbackRequest:
+    return pb.SubmitFeedbackRequest(feedback_id=feedback_id, customer_id=customer_id, rating=rating, text=text,
+                                    session_id=session_id, intent=intent, plan_id=plan_id, decision_id=decision_id,
+                                    request_id=request_id)
+
+
 class InfoGapClient:
     """Blocking client. Use as a context manager or call :meth:`close`.
 
@@ -245,6 +252,15 @@ class InfoGapClient:
                        timeout_s: float | None = None) -> pb.EraseCustomerResponse:
         return self._invoke(self._stub.EraseCustomer,
                             pb.EraseCustomerRequest(customer_id=customer_id, request_id=request_id), timeout_s)
+
+    def submit_feedback(self, feedback_id: str, customer_id: str, rating: int, *, text: str = "",
+                        session_id: str = "", intent: str = "", plan_id: str = "", decision_id: str = "",
+                        request_id: str = "", timeout_s: float | None = None) -> pb.FeedbackReceipt:
+        """Store the customer's feedback once per ``feedback_id``: safe to retry (a resubmission answers the
+        original receipt with ``duplicate`` set)."""
+        request = _feedback_request(feedback_id, customer_id, rating, text, session_id, intent, plan_id, decision_id,
+                                    request_id)
+        return self._invoke(self._stub.SubmitFeedback, request, timeout_s)
 
     def close(self) -> None:
         self._channel.close()
@@ -308,6 +324,14 @@ class AsyncInfoGapClient:
                              timeout_s: float | None = None) -> pb.EraseCustomerResponse:
         return await self._invoke(self._stub.EraseCustomer,
                                   pb.EraseCustomerRequest(customer_id=customer_id, request_id=request_id), timeout_s)
+
+    async def submit_feedback(self, feedback_id: str, customer_id: str, rating: int, *, text: str = "",
+                              session_id: str = "", intent: str = "", plan_id: str = "", decision_id: str = "",
+                              request_id: str = "", timeout_s: float | None = None) -> pb.FeedbackReceipt:
+        """Store the customer's feedback once per ``feedback_id`` (see :meth:`InfoGapClient.submit_feedback`)."""
+        request = _feedback_request(feedback_id, customer_id, rating, text, session_id, intent, plan_id, decision_id,
+                                    request_id)
+        return await self._invoke(self._stub.SubmitFeedback, request, timeout_s)
 
     async def close(self) -> None:
         await self._channel.close()

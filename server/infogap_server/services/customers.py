@@ -19,7 +19,7 @@ from infogap_server.privacy.pseudonyms import Pseudonymizer
 from infogap_server.privacy.redaction import redact
 from infogap_server.services.churn import ChurnAssessment, ChurnService
 from infogap_server.services.needs import EVENT_TYPES, BehaviorEvent
-from infogap_server.services.patterns import compile_pattern
+from infogap_server.services.patterns import CLIENT_ID, CLIENT_ID_RULE
 from infogap_server.services.textwork import run_text_work
 from infogap_server.settings import Settings
 from infogap_server.store.base import ErasureReport, EventRow, Store
@@ -27,7 +27,6 @@ from infogap_server.store.base import ErasureReport, EventRow, Store
 log = logging.getLogger("infogap.customers")
 
 #: Client ids (event ids) take the same shape as request ids, so that none can carry other text into a log.
-_CLIENT_ID = compile_pattern("events.event_id", r"[A-Za-z0-9._:/+=-]{1,128}")
 #: The earliest time an event may carry: anything before is a broken clock or a unit error, not a customer event.
 EARLIEST_EVENT = datetime(1970, 1, 1)
 #: Amounts beyond this (in currency units) are unit errors (cents sent as units, or worse), not purchases.
@@ -308,11 +307,8 @@ def check_event(event: IncomingEvent, now: datetime, s: Settings) -> tuple[str, 
         return "customer_id", "invalid_customer_id", "is longer than 128 characters"
     if not event.event_id:
         return "event_id", "missing_event_id", "is required (it makes a resent event count once)"
-    if not _CLIENT_ID.fullmatch(event.event_id):
-        return (
-            "event_id", "invalid_event_id",
-            "must be at most 128 characters, each a letter, a digit or one of . _ : / + = -",
-        )
+    if not CLIENT_ID.fullmatch(event.event_id):
+        return "event_id", "invalid_event_id", CLIENT_ID_RULE
     if event.type not in EVENT_TYPES:
         return "event.type", "unknown_type", f"must be one of {', '.join(EVENT_TYPES)}"
     if event.time is None:

@@ -67,3 +67,9 @@ def adversarial_texts(length: int) -> dict[str, str]:
     texts["order_almost"] = ("order #" + "1-" * length)[:length]
     texts["email_almost"] = ("a." * (length // 2) + "@")[-length:]
     return texts
+
+
+#: Ids a caller chooses (request, event, feedback, session and plan ids): id-shaped so that no other text reaches a
+#: log or a key, and the reason given when one is not.
+CLIENT_ID = compile_pattern("client_id", r"[A-Za-z0-9._:/+=-]{1,128}")
+CLIENT_ID_RULE = "must be at most 128 characters, each a letter, a digit or one of . _ : / + = -"

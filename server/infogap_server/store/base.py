@@ -30,6 +30,27 @@ class EventRow:
 
 
 @dataclass(frozen=True)
+class FeedbackRow:
+    """One piece of feedback as stored: text redacted, the text model's reading of it, times in UTC (naive)."""
+
+    customer_key: str
+    feedback_id: str
+    rating: int
+    text: str = ""  # already redacted
+    session_id: str = ""
+    intent: str = ""
+    plan_id: str = ""
+    decision_id: str = ""
+    sentiment: str = ""  # empty without text
+    sentiment_negative: float | None = None
+    sentiment_neutral: float | None = None
+    sentiment_positive: float | None = None
+    model: str = ""
+    received_at: datetime | None = None  # set by the store when it commits
+    sequence: int | None = None
+
+
+@dataclass(frozen=True)
 class AppendResult:
     """What :meth:`EventStore.append_events` did with each row, by index into the rows it was given."""
 
@@ -98,6 +119,15 @@ class EventStore(Protocol):
         """The customer's events of ``types`` with since < time <= until, oldest first."""
 
 
+class FeedbackStore(Protocol):
+    """Feedback, stored once per (customer, feedback id)."""
+
+    async def add_feedback(self, row: FeedbackRow) -> tuple[FeedbackRow, bool]:
+        """Store ``row`` unless the customer's feedback id is stored already, and return after the commit: (the
+        stored row, True when it was there before and nothing new was stored). Concurrent submissions of one id
+        store one row, on one replica or several."""
+
+
 class CustomerStore(Protocol):
     """Everything the store keeps about one customer, as a whole."""
 
@@ -106,7 +136,7 @@ class CustomerStore(Protocol):
         record (time, counts per table, request id: no pseudonym, no personal data)."""
 
 
-class Store(EventStore, CustomerStore, Protocol):
+class Store(EventStore, FeedbackStore, CustomerStore, Protocol):
     """The whole store: opened once at start, closed at stop."""
 
     name: str

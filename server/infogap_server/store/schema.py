@@ -32,6 +32,32 @@ events = sa.Table(
 )
 sa.Index("ix_events_customer_time", events.c.customer_key, events.c.occurred_at)
 
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("sequence", BigId, primary_key=True, autoincrement=True, comment="Store-wide sequence number."),
+    sa.Column(CUSTOMER_KEY, sa.String(64), nullable=False, comment="HMAC-SHA256 pseudonym of the customer id."),
+    sa.Column("feedback_id", sa.String(128), nullable=False, comment="The client's id of the feedback."),
+    sa.Column("rating", sa.SmallInteger(), nullable=False, comment="1 (worst) to 5 (best)."),
+    sa.Column("text", sa.Text(), nullable=False, server_default="", comment="Free text, PII redacted."),
+    sa.Column("session_id", sa.String(128), nullable=False, server_default=""),
+    sa.Column("intent", sa.String(64), nullable=False, server_default="", comment="The intent that was served."),
+    sa.Column("plan_id", sa.String(128), nullable=False, server_default="", comment="The plan that was offered."),
+    sa.Column("decision_id", sa.String(32), nullable=False, server_default="",
+              comment="The Recommend decision the feedback rates (32 hex digits)."),
+    sa.Column("sentiment", sa.String(16), nullable=False, server_default="",
+              comment="negative, neutral or positive; empty without text."),
+    sa.Column("sentiment_negative", sa.Float(), nullable=True),
+    sa.Column("sentiment_neutral", sa.Float(), nullable=True),
+    sa.Column("sentiment_positive", sa.Float(), nullable=True),
+    sa.Column("model", sa.String(64), nullable=False, server_default="",
+              comment="name:version of the text model that read the text."),
+    sa.Column("received_at", sa.DateTime(), nullable=False, comment="UTC; when the store committed it."),
+    sa.UniqueConstraint(CUSTOMER_KEY, "feedback_id", name="uq_feedback_customer_feedback"),
+)
+sa.Index("ix_feedback_received", feedback.c.received_at)
+sa.Index("ix_feedback_decision", feedback.c.decision_id)
+
 erasures = sa.Table(
     "erasures",
     metadata,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -27,6 +28,7 @@ from infogap_server.store.base import (
     ContentWindow,
     ErasureReport,
     EventRow,
+    FeedbackRow,
     StoreConfigError,
     TypeSummary,
 )
@@ -35,6 +37,7 @@ from infogap_server.store.migrate import current_revision, head_revision, upgrad
 log = logging.getLogger("infogap.store")
 
 _EVENT_COLUMNS = ("customer_key", "event_id", "type", "occurred_at", "amount_minor", "item_count", "note")
+_FEEDBACK_COLUMNS = tuple(f.name for f in dataclasses.fields(FeedbackRow))
 _KEY_FINGERPRINT = "pseudonym_key_fingerprint"
 #: SQLSTATE classes that mean "try again": connection exceptions (08), transaction rollback such as a deadlock or
 #: a serialization failure (40), insufficient resources (53), operator intervention such as a shutdown, a database
@@ -233,6 +236,25 @@ class SqlStore:
             stored = [i for i in to_insert if (rows[i].customer_key, rows[i].event_id) in inserted]
             raced = [i for i in to_insert if (rows[i].customer_key, rows[i].event_id) not in inserted]
         return AppendResult(tuple(stored), tuple(sorted(duplicate_ids + raced)), tuple(duplicate_content))
+
+    # --- feedback -------------------------------------------------------------------------------------------
+
+    async def add_feedback(self, row: FeedbackRow) -> tuple[FeedbackRow, bool]:
+        f = schema.feedback
+        values = {c: getattr(row, c) for c in _FEEDBACK_COLUMNS if c not in ("received_at", "sequence")}
+        values["received_at"] = utc_now()
+        statement = (
+            self._insert(f).on_conflict_do_nothing(index_elements=["customer_key", "feedback_id"])
+            .returning(f.c.sequence)
+        )
+        async with self._guard(), self.engine.begin() as conn:
+            inserted = (await conn.execute(statement, values)).first() is not None
+            # Inserted or not (an earlier submission, or another replica's a moment ago), the stored row answers.
+            stored = (await conn.execute(
+                sa.select(*[f.c[c] for c in _FEEDBACK_COLUMNS])
+                .where(f.c.customer_key == row.customer_key, f.c.feedback_id == row.feedback_id)
+            )).one()
+        return FeedbackRow(**stored._mapping), not inserted
 
     async def recent_events(
         self, customer_key: str, *, limit: int, until: datetime | None = None, types: Sequence[str] | None = None,

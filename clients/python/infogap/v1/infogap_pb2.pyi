@@ -294,7 +294,7 @@ class SessionState(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., stage: _Optional[_Union[SessionStage, str]] = ..., sentiment_trend: _Optional[float] = ..., sla_breach_risk: _Optional[float] = ..., escalation_risk: _Optional[float] = ..., next_best_action: _Optional[str] = ..., events_seen: _Optional[int] = ..., current_need: _Optional[_Union[Need, _Mapping]] = ...) -> None: ...
 
 class SubmitFeedbackRequest(_message.Message):
-    __slots__ = ("feedback_id", "customer_id", "session_id", "rating", "text", "intent", "plan_id")
+    __slots__ = ("feedback_id", "customer_id", "session_id", "rating", "text", "intent", "plan_id", "decision_id", "request_id")
     FEEDBACK_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -302,6 +302,8 @@ class SubmitFeedbackRequest(_message.Message):
     TEXT_FIELD_NUMBER: _ClassVar[int]
     INTENT_FIELD_NUMBER: _ClassVar[int]
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     feedback_id: str
     customer_id: str
     session_id: str
@@ -309,23 +311,29 @@ class SubmitFeedbackRequest(_message.Message):
     text: str
     intent: str
     plan_id: str
-    def __init__(self, feedback_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., session_id: _Optional[str] = ..., rating: _Optional[int] = ..., text: _Optional[str] = ..., intent: _Optional[str] = ..., plan_id: _Optional[str] = ...) -> None: ...
+    decision_id: str
+    request_id: str
+    def __init__(self, feedback_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., session_id: _Optional[str] = ..., rating: _Optional[int] = ..., text: _Optional[str] = ..., intent: _Optional[str] = ..., plan_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class FeedbackReceipt(_message.Message):
-    __slots__ = ("feedback_id", "duplicate", "sentiment", "keywords", "aspects", "stored_at")
+    __slots__ = ("feedback_id", "duplicate", "sentiment", "keywords", "aspects", "stored_at", "request_id", "model")
     FEEDBACK_ID_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     SENTIMENT_FIELD_NUMBER: _ClassVar[int]
     KEYWORDS_FIELD_NUMBER: _ClassVar[int]
     ASPECTS_FIELD_NUMBER: _ClassVar[int]
     STORED_AT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
     feedback_id: str
     duplicate: bool
     sentiment: Sentiment
     keywords: _containers.RepeatedScalarFieldContainer[str]
     aspects: _containers.RepeatedScalarFieldContainer[str]
     stored_at: _timestamp_pb2.Timestamp
-    def __init__(self, feedback_id: _Optional[str] = ..., duplicate: bool = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., keywords: _Optional[_Iterable[str]] = ..., aspects: _Optional[_Iterable[str]] = ..., stored_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    request_id: str
+    model: ModelInfo
+    def __init__(self, feedback_id: _Optional[str] = ..., duplicate: bool = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., keywords: _Optional[_Iterable[str]] = ..., aspects: _Optional[_Iterable[str]] = ..., stored_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
 
 class CustomerEvent(_message.Message):
     __slots__ = ("customer_id", "event_id", "event", "note")
