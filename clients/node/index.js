@@ -154,6 +154,23 @@ class InfoGapClient {
     return this.call('SubmitFeedback', request, timeoutMs);
   }
 
+  /**
+   * GetInsights over [since, until) (Dates; default the last 30 days), optionally of one intent, planId or segment;
+   * `period` is 'hour', 'day' or 'week'. Resolves to satisfaction overall and by intent, plan, segment and period,
+   * and the top aspects and keywords with their previous counts.
+   */
+  getInsights({
+    since, until, intent = '', planId = '', segment = '', period = 'day', topN = 0,
+  } = {}, { requestId = '', timeoutMs } = {}) {
+    const request = {
+      intent, plan_id: planId, segment, period: `INSIGHT_PERIOD_${period.toUpperCase()}`, top_n: topN,
+      request_id: requestId,
+    };
+    if (since) request.since = timestamp(since);
+    if (until) request.until = timestamp(until);
+    return this.call('GetInsights', request, timeoutMs);
+  }
+
   /** EraseCustomer: every stored row of the customer; resolves to the counts per table and the audit id. */
   eraseCustomer(customerId, { requestId = '', timeoutMs } = {}) {
     return this.call('EraseCustomer', { customer_id: customerId, request_id: requestId }, timeoutMs);

@@ -258,6 +258,48 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_insights(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from google.protobuf.json_format import MessageToDict
+    from infogap import InfoGapClient, InfoGapError
+
+    def when(text: str):
+        if not text:
+            return None
+        time = datetime.fromisoformat(text)
+        return time.replace(tzinfo=UTC) if time.tzinfo is None else time
+
+    with InfoGapClient(args.address, timeout_s=args.timeout_s, token=args.token or None) as client:
+        try:
+            r = client.get_insights(since=when(args.since), until=when(args.until), intent=args.intent,
+                                    plan_id=args.plan_id, segment=args.segment, period=args.period, top_n=args.top_n)
+        except InfoGapError as error:
+            print(f"error: {error.code.name}: {error.message}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(MessageToDict(r, always_print_fields_with_no_presence=True), indent=2))
+        return 0
+
+    def row(label: str, g) -> str:
+        return f"{label:<24} {g.count:>8} {g.mean_rating:>7.2f} {g.csat:>6.1%}"
+
+    print(f"feedback from {r.since.ToDatetime():%Y-%m-%d %H:%M} to {r.until.ToDatetime():%Y-%m-%d %H:%M} UTC")
+    print(f"{'':<24} {'count':>8} {'rating':>7} {'csat':>6}")
+    print(row("overall", r.overall))
+    print(row("previous range", r.previous))
+    for title, groups in (("intent", r.by_intent), ("plan", r.by_plan), ("segment", r.by_segment)):
+        for g in groups:
+            print(row(f"{title} {g.key or '(none)'}", g))
+    for g in r.by_period:
+        print(row(f"{g.period_start.ToDatetime():%Y-%m-%d %H:%M}", g))
+    for title, terms in (("aspect", r.top_aspects), ("keyword", r.top_keywords)):
+        for t in terms:
+            change = f"{t.change:+.0%}" if t.HasField("change") else "new"
+            print(f"{title} {t.term:<24} {t.count:>6} (previous {t.previous_count}, {change})")
+    return 0
+
+
 def enum_name(enum, value: int) -> str:
     """'SENTIMENT_LABEL_NEGATIVE' -> 'negative'."""
     try:
@@ -362,6 +404,20 @@ def main(argv: list[str] | None = None) -> int:
     profile.add_argument("--timeout-s", type=float, default=5.0, help="deadline in seconds")
     profile.add_argument("--json", action="store_true", help="print the whole response as JSON")
     profile.set_defaults(func=_cmd_profile)
+
+    insights = sub.add_parser("insights", help="call GetInsights on a running server: satisfaction, aspects, trend")
+    insights.add_argument("--since", default="", help="ISO 8601 start (default: 30 days before --until)")
+    insights.add_argument("--until", default="", help="ISO 8601 end, exclusive (default: now)")
+    insights.add_argument("--intent", default="", help="only feedback about this intent")
+    insights.add_argument("--plan-id", default="", help="only feedback about this plan")
+    insights.add_argument("--segment", default="", help="only customers of this segment")
+    insights.add_argument("--period", default="day", choices=["hour", "day", "week"], help="trend bucket")
+    insights.add_argument("--top-n", type=int, default=0, help="aspects and keywords to list (default 10)")
+    insights.add_argument("--address", default="127.0.0.1:50051", help="server address (host:port)")
+    insights.add_argument("--token", default="", help="bearer token, when the server checks tokens")
+    insights.add_argument("--timeout-s", type=float, default=5.0, help="deadline in seconds")
+    insights.add_argument("--json", action="store_true", help="print the whole response as JSON")
+    insights.set_defaults(func=_cmd_insights)
 
     identify = sub.add_parser("identify", help="call IdentifyNeeds on a running server")
     identify.add_argument("text", help="the customer's message")

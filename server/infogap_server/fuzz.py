@@ -294,6 +294,7 @@ VALID_REQUESTS: dict[str, Message] = {
     )]),
     "GetCustomerProfile": pb.GetCustomerProfileRequest(customer_id="c-1"),
     "EraseCustomer": pb.EraseCustomerRequest(customer_id="c-2"),
+    "GetInsights": pb.GetInsightsRequest(intent="track_order", period=pb.INSIGHT_PERIOD_DAY, top_n=5),
 }
 
 #: The kinds of case, each a third of the cases.

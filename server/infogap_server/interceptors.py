@@ -37,6 +37,8 @@ METHOD_SCOPES: dict[str, str] = {
     "Recommend": "recommend",
     "TrackSession": "track",
     "SubmitFeedback": "feedback",
+    # Aggregates over every customer's feedback: for whoever reads the service's performance, not its producers.
+    "GetInsights": "insights",
     # Recording what customers did is tracking them; a producer of events must not be able to erase customers.
     "RecordEvents": "track",
     "EraseCustomer": ADMIN_SCOPE,

@@ -36,6 +36,7 @@ from infogap_server.services.behaviour_model import BehaviourModel
 from infogap_server.services.churn import ChurnService
 from infogap_server.services.customers import CustomerService
 from infogap_server.services.feedback import FeedbackService
+from infogap_server.services.insights import InsightsService
 from infogap_server.services.needs import NeedsService
 from infogap_server.services.text_model import TextModel
 from infogap_server.settings import Settings
@@ -188,9 +189,11 @@ class InfoGapServer:
     async def open_store(self) -> None:
         """Open the customer store (migrating it when the settings say so) and the services standing on it."""
         self.store, self.customers = await open_customer_layer(self.settings, self.metrics)
-        self.feedback = FeedbackService(self.settings, self.store, self.customers.pseudonym)
+        self.feedback = FeedbackService(self.settings, self.store, self.customers.pseudonym,
+                                        self.customers.current_segment)
         self._servicer.customers = self.customers
         self._servicer.feedback = self.feedback
+        self._servicer.insights = InsightsService(self.store)
         self._wire_services()
         self.metrics.store_ready.set(1)
         log.info("store open", extra={"fields": {"store": self.store.name}})

@@ -34,6 +34,7 @@ from infogap_server.errors import (
 from infogap_server.metrics import Metrics
 from infogap_server.services.customers import CustomerService, IncomingEvent, Profile, RecordResult
 from infogap_server.services.feedback import FeedbackReceiptResult, FeedbackService, FeedbackSubmission
+from infogap_server.services.insights import Group, Insights, InsightsRequest, InsightsService, TermTrend
 from infogap_server.services.needs import (
     EVENT_TYPES,
     BehaviorEvent,
@@ -228,6 +229,42 @@ def receipt_to_proto(receipt: FeedbackReceiptResult, request_id: str) -> pb.Feed
     return response
 
 
+_PERIOD = {pb.INSIGHT_PERIOD_UNSPECIFIED: "day", pb.INSIGHT_PERIOD_HOUR: "hour", pb.INSIGHT_PERIOD_DAY: "day",
+           pb.INSIGHT_PERIOD_WEEK: "week"}
+
+
+def insights_request_from_proto(request: pb.GetInsightsRequest) -> InsightsRequest:
+    return InsightsRequest(
+        since=_optional_time(request, "since", "since"), until=_optional_time(request, "until", "until"),
+        intent=request.intent, plan_id=request.plan_id, segment=request.segment,
+        period=_PERIOD.get(request.period, "unknown"), top_n=request.top_n,
+    )
+
+
+def _group_to_proto(g: Group) -> pb.SatisfactionGroup:
+    group = pb.SatisfactionGroup(key=g.key, count=g.count, mean_rating=g.mean_rating, csat=g.csat)
+    if g.period_start is not None:
+        group.period_start.CopyFrom(_timestamp(g.period_start))
+    return group
+
+
+def _trend_to_proto(t: TermTrend) -> pb.TermTrend:
+    trend = pb.TermTrend(term=t.term, count=t.count, previous_count=t.previous_count)
+    if t.change is not None:
+        trend.change = t.change
+    return trend
+
+
+def insights_to_proto(i: Insights, request_id: str) -> pb.InsightsResponse:
+    return pb.InsightsResponse(
+        since=_timestamp(i.since), until=_timestamp(i.until), overall=_group_to_proto(i.overall),
+        previous=_group_to_proto(i.previous), by_intent=[_group_to_proto(g) for g in i.by_intent],
+        by_plan=[_group_to_proto(g) for g in i.by_plan], by_segment=[_group_to_proto(g) for g in i.by_segment],
+        by_period=[_group_to_proto(g) for g in i.by_period], top_aspects=[_trend_to_proto(t) for t in i.top_aspects],
+        top_keywords=[_trend_to_proto(t) for t in i.top_keywords], request_id=request_id,
+    )
+
+
 def erasure_to_proto(report: ErasureReport, request_id: str) -> pb.EraseCustomerResponse:
     return pb.EraseCustomerResponse(
         deleted=[pb.TableCount(table=t, rows=n) for t, n in sorted(report.deleted.items())],
@@ -253,6 +290,7 @@ class InfoGapServicer:
         self.needs: NeedsService | None = None  # set once the model is loaded
         self.customers: CustomerService | None = None  # set once the store is open
         self.feedback: FeedbackService | None = None  # set once the store is open
+        self.insights: InsightsService | None = None  # set once the store is open
         self._draining = False
         self._in_flight = 0
         self._last_arrival = 0.0  # time.monotonic() of the latest call accepted as work (not refused by draining)
@@ -420,6 +458,12 @@ class InfoGapServicer:
     async def EraseCustomer(self, request: pb.EraseCustomerRequest, request_id: str) -> pb.EraseCustomerResponse:
         report = await self._customers().erase(request.customer_id, request_id)
         return erasure_to_proto(report, request_id)
+
+    async def GetInsights(self, request: pb.GetInsightsRequest, request_id: str) -> pb.InsightsResponse:
+        if self.insights is None:
+            raise Unavailable("the customer store is opening; retry shortly")
+        result = await self.insights.insights(insights_request_from_proto(request))
+        return insights_to_proto(result, request_id)
 
     async def Recommend(self, request: pb.RecommendRequest, request_id: str) -> pb.RecommendResponse:
         raise _unimplemented_error("Recommend")

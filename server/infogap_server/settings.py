@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 #: Scopes an access token may carry; which RPC needs which is in ``interceptors.METHOD_SCOPES``.
-AUTH_SCOPES = ("identify", "recommend", "track", "feedback", "admin")
+AUTH_SCOPES = ("identify", "recommend", "track", "feedback", "insights", "admin")
 
 _HEX_DIGITS = frozenset("0123456789abcdef")
 

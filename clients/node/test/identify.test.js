@@ -61,6 +61,9 @@ test('customer events and feedback are recorded once, profiled, and erased', { s
     const resent = await client.submitFeedback(feedback);
     assert.equal(resent.duplicate, true);
     assert.deepEqual(resent.stored_at, receipt.stored_at);
+    const insights = await client.getInsights({ since: new Date(Date.now() - 3600e3), period: 'hour' });
+    assert.ok(Number(insights.overall.count) >= 1);
+    assert.ok(insights.by_period.length >= 1);
     const erased = await client.eraseCustomer(customerId);
     assert.equal(erased.deleted.find((t) => t.table === 'events').rows, '3');
     assert.equal(erased.deleted.find((t) => t.table === 'feedback').rows, '1');

@@ -198,6 +198,22 @@ def _feedback_request(feedback_id: str, customer_id: str, rating: int, text: str
                                     request_id=request_id)
 
 
+_PERIODS = {"hour": pb.INSIGHT_PERIOD_HOUR, "day": pb.INSIGHT_PERIOD_DAY, "week": pb.INSIGHT_PERIOD_WEEK}
+
+
+def _insights_request(since: datetime | None, until: datetime | None, intent: str, plan_id: str, segment: str,
+                      period: str, top_n: int, request_id: str) -> pb.GetInsightsRequest:
+    if period not in _PERIODS:
+        raise ValueError(f"period must be one of {', '.join(_PERIODS)}")
+    request = pb.GetInsightsRequest(intent=intent, plan_id=plan_id, segment=segment, period=_PERIODS[period],
+                                    top_n=top_n, request_id=request_id)
+    if since is not None:
+        request.since.FromDatetime(since)
+    if until is not None:
+        request.until.FromDatetime(until)
+    return request
+
+
 class InfoGapClient:
     """Blocking client. Use as a context manager or call :meth:`close`.
 
@@ -261,6 +277,14 @@ class InfoGapClient:
         request = _feedback_request(feedback_id, customer_id, rating, text, session_id, intent, plan_id, decision_id,
                                     request_id)
         return self._invoke(self._stub.SubmitFeedback, request, timeout_s)
+
+    def get_insights(self, *, since: datetime | None = None, until: datetime | None = None, intent: str = "",
+                     plan_id: str = "", segment: str = "", period: str = "day", top_n: int = 0,
+                     request_id: str = "", timeout_s: float | None = None) -> pb.InsightsResponse:
+        """Satisfaction, aspects and keywords of the feedback stored in [since, until) (default: the last 30
+        days), optionally of one intent, plan or segment; ``period`` is hour, day or week."""
+        request = _insights_request(since, until, intent, plan_id, segment, period, top_n, request_id)
+        return self._invoke(self._stub.GetInsights, request, timeout_s)
 
     def close(self) -> None:
         self._channel.close()
@@ -332,6 +356,13 @@ class AsyncInfoGapClient:
         request = _feedback_request(feedback_id, customer_id, rating, text, session_id, intent, plan_id, decision_id,
                                     request_id)
         return await self._invoke(self._stub.SubmitFeedback, request, timeout_s)
+
+    async def get_insights(self, *, since: datetime | None = None, until: datetime | None = None, intent: str = "",
+                           plan_id: str = "", segment: str = "", period: str = "day", top_n: int = 0,
+                           request_id: str = "", timeout_s: float | None = None) -> pb.InsightsResponse:
+        """See :meth:`InfoGapClient.get_insights`."""
+        request = _insights_request(since, until, intent, plan_id, segment, period, top_n, request_id)
+        return await self._invoke(self._stub.GetInsights, request, timeout_s)
 
     async def close(self) -> None:
         await self._channel.close()

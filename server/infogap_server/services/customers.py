@@ -135,6 +135,10 @@ def rfm(by_type: dict[str, tuple[int, int, datetime]], as_of: datetime) -> Rfm:
     )
 
 
+#: Every segment :func:`segment` gives.
+SEGMENTS = ("champion", "loyal", "new", "promising", "at_risk", "hibernating", "lost", "prospect")
+
+
 def segment(r: Rfm) -> str:
     """One segment name from the RFM scores (README "Customer profile" has the table)."""
     if r.frequency == 0:
@@ -275,6 +279,14 @@ class CustomerService:
             ],
             churn=churn,
         )
+
+    async def current_segment(self, customer_id: str) -> str:
+        """The customer's RFM segment now (what feedback is grouped by in insights); empty with nothing stored."""
+        now = self._now()
+        summary = await self._store.summarize_events(self.pseudonym(customer_id), until=now)
+        if not summary:
+            return ""
+        return segment(rfm({t: (v.count, v.amount_minor, v.last) for t, v in summary.items()}, now))
 
     # --- EraseCustomer --------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ the same call) returns the first one's receipt, read back from the store, with `
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,10 +49,12 @@ class FeedbackReceiptResult:
 class FeedbackService:
     """SubmitFeedback on the store, with the text model serving now (set by the server as versions change)."""
 
-    def __init__(self, settings: Settings, store: FeedbackStore, pseudonym: Callable[[str], str]) -> None:
+    def __init__(self, settings: Settings, store: FeedbackStore, pseudonym: Callable[[str], str],
+                 segment: Callable[[str], Awaitable[str]]) -> None:
         self._settings = settings
         self._store = store
         self._pseudonym = pseudonym  # the customer layer's keyed pseudonym
+        self._segment = segment  # the customer's RFM segment now, kept with the feedback for insights
         self.text_model: TextModel | None = None
 
     def validate(self, f: FeedbackSubmission, model: TextModel) -> None:
@@ -96,6 +98,7 @@ class FeedbackService:
                 sentiment = SentimentResult(label, probabilities[label], probabilities)
                 model_name = f"{info.name}:{info.version}"
         redacted = await run_text_work(len(text), lambda t: redact(t).text, text) if text else ""
+        segment = await self._segment(f.customer_id)
         row = FeedbackRow(
             customer_key=self._pseudonym(f.customer_id),
             feedback_id=f.feedback_id,
@@ -109,6 +112,7 @@ class FeedbackService:
             sentiment_negative=sentiment.probabilities.get("negative") if sentiment else None,
             sentiment_neutral=sentiment.probabilities.get("neutral") if sentiment else None,
             sentiment_positive=sentiment.probabilities.get("positive") if sentiment else None,
+            segment=segment,
             model=model_name,
         )
         stored, duplicate = await self._store.add_feedback(row)

@@ -45,9 +45,57 @@ class FeedbackRow:
     sentiment_negative: float | None = None
     sentiment_neutral: float | None = None
     sentiment_positive: float | None = None
+    segment: str = ""  # the customer's RFM segment when the feedback came
     model: str = ""
     received_at: datetime | None = None  # set by the store when it commits
     sequence: int | None = None
+
+
+@dataclass(frozen=True)
+class InsightsQuery:
+    """Feedback received in [since, until) (naive UTC), optionally of one intent, plan and segment; the trend in
+    buckets of ``period_s`` seconds from ``since``; the ``top_n`` aspects and keywords."""
+
+    since: datetime
+    until: datetime
+    intent: str = ""
+    plan_id: str = ""
+    segment: str = ""
+    period_s: int = 86400
+    top_n: int = 10
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    """Feedback of one group: how many, their mean rating, how many rated 4 or 5."""
+
+    key: str
+    count: int
+    mean_rating: float
+    satisfied: int
+
+
+@dataclass(frozen=True)
+class TermCount:
+    """An aspect or keyword: feedback naming it in the range, and in the range of equal length before it."""
+
+    term: str
+    count: int
+    previous: int
+
+
+@dataclass(frozen=True)
+class InsightsData:
+    overall: Satisfaction
+    #: The same filters over the range of equal length just before ``since``.
+    previous: Satisfaction
+    by_intent: list[Satisfaction]
+    by_plan: list[Satisfaction]
+    by_segment: list[Satisfaction]
+    #: Keyed by the bucket's number from ``since`` (0, 1, ...), only buckets with feedback.
+    by_period: list[Satisfaction]
+    aspects: list[TermCount]
+    keywords: list[TermCount]
 
 
 @dataclass(frozen=True)
@@ -122,10 +170,17 @@ class EventStore(Protocol):
 class FeedbackStore(Protocol):
     """Feedback, stored once per (customer, feedback id)."""
 
-    async def add_feedback(self, row: FeedbackRow) -> tuple[FeedbackRow, bool]:
-        """Store ``row`` unless the customer's feedback id is stored already, and return after the commit: (the
-        stored row, True when it was there before and nothing new was stored). Concurrent submissions of one id
-        store one row, on one replica or several."""
+    async def add_feedback(
+        self, row: FeedbackRow, terms: Sequence[tuple[str, str, float]] = ()
+    ) -> tuple[FeedbackRow, bool]:
+        """Store ``row`` with its ``terms`` ((kind, term, score): the aspects and keywords found in its text)
+        unless the customer's feedback id is stored already, and return after the commit: (the stored row, True
+        when it was there before and nothing new was stored). Concurrent submissions of one id store one row, on
+        one replica or several."""
+
+    async def feedback_insights(self, query: InsightsQuery) -> InsightsData:
+        """Satisfaction overall and by intent, plan, segment and period, and the top aspects and keywords with
+        their counts in the previous range, computed in SQL."""
 
 
 class CustomerStore(Protocol):

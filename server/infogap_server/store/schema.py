@@ -50,6 +50,8 @@ feedback = sa.Table(
     sa.Column("sentiment_negative", sa.Float(), nullable=True),
     sa.Column("sentiment_neutral", sa.Float(), nullable=True),
     sa.Column("sentiment_positive", sa.Float(), nullable=True),
+    sa.Column("segment", sa.String(16), nullable=False, server_default="",
+              comment="The customer's RFM segment when the feedback came; empty with no event stored."),
     sa.Column("model", sa.String(64), nullable=False, server_default="",
               comment="name:version of the text model that read the text."),
     sa.Column("received_at", sa.DateTime(), nullable=False, comment="UTC; when the store committed it."),
@@ -57,6 +59,19 @@ feedback = sa.Table(
 )
 sa.Index("ix_feedback_received", feedback.c.received_at)
 sa.Index("ix_feedback_decision", feedback.c.decision_id)
+
+feedback_terms = sa.Table(
+    "feedback_terms",
+    metadata,
+    sa.Column("feedback_sequence", sa.BigInteger(), nullable=False, comment="The feedback row's sequence."),
+    sa.Column(CUSTOMER_KEY, sa.String(64), nullable=False, comment="HMAC-SHA256 pseudonym of the customer id."),
+    sa.Column("kind", sa.String(8), nullable=False, comment="aspect or keyword."),
+    sa.Column("term", sa.String(64), nullable=False),
+    sa.Column("score", sa.Float(), nullable=False, comment="The aspect's probability or the keyword's relevance."),
+    sa.Column("received_at", sa.DateTime(), nullable=False, comment="The feedback's, for range queries."),
+    sa.PrimaryKeyConstraint("feedback_sequence", "kind", "term", name="pk_feedback_terms"),
+)
+sa.Index("ix_feedback_terms_kind_time", feedback_terms.c.kind, feedback_terms.c.received_at)
 
 erasures = sa.Table(
     "erasures",

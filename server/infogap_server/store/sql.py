@@ -20,6 +20,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from infogap_server.errors import Unavailable
 from infogap_server.store import schema
@@ -29,7 +31,11 @@ from infogap_server.store.base import (
     ErasureReport,
     EventRow,
     FeedbackRow,
+    InsightsData,
+    InsightsQuery,
+    Satisfaction,
     StoreConfigError,
+    TermCount,
     TypeSummary,
 )
 from infogap_server.store.migrate import current_revision, head_revision, upgrade_on
@@ -239,22 +245,80 @@ class SqlStore:
 
     # --- feedback -------------------------------------------------------------------------------------------
 
-    async def add_feedback(self, row: FeedbackRow) -> tuple[FeedbackRow, bool]:
+    async def add_feedback(
+        self, row: FeedbackRow, terms: Sequence[tuple[str, str, float]] = ()
+    ) -> tuple[FeedbackRow, bool]:
         f = schema.feedback
         values = {c: getattr(row, c) for c in _FEEDBACK_COLUMNS if c not in ("received_at", "sequence")}
-        values["received_at"] = utc_now()
+        values["received_at"] = received = utc_now()
         statement = (
             self._insert(f).on_conflict_do_nothing(index_elements=["customer_key", "feedback_id"])
             .returning(f.c.sequence)
         )
         async with self._guard(), self.engine.begin() as conn:
-            inserted = (await conn.execute(statement, values)).first() is not None
+            sequence = (await conn.execute(statement, values)).scalar()
+            inserted = sequence is not None
+            if inserted and terms:  # in the same transaction: the feedback and its terms, or neither
+                await conn.execute(sa.insert(schema.feedback_terms), [
+                    {"feedback_sequence": sequence, "customer_key": row.customer_key, "kind": kind, "term": term,
+                     "score": score, "received_at": received} for kind, term, score in terms])
             # Inserted or not (an earlier submission, or another replica's a moment ago), the stored row answers.
             stored = (await conn.execute(
                 sa.select(*[f.c[c] for c in _FEEDBACK_COLUMNS])
                 .where(f.c.customer_key == row.customer_key, f.c.feedback_id == row.feedback_id)
             )).one()
         return FeedbackRow(**stored._mapping), not inserted
+
+    async def feedback_insights(self, query: InsightsQuery) -> InsightsData:
+        f = schema.feedback
+        length = query.until - query.since
+        filters = [f.c[name] == value for name, value in
+                   (("intent", query.intent), ("plan_id", query.plan_id), ("segment", query.segment)) if value]
+
+        def within(since: datetime, until: datetime, column=f.c.received_at) -> list:
+            return [column >= since, column < until]
+
+        aggregates = (sa.func.count(), sa.func.avg(f.c.rating), sa.func.sum(sa.case((f.c.rating >= 4, 1), else_=0)))
+        current = within(query.since, query.until) + filters
+        bucket = _PeriodBucket(f.c.received_at, sa.literal(int(query.since.replace(tzinfo=UTC).timestamp())),
+                               sa.literal(query.period_s))
+
+        def grouped(key) -> sa.Select:
+            return sa.select(key, *aggregates).where(*current).group_by(key).order_by(key)
+
+        async with self._guard(), self.engine.connect() as conn:
+            overall = _satisfaction("", (await conn.execute(sa.select(*aggregates).where(*current))).one())
+            before = within(query.since - length, query.since) + filters
+            previous = _satisfaction("", (await conn.execute(sa.select(*aggregates).where(*before))).one())
+            groups = {}
+            for name, key in (("intent", f.c.intent), ("plan", f.c.plan_id), ("segment", f.c.segment),
+                              ("period", bucket)):
+                groups[name] = [_satisfaction(str(row[0]), row[1:]) for row in await conn.execute(grouped(key))]
+            terms = {}
+            for kind in ("aspect", "keyword"):
+                terms[kind] = await self._top_terms(conn, kind, query, filters)
+        return InsightsData(overall, previous, groups["intent"], groups["plan"], groups["segment"], groups["period"],
+                            terms["aspect"], terms["keyword"])
+
+    async def _top_terms(self, conn: AsyncConnection, kind: str, query: InsightsQuery, filters: list) -> list:
+        f, t = schema.feedback, schema.feedback_terms
+        length = query.until - query.since
+
+        def counts(since: datetime, until: datetime) -> sa.Select:
+            statement = sa.select(t.c.term, sa.func.count().label("n")).where(
+                t.c.kind == kind, t.c.received_at >= since, t.c.received_at < until)
+            if filters:  # the filters are the feedback's: join only when there are any
+                statement = statement.join(f, f.c.sequence == t.c.feedback_sequence).where(*filters)
+            return statement.group_by(t.c.term)
+
+        top = (await conn.execute(
+            counts(query.since, query.until).order_by(sa.desc("n"), t.c.term).limit(query.top_n))).all()
+        if not top:
+            return []
+        names = [term for term, _ in top]
+        earlier = dict((await conn.execute(
+            counts(query.since - length, query.since).where(t.c.term.in_(names)))).all())
+        return [TermCount(term, n, earlier.get(term, 0)) for term, n in top]
 
     async def recent_events(
         self, customer_key: str, *, limit: int, until: datetime | None = None, types: Sequence[str] | None = None,
@@ -315,6 +379,32 @@ class SqlStore:
                  "deleted": json.dumps(deleted, sort_keys=True)},
             )
         return ErasureReport(audit_id=audit_id, erased_at=erased_at, deleted=deleted)
+
+
+def _satisfaction(key: str, row) -> Satisfaction:
+    count, mean, satisfied = row
+    return Satisfaction(key, int(count or 0), float(mean or 0.0), int(satisfied or 0))
+
+
+class _PeriodBucket(FunctionElement):
+    """The number of the ``period`` seconds bucket, counted from the epoch second ``origin``, that a naive UTC
+    timestamp falls in: integer arithmetic on SQLite, floor on PostgreSQL (the same answer on both)."""
+
+    type = sa.BigInteger()
+    name = "period_bucket"
+    inherit_cache = True
+
+
+@compiles(_PeriodBucket, "sqlite")
+def _period_bucket_sqlite(element, compiler, **kw) -> str:
+    column, origin, period = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((CAST(strftime('%s', {column}) AS INTEGER) - {origin}) / {period})"
+
+
+@compiles(_PeriodBucket, "postgresql")
+def _period_bucket_postgresql(element, compiler, **kw) -> str:
+    column, origin, period = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(floor((EXTRACT(EPOCH FROM {column}) - {origin}) / {period}) AS BIGINT)"
 
 
 def _event_rows() -> sa.Select:

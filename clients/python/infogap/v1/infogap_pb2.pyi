@@ -48,6 +48,13 @@ class SessionStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SESSION_STAGE_RESOLVING: _ClassVar[SessionStage]
     SESSION_STAGE_ESCALATED: _ClassVar[SessionStage]
     SESSION_STAGE_CLOSED: _ClassVar[SessionStage]
+
+class InsightPeriod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INSIGHT_PERIOD_UNSPECIFIED: _ClassVar[InsightPeriod]
+    INSIGHT_PERIOD_HOUR: _ClassVar[InsightPeriod]
+    INSIGHT_PERIOD_DAY: _ClassVar[InsightPeriod]
+    INSIGHT_PERIOD_WEEK: _ClassVar[InsightPeriod]
 BEHAVIOR_EVENT_TYPE_UNSPECIFIED: BehaviorEventType
 BEHAVIOR_EVENT_TYPE_ORDER: BehaviorEventType
 BEHAVIOR_EVENT_TYPE_CONTACT: BehaviorEventType
@@ -72,6 +79,10 @@ SESSION_STAGE_DISCOVERY: SessionStage
 SESSION_STAGE_RESOLVING: SessionStage
 SESSION_STAGE_ESCALATED: SessionStage
 SESSION_STAGE_CLOSED: SessionStage
+INSIGHT_PERIOD_UNSPECIFIED: InsightPeriod
+INSIGHT_PERIOD_HOUR: InsightPeriod
+INSIGHT_PERIOD_DAY: InsightPeriod
+INSIGHT_PERIOD_WEEK: InsightPeriod
 
 class ModelInfo(_message.Message):
     __slots__ = ("name", "version")
@@ -506,3 +517,75 @@ class EraseCustomerResponse(_message.Message):
     erased_at: _timestamp_pb2.Timestamp
     request_id: str
     def __init__(self, deleted: _Optional[_Iterable[_Union[TableCount, _Mapping]]] = ..., audit_id: _Optional[str] = ..., erased_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetInsightsRequest(_message.Message):
+    __slots__ = ("since", "until", "intent", "plan_id", "segment", "period", "top_n", "request_id")
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    TOP_N_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    intent: str
+    plan_id: str
+    segment: str
+    period: InsightPeriod
+    top_n: int
+    request_id: str
+    def __init__(self, since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., intent: _Optional[str] = ..., plan_id: _Optional[str] = ..., segment: _Optional[str] = ..., period: _Optional[_Union[InsightPeriod, str]] = ..., top_n: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class SatisfactionGroup(_message.Message):
+    __slots__ = ("key", "count", "mean_rating", "csat", "period_start")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    MEAN_RATING_FIELD_NUMBER: _ClassVar[int]
+    CSAT_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    count: int
+    mean_rating: float
+    csat: float
+    period_start: _timestamp_pb2.Timestamp
+    def __init__(self, key: _Optional[str] = ..., count: _Optional[int] = ..., mean_rating: _Optional[float] = ..., csat: _Optional[float] = ..., period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class TermTrend(_message.Message):
+    __slots__ = ("term", "count", "previous_count", "change")
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    term: str
+    count: int
+    previous_count: int
+    change: float
+    def __init__(self, term: _Optional[str] = ..., count: _Optional[int] = ..., previous_count: _Optional[int] = ..., change: _Optional[float] = ...) -> None: ...
+
+class InsightsResponse(_message.Message):
+    __slots__ = ("since", "until", "overall", "previous", "by_intent", "by_plan", "by_segment", "by_period", "top_aspects", "top_keywords", "request_id")
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    OVERALL_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_FIELD_NUMBER: _ClassVar[int]
+    BY_INTENT_FIELD_NUMBER: _ClassVar[int]
+    BY_PLAN_FIELD_NUMBER: _ClassVar[int]
+    BY_SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    BY_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    TOP_ASPECTS_FIELD_NUMBER: _ClassVar[int]
+    TOP_KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    overall: SatisfactionGroup
+    previous: SatisfactionGroup
+    by_intent: _containers.RepeatedCompositeFieldContainer[SatisfactionGroup]
+    by_plan: _containers.RepeatedCompositeFieldContainer[SatisfactionGroup]
+    by_segment: _containers.RepeatedCompositeFieldContainer[SatisfactionGroup]
+    by_period: _containers.RepeatedCompositeFieldContainer[SatisfactionGroup]
+    top_aspects: _containers.RepeatedCompositeFieldContainer[TermTrend]
+    top_keywords: _containers.RepeatedCompositeFieldContainer[TermTrend]
+    request_id: str
+    def __init__(self, since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., overall: _Optional[_Union[SatisfactionGroup, _Mapping]] = ..., previous: _Optional[_Union[SatisfactionGroup, _Mapping]] = ..., by_intent: _Optional[_Iterable[_Union[SatisfactionGroup, _Mapping]]] = ..., by_plan: _Optional[_Iterable[_Union[SatisfactionGroup, _Mapping]]] = ..., by_segment: _Optional[_Iterable[_Union[SatisfactionGroup, _Mapping]]] = ..., by_period: _Optional[_Iterable[_Union[SatisfactionGroup, _Mapping]]] = ..., top_aspects: _Optional[_Iterable[_Union[TermTrend, _Mapping]]] = ..., top_keywords: _Optional[_Iterable[_Union[TermTrend, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...

@@ -70,6 +70,11 @@ class InfoGapStub(object):
                 request_serializer=infogap_dot_v1_dot_infogap__pb2.EraseCustomerRequest.SerializeToString,
                 response_deserializer=infogap_dot_v1_dot_infogap__pb2.EraseCustomerResponse.FromString,
                 _registered_method=True)
+        self.GetInsights = channel.unary_unary(
+                '/infogap.v1.InfoGap/GetInsights',
+                request_serializer=infogap_dot_v1_dot_infogap__pb2.GetInsightsRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_infogap__pb2.InsightsResponse.FromString,
+                _registered_method=True)
 
 
 class InfoGapServicer(object):
@@ -131,6 +136,15 @@ class InfoGapServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetInsights(self, request, context):
+        """What the stored feedback says over a time range, computed on the store: satisfaction overall and by intent,
+        plan, customer segment and period (the volume trend), and the top complaint aspects and keywords with their
+        counts in the range of equal length before it. Aggregates only: no customer, no text.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InfoGapServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -168,6 +182,11 @@ def add_InfoGapServicer_to_server(servicer, server):
                     servicer.EraseCustomer,
                     request_deserializer=infogap_dot_v1_dot_infogap__pb2.EraseCustomerRequest.FromString,
                     response_serializer=infogap_dot_v1_dot_infogap__pb2.EraseCustomerResponse.SerializeToString,
+            ),
+            'GetInsights': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInsights,
+                    request_deserializer=infogap_dot_v1_dot_infogap__pb2.GetInsightsRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_infogap__pb2.InsightsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -360,6 +379,33 @@ class InfoGap(object):
             '/infogap.v1.InfoGap/EraseCustomer',
             infogap_dot_v1_dot_infogap__pb2.EraseCustomerRequest.SerializeToString,
             infogap_dot_v1_dot_infogap__pb2.EraseCustomerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInsights(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.InfoGap/GetInsights',
+            infogap_dot_v1_dot_infogap__pb2.GetInsightsRequest.SerializeToString,
+            infogap_dot_v1_dot_infogap__pb2.InsightsResponse.FromString,
             options,
             channel_credentials,
             insecure,
