@@ -54,3 +54,24 @@ def test_compose_file_is_valid_yaml_and_consistent():
     gpu_command = services["triton-gpu"]["command"]
     assert "--model-config-name=gpu" in gpu_command
     assert (PROJECT_ROOT / "model_repository" / "infogap_text" / "configs" / "gpu.pbtxt").is_file()
+
+
+def test_the_grafana_dashboard_charts_only_metrics_the_server_exports():
+    """Every metric a panel of deploy/grafana/infogap-dashboard.json queries is one the server registers (a renamed
+    metric would leave a panel silently empty)."""
+    import json
+    import re
+
+    from infogap_server.metrics import Metrics
+
+    dashboard = json.loads((PROJECT_ROOT / "deploy" / "grafana" / "infogap-dashboard.json").read_text())
+    exported = set()
+    for family in Metrics().registry.collect():  # labelled series appear once observed: the family's suffixes
+        exported |= {family.name} | {f"{family.name}{suffix}" for suffix in ("_total", "_bucket", "_sum", "_count")}
+    queried = set()
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            queried |= set(re.findall(r"\binfogap_[a-z_]+", target["expr"]))
+    assert queried and queried <= exported, sorted(queried - exported)
+    assert {"infogap_feedback_total", "infogap_feedback_aspects_total", "infogap_request_latency_seconds_bucket"} \
+        <= queried

@@ -67,6 +67,10 @@ async def test_fifty_concurrent_submissions_of_one_id_store_one_row(served):
     assert len({r.stored_at.ToNanoseconds() for r in receipts}) == 1
     rows = await asyncio.to_thread(stored_rows_of, server)
     assert [r["feedback_id"] for r in rows] == ["burst"]
+    # Counted once for Prometheus (the tiny model reads "please" as neutral), not once per duplicate.
+    counted = server.metrics.registry.get_sample_value("infogap_feedback_total",
+                                                       {"rating": "3", "sentiment": "neutral"})
+    assert counted == 1
 
 
 @pytest.mark.parametrize("request_, field", [

@@ -58,6 +58,19 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.feedback = Counter(
+            "infogap_feedback",
+            "Feedback stored by SubmitFeedback (first submissions only), by rating (1-5) and sentiment of its text "
+            "(none without text).",
+            ["rating", "sentiment"],
+            registry=self.registry,
+        )
+        self.feedback_aspects = Counter(
+            "infogap_feedback_aspects",
+            "Complaint aspects found in stored feedback, by aspect.",
+            ["aspect"],
+            registry=self.registry,
+        )
         self.store_ready = Gauge(
             "infogap_store_ready", "1 when the customer store answered its last check.", registry=self.registry
         )

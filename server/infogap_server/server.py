@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -41,6 +42,7 @@ from infogap_server.services.needs import NeedsService
 from infogap_server.services.text_model import TextModel
 from infogap_server.settings import Settings
 from infogap_server.store import Store, StoreConfigError, create_store
+from infogap_server.store.base import FeedbackRow
 from infogap_server.tls import server_credentials
 
 log = logging.getLogger("infogap.server")
@@ -190,13 +192,18 @@ class InfoGapServer:
         """Open the customer store (migrating it when the settings say so) and the services standing on it."""
         self.store, self.customers = await open_customer_layer(self.settings, self.metrics)
         self.feedback = FeedbackService(self.settings, self.store, self.customers.pseudonym,
-                                        self.customers.current_segment)
+                                        self.customers.current_segment, on_stored=self._count_feedback)
         self._servicer.customers = self.customers
         self._servicer.feedback = self.feedback
         self._servicer.insights = InsightsService(self.store)
         self._wire_services()
         self.metrics.store_ready.set(1)
         log.info("store open", extra={"fields": {"store": self.store.name}})
+
+    def _count_feedback(self, row: FeedbackRow, aspects: Sequence[str]) -> None:
+        self.metrics.feedback.labels(str(row.rating), row.sentiment or "none").inc()
+        for aspect in aspects:
+            self.metrics.feedback_aspects.labels(aspect).inc()
 
     async def load_models(self) -> None:
         """Open the store, load and warm the served models (the behaviour model, when one is named, and the text

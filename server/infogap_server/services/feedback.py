@@ -7,7 +7,7 @@ the same call) returns the first one's receipt, read back from the store, with `
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,11 +50,13 @@ class FeedbackService:
     """SubmitFeedback on the store, with the text model serving now (set by the server as versions change)."""
 
     def __init__(self, settings: Settings, store: FeedbackStore, pseudonym: Callable[[str], str],
-                 segment: Callable[[str], Awaitable[str]]) -> None:
+                 segment: Callable[[str], Awaitable[str]],
+                 on_stored: Callable[[FeedbackRow, Sequence[str]], None] = lambda row, aspects: None) -> None:
         self._settings = settings
         self._store = store
         self._pseudonym = pseudonym  # the customer layer's keyed pseudonym
         self._segment = segment  # the customer's RFM segment now, kept with the feedback for insights
+        self._on_stored = on_stored  # metrics: called once per feedback stored (not for duplicates)
         self.text_model: TextModel | None = None
 
     def validate(self, f: FeedbackSubmission, model: TextModel) -> None:
@@ -116,6 +118,8 @@ class FeedbackService:
             model=model_name,
         )
         stored, duplicate = await self._store.add_feedback(row)
+        if not duplicate:
+            self._on_stored(stored, ())
         return receipt_of(stored, duplicate)
 
 
