@@ -30,6 +30,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -535,6 +536,9 @@ async def run(args) -> dict:
     if "store" in paths:  # the customer store: RecordEvents ingest and GetCustomerProfile, SQLite and PostgreSQL
         report["store"] = await store_paths(settings, args, measured)
 
+    if "insights" in paths:  # GetInsights over 100,000 feedback rows loaded into the store, SQLite and PostgreSQL
+        report["insights"] = await insights_paths(settings, args, loads)
+
     if "behaviour" in paths:  # churn scoring: the behaviour model alone, in GetCustomerProfile, in IdentifyNeeds
         report["behaviour"] = await behaviour_paths(settings, args, texts, loads)
 
@@ -689,6 +693,301 @@ async def store_paths(settings: Settings, args, measured) -> dict:
     if "postgresql" in results and "sqlite" in results and "skipped" not in results["postgresql"]:
         results["postgresql_over_sqlite_ingest"] = round(
             results["postgresql"]["ingest_events_per_s"] / results["sqlite"]["ingest_events_per_s"], 3)
+    return results
+
+
+#: The insights path: feedback rows loaded straight into the store (SubmitFeedback takes one call a row), the
+#: customers who gave them, the days they cover (up to now), the rows per INSERT, and the issue's target for
+#: GetInsights' p99.
+INSIGHTS_ROWS, INSIGHTS_CUSTOMERS, INSIGHTS_DAYS, INSIGHTS_CHUNK = 100_000, 20_000, 60, 5000
+INSIGHTS_P99_TARGET_MS = 100.0
+#: The served text model's intents, most asked first (feedback follows the contact mix).
+INSIGHTS_INTENTS = (
+    "track_order", "get_refund", "cancel_order", "delivery_period", "track_refund", "change_order", "complaint",
+    "payment_issue", "contact_customer_service", "check_refund_policy", "place_order", "change_shipping_address",
+    "get_invoice", "check_invoice", "delivery_options", "contact_human_agent", "check_payment_methods",
+    "recover_password", "check_cancellation_fee", "edit_account", "registration_problems", "create_account",
+    "delete_account", "switch_account", "set_up_shipping_address", "newsletter_subscription", "review",
+)
+INSIGHTS_ASPECTS = ("delivery_delay", "damaged_item", "wrong_item", "missing_item", "refund_delay", "returns_process",
+                    "billing", "staff_attitude", "waiting_time", "product_quality", "website_app", "communication")
+INSIGHTS_SEGMENTS = ("champion", "loyal", "new", "promising", "at_risk", "hibernating", "lost", "prospect", "")
+INSIGHTS_PLANS = tuple(f"{tier}-{term}-v{n}" for tier in ("basic", "standard", "premium", "family", "business")
+                       for term in ("monthly", "annual") for n in (1, 2, 3))
+INSIGHTS_KEYWORDS = tuple(dict.fromkeys("""
+    late delayed slow fast quick arrived parcel package courier tracking tracking_number driver delivery shipping
+    postage box packaging broken damaged cracked dented scratched torn leaking missing wrong size colour refund
+    refunded money back charged twice overcharged invoice bill payment card declined paypal voucher coupon discount
+    price expensive cheap return returned label exchange replacement warranty repair faulty defect quality flimsy
+    sturdy excellent great good bad terrible awful poor amazing perfect fine okay decent helpful rude friendly polite
+    unhelpful agent staff manager support chat phone email call hold wait waiting queue hours days weeks minutes
+    response reply answer ignored resolved unresolved escalated complaint ticket website app login password account
+    checkout basket cart crash error bug page search filter order ordered cancel cancelled cancellation address
+    postcode store shop branch collection pickup locker weekend monday saturday christmas sale promotion newsletter
+    subscription unsubscribe points loyalty reward member membership plan upgrade downgrade contract fee hidden
+    instructions manual assembly fit small large tight loose fabric material battery charger screen cable shoes
+    jacket sofa mattress laptop kettle fridge fresh expired stale melted grocery substitute item product stock
+    backorder preorder estimate update notification confusing clear easy difficult smooth hassle disappointed happy
+    satisfied unhappy frustrated angry pleased impressed recommend again never
+""".split()))
+#: The request mix of the insights path (one of each in turn, shuffled): name -> (days back, period, filter).
+INSIGHTS_REQUESTS = {
+    "30d/day": (30, "day", ""),
+    "7d/hour": (7, "hour", ""),
+    "30d/day, intent": (30, "day", "intent"),
+    "30d/day, segment": (30, "day", "segment"),
+    "30d/day, plan": (30, "day", "plan"),
+    "60d/week": (60, "week", ""),
+}
+
+
+def synthetic_feedback(first_sequence: int, now: datetime, seed: int = 0, rows: int = INSIGHTS_ROWS,
+                       customers: int = INSIGHTS_CUSTOMERS, days: int = INSIGHTS_DAYS, chunk: int = INSIGHTS_CHUNK):
+    """Feedback rows as SubmitFeedback stores them, ``chunk`` at a time with their terms (``(rows, terms)``),
+    deterministic for a seed: received over the ``days`` before ``now`` (naive UTC, in sequence order as the store
+    numbers them), ratings skewed to 4 and 5, a few intents and plans most of it, complaint aspects mostly on low
+    ratings, keywords from a vocabulary of a few hundred words (some far more used than others), a sentiment that
+    mostly agrees with the rating; feedback without text has no sentiment and no terms."""
+    rng = random.Random(seed)
+    keys = [f"{rng.getrandbits(256):064x}" for _ in range(customers)]
+    intent_weights = [1 / (rank + 1) for rank in range(len(INSIGHTS_INTENTS))]
+    plans = (*INSIGHTS_PLANS, "")  # "": feedback on a contact that offered no plan
+    plan_weights = [*(1 / (rank + 1) ** 0.7 for rank in range(len(INSIGHTS_PLANS))), 2.0]
+    segment_weights = (6, 10, 12, 8, 9, 7, 5, 4, 8)
+    aspect_weights = (12, 8, 6, 5, 7, 6, 4, 5, 6, 7, 5, 4)
+    keyword_weights = [1 / (rank + 1) ** 0.8 for rank in range(len(INSIGHTS_KEYWORDS))]
+    aspects_named = {1: (1, 4, 4, 2), 2: (2, 5, 3, 1), 3: (5, 4, 1, 0.3), 4: (12, 3, 0.5, 0), 5: (20, 2, 0.2, 0)}
+    leaning = {1: "negative", 2: "negative", 3: "neutral", 4: "positive", 5: "positive"}
+    labels = ("negative", "neutral", "positive")
+    times = sorted(now - timedelta(seconds=rng.random() * days * 86400) for _ in range(rows))
+
+    def distinct(population, weights, k: int) -> list[str]:
+        picked: list[str] = []
+        while len(picked) < k:
+            term = rng.choices(population, weights)[0]
+            if term not in picked:
+                picked.append(term)
+        return picked
+
+    for start in range(0, rows, chunk):
+        feedback_rows, term_rows = [], []
+        for i in range(start, min(start + chunk, rows)):
+            sequence, received = first_sequence + i, times[i]
+            key = keys[int(customers * rng.random() ** 1.5)]  # some customers give far more feedback than others
+            rating = rng.choices((1, 2, 3, 4, 5), (12, 8, 14, 30, 36))[0]
+            plan = rng.choices(plans, plan_weights)[0]
+            row = {
+                "sequence": sequence, "customer_key": key, "feedback_id": f"fb-{i:06d}", "rating": rating,
+                "text": "", "session_id": f"s-{rng.getrandbits(48):012x}",
+                "intent": rng.choices(INSIGHTS_INTENTS, intent_weights)[0] if rng.random() < 0.95 else "",
+                "plan_id": plan, "decision_id": f"{rng.getrandbits(128):032x}" if plan else "",
+                "sentiment": "", "sentiment_negative": None, "sentiment_neutral": None, "sentiment_positive": None,
+                "segment": rng.choices(INSIGHTS_SEGMENTS, segment_weights)[0], "model": "", "received_at": received,
+            }
+            if rng.random() < 0.85:  # with text: a sentiment, aspects and keywords
+                named = rng.choices((0, 1, 2, 3), aspects_named[rating])[0]
+                aspects = distinct(INSIGHTS_ASPECTS, aspect_weights, named)
+                keywords = distinct(INSIGHTS_KEYWORDS, keyword_weights, rng.randint(2, 4))
+                label = leaning[rating] if rng.random() < 0.88 else rng.choice(labels)  # the model disagrees at times
+                top, split = rng.uniform(0.5, 0.97), rng.random()
+                others = [x for x in labels if x != label]
+                probabilities = {label: top, others[0]: (1 - top) * split, others[1]: (1 - top) * (1 - split)}
+                row.update(text=" ".join(keywords), sentiment=label, model="infogap_text:1",
+                           **{f"sentiment_{x}": round(p, 4) for x, p in probabilities.items()})
+                term_rows += [{"feedback_sequence": sequence, "customer_key": key, "kind": kind, "term": term,
+                               "score": round(rng.uniform(*bounds), 4), "received_at": received}
+                              for kind, terms, bounds in (("aspect", aspects, (0.5, 0.99)),
+                                                          ("keyword", keywords, (0.1, 0.9)))
+                              for term in terms]
+            feedback_rows.append(row)
+        yield feedback_rows, term_rows
+
+
+async def load_feedback(settings: Settings, seed: int = 0) -> dict:
+    """The synthetic feedback and its terms, inserted straight into the store, opened as the server opens it
+    (migrated, pseudonym key checked), in one transaction with explicit sequence numbers (the terms name them). On
+    PostgreSQL the id sequence is then moved past them and the tables analysed, as autovacuum would after such a
+    load; SQLite is left as the server leaves it (no ANALYZE)."""
+    import sqlalchemy as sa
+
+    from infogap_server.server import open_customer_layer
+    from infogap_server.store import schema
+
+    store, _customers = await open_customer_layer(settings)
+    counts = {"feedback_rows": 0, "term_rows": 0}
+    insert_s = 0.0  # of load_s, the time in the database (the rest makes the rows)
+    try:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        started = time.perf_counter()
+        async with store.engine.begin() as conn:
+            first = (await conn.scalar(sa.select(sa.func.max(schema.feedback.c.sequence))) or 0) + 1
+            for rows, terms in synthetic_feedback(first, now, seed):
+                t0 = time.perf_counter()
+                await conn.execute(sa.insert(schema.feedback), rows)
+                for at in range(0, len(terms), INSIGHTS_CHUNK):
+                    await conn.execute(sa.insert(schema.feedback_terms), terms[at:at + INSIGHTS_CHUNK])
+                insert_s += time.perf_counter() - t0
+                counts["feedback_rows"] += len(rows)
+                counts["term_rows"] += len(terms)
+            if conn.dialect.name == "postgresql":
+                await conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('feedback', 'sequence'), :last)"),
+                                   {"last": first + counts["feedback_rows"] - 1})
+        load_s = time.perf_counter() - started
+        analyse_s = None
+        if store.engine.dialect.name == "postgresql":
+            started = time.perf_counter()
+            async with store.engine.begin() as conn:
+                for table in (schema.feedback, schema.feedback_terms):
+                    await conn.execute(sa.text(f"ANALYZE {table.name}"))
+            analyse_s = round(time.perf_counter() - started, 2)
+    finally:
+        await store.close()
+    return {**counts, "load_s": round(load_s, 2), "insert_s": round(insert_s, 2),
+            "rows_per_s": round(counts["feedback_rows"] / load_s, 1), "analyse_s": analyse_s}
+
+
+def _postgres_pids(postgres) -> list[int]:
+    """The postmaster's pid (its backends, which run the queries, are its children), to count their CPU."""
+    try:
+        return [int((postgres.datadir / "postmaster.pid").read_text().split()[0])]
+    except (OSError, ValueError, IndexError):
+        return []
+
+
+def _cpu_with_exited_s(pids: list[int]) -> float:
+    """``_process_tree_cpu_s`` and the CPU of children that have exited meanwhile (a PostgreSQL backend of a
+    connection the pool opened beyond its size exits when it is given back)."""
+    import psutil
+
+    total = _process_tree_cpu_s(pids)
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+            total += times.children_user + times.children_system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+async def insights_paths(settings: Settings, args, loads: list[LoadResult]) -> dict:
+    """GetInsights over INSIGHTS_ROWS stored feedback rows (the issue's target: p99 under 100 ms), on SQLite and on a
+    throwaway PostgreSQL, each behind a gateway on the no-op backend: the rows loaded straight into the store (load
+    time reported), then a shuffled mix of INSIGHTS_REQUESTS in a closed loop at ``concurrency`` callers (throughput;
+    its p99 is mostly time queued behind the other callers) and at one caller (the latency of a call on its own),
+    overall and by request."""
+    import secrets
+    import tempfile
+
+    import grpc
+    from infogap.v1 import infogap_pb2 as pb
+    from infogap.v1 import infogap_pb2_grpc
+    from pydantic import SecretStr
+
+    from infogap_server.local_postgres import LocalPostgres
+    from infogap_server.local_postgres import available as postgres_missing
+
+    periods = {"hour": pb.INSIGHT_PERIOD_HOUR, "day": pb.INSIGHT_PERIOD_DAY, "week": pb.INSIGHT_PERIOD_WEEK}
+    filters = {"intent": INSIGHTS_INTENTS, "segment": [s for s in INSIGHTS_SEGMENTS if s], "plan": INSIGHTS_PLANS}
+
+    def request(kind: str, n: int) -> pb.GetInsightsRequest:
+        days, period, by = INSIGHTS_REQUESTS[kind]
+        r = pb.GetInsightsRequest(period=periods[period])
+        if days != 30:  # 30 days up to now is the server's default range
+            r.since.FromDatetime(datetime.now(UTC) - timedelta(days=days))
+        if by:
+            values = filters[by]
+            setattr(r, "plan_id" if by == "plan" else by, values[n % len(values)])
+        return r
+
+    items = [(kind, n) for n in range(100) for kind in INSIGHTS_REQUESTS]
+    random.Random(0).shuffle(items)
+
+    results: dict = {"feedback_rows": INSIGHTS_ROWS, "customers": INSIGHTS_CUSTOMERS, "days": INSIGHTS_DAYS,
+                     "requests": {k: {"days": d, "period": p, "filter": f or None}
+                                  for k, (d, p, f) in INSIGHTS_REQUESTS.items()},
+                     "target_p99_ms": INSIGHTS_P99_TARGET_MS}
+    databases: list[tuple[str, str | None]] = [("sqlite", None)]
+    postgres = None
+    if (reason := postgres_missing()) is None:
+        postgres = LocalPostgres()
+        postgres.start()
+        databases.append(("postgresql", postgres.create_database("bench_insights")))
+    else:
+        results["postgresql"] = {"skipped": reason}
+        print(f"insights on PostgreSQL: skipped ({reason})", flush=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="infogap-bench-insights-") as data:
+            for name, url in databases:
+                data_dir, key = Path(data) / name, secrets.token_hex(32)
+                loaded = await load_feedback(settings.model_copy(update={
+                    "data_dir": data_dir, "database_url": url, "pseudonym_key": SecretStr(key)}))
+                analysed = f", ANALYZE {loaded['analyse_s']} s" if loaded["analyse_s"] is not None else ""
+                print(f"insights ({name}): loaded {loaded['feedback_rows']:,} feedback rows and "
+                      f"{loaded['term_rows']:,} term rows in {loaded['load_s']} s ({loaded['rows_per_s']:,.0f} "
+                      f"feedback rows/s; {loaded['insert_s']} s of it inserting, the rest making rows){analysed}",
+                      flush=True)
+                gateway = await start_gateway(settings, backend="noop", intra_op_threads=1, database_url=url,
+                                              data_dir=data_dir, pseudonym_key=key, behaviour_model="")
+                pids = [gateway.process.pid, *(_postgres_pids(postgres) if url else [])]
+                tally: dict[str, list[float]] = {kind: [] for kind in INSIGHTS_REQUESTS}
+                try:
+                    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+                        stub = infogap_pb2_grpc.InfoGapStub(channel)
+
+                        async def call(item, stub=stub, tally=tally) -> None:
+                            kind, n = item
+                            t0 = time.perf_counter()
+                            await stub.GetInsights(request(kind, n), timeout=30)
+                            tally[kind].append(time.perf_counter() - t0)
+
+                        first: dict = {}
+                        for kind in INSIGHTS_REQUESTS:  # each kind once, cold: it answers, over the rows loaded
+                            t0 = time.perf_counter()
+                            answer = await stub.GetInsights(request(kind, 0), timeout=60)
+                            first[kind] = {"ms": round((time.perf_counter() - t0) * 1e3, 1),
+                                           "rows": answer.overall.count, "periods": len(answer.by_period)}
+                            if not answer.overall.count:
+                                raise RuntimeError(f"GetInsights {kind} on {name} found no feedback")
+
+                        async def loop(label: str, concurrency: int, seconds: float, call=call, tally=tally,
+                                       pids=pids) -> dict:
+                            """Warm up, then a closed loop: overall (in loads) and by request."""
+                            await closed_loop(call, items, concurrency, 2.0, 0.0)
+                            for latencies in tally.values():
+                                latencies.clear()
+                            cpu0, t0 = _cpu_with_exited_s(pids), time.perf_counter()
+                            lat, err = await closed_loop(call, items, concurrency, seconds, 0.0)
+                            wall = time.perf_counter() - t0
+                            result = _summary(label, lat, err, seconds, concurrency=concurrency)
+                            result.server_cpu_cores = round((_cpu_with_exited_s(pids) - cpu0) / wall, 2)
+                            loads.append(result)
+                            print(result.row(), flush=True)
+                            by_request = {}
+                            for kind, latencies in tally.items():
+                                s = _summary(kind, latencies, {}, seconds)
+                                by_request[kind] = {"calls": s.requests, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms}
+                            return {"callers": concurrency, "calls_per_s": result.requests_per_s,
+                                    "p50_ms": result.p50_ms, "p95_ms": result.p95_ms, "p99_ms": result.p99_ms,
+                                    "p99_under_target": result.p99_ms < INSIGHTS_P99_TARGET_MS,
+                                    "server_cpu_cores": result.server_cpu_cores, "errors": result.errors,
+                                    "by_request": by_request}
+
+                        concurrent = await loop(f"insights ({name})", args.concurrency, args.duration_s)
+                        alone = await loop(f"insights ({name}) x1", 1, args.latency_seconds)
+                finally:
+                    gateway.stop()
+                results[name] = {"load": loaded, "first_calls": first, "concurrent": concurrent, "one_caller": alone}
+                for tag, r in ((f"{args.concurrency} callers, throughput (p99 mostly queueing)", concurrent),
+                               ("1 caller, latency of a call on its own", alone)):
+                    verdict = "yes" if r["p99_under_target"] else "NO"
+                    print(f"insights ({name}), {tag}: {r['calls_per_s']} calls/s, p50 {r['p50_ms']} ms, p95 "
+                          f"{r['p95_ms']} ms, p99 {r['p99_ms']} ms; p99 < {INSIGHTS_P99_TARGET_MS:.0f} ms: "
+                          f"{verdict}", flush=True)
+                    print("  by request (p50/p99 ms): " + ", ".join(
+                        f"{kind} {b['p50_ms']}/{b['p99_ms']}" for kind, b in r["by_request"].items()), flush=True)
+    finally:
+        if postgres is not None:
+            postgres.close()
     return results
 
 

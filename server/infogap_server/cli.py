@@ -352,9 +352,10 @@ def main(argv: list[str] | None = None) -> int:
     add_train_parsers(sub, data_sub)
 
     bench = sub.add_parser("bench", help="measure throughput and latency: model alone, gateway, Triton (one run)")
-    bench.add_argument("--paths", default="patterns,model,embedded,overload,workers,noop,store,behaviour,triton",
-                       help="comma list of patterns, model, embedded, overload, workers, noop, store, behaviour, "
-                       "triton")
+    bench.add_argument("--paths",
+                       default="patterns,model,embedded,overload,workers,noop,store,insights,behaviour,triton",
+                       help="comma list of patterns, model, embedded, overload, workers, noop, store, insights "
+                       "(GetInsights over 100,000 feedback rows), behaviour, triton")
     bench.add_argument("--concurrency", type=int, default=32, help="closed-loop concurrent callers")
     bench.add_argument("--duration-s", type=float, default=15.0, help="measured seconds per path")
     bench.add_argument("--model-seconds", type=float, default=3.0, help="seconds per batch size for the model alone")
