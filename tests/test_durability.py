@@ -50,22 +50,20 @@ def send(address: str, requests: list[pb.RecordEventsRequest], acked: dict[int, 
                 acked[index] = response
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_acknowledged_events_survive_sigkill_and_retries_store_them_once(database, tiny_repository, tmp_path,
-                                                                           request):
+def store_settings(database: str, tmp_path, request) -> tuple[dict, str]:
+    """Server settings on SQLite or on a fresh PostgreSQL database, and the store's URL to read the rows back."""
     url = request.getfixturevalue("postgres_url") if database == "postgresql" else None
     data_dir = tmp_path / "data"
-    settings = dict(data_dir=data_dir, database_url=url)
-    store_url = url or f"sqlite+aiosqlite:///{data_dir / 'infogap.db'}"
-    requests = batches()
-    rng = random.Random()
-    kill_after = rng.randint(5, 60)  # acknowledged batches before the kill: a random moment mid-run
-    acked: dict[int, pb.RecordEventsResponse] = {}
-    lock = threading.Lock()
-    order = list(range(len(requests)))
-    rng.shuffle(order)
+    return dict(data_dir=data_dir, database_url=url), url or f"sqlite+aiosqlite:///{data_dir / 'infogap.db'}"
 
-    with ServerProcess(tiny_repository, **settings) as first:
+
+def run_until_killed(repository, settings: dict, sender, work: list[int], kill_after: int) -> dict:
+    """Start a server; SENDERS threads run ``sender(address, indexes, acked, lock)`` over ``work`` (each its share)
+    while the server is killed with SIGKILL once ``kill_after`` items are acknowledged. Returns what was
+    acknowledged before the kill, by index."""
+    acked: dict = {}
+    lock = threading.Lock()
+    with ServerProcess(repository, **settings) as first:
         first.start()
         killer_done = threading.Event()
 
@@ -78,11 +76,28 @@ def test_acknowledged_events_survive_sigkill_and_retries_store_them_once(databas
         threading.Thread(target=killer, daemon=True).start()
         with ThreadPoolExecutor(SENDERS) as pool:
             for s in range(SENDERS):
-                pool.submit(send, first.address, requests, acked, lock, order[s::SENDERS])
+                pool.submit(sender, first.address, work[s::SENDERS], acked, lock)
         assert killer_done.wait(30)
         assert first.wait(10) == -signal.SIGKILL
-    acknowledged_before_kill = dict(acked)
-    assert kill_after <= len(acknowledged_before_kill) < len(requests), "the kill did not land mid-run"
+    before = dict(acked)
+    assert kill_after <= len(before) < len(work), "the kill did not land mid-run"
+    return before
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_acknowledged_events_survive_sigkill_and_retries_store_them_once(database, tiny_repository, tmp_path,
+                                                                           request):
+    settings, store_url = store_settings(database, tmp_path, request)
+    requests = batches()
+    rng = random.Random()
+    order = list(range(len(requests)))
+    rng.shuffle(order)
+
+    def send_batches(address: str, indexes: list[int], acked: dict, lock: threading.Lock) -> None:
+        send(address, requests, acked, lock, indexes)
+
+    # Killed after a random number (5 to 60) of acknowledged batches: a random moment mid-run.
+    acknowledged_before_kill = run_until_killed(tiny_repository, settings, send_batches, order, rng.randint(5, 60))
 
     with ServerProcess(tiny_repository, **settings) as second:
         second.start()
@@ -126,34 +141,11 @@ def submit(address: str, indexes: list[int], acked: dict[int, pb.FeedbackReceipt
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_acknowledged_feedback_survives_sigkill_and_retries_store_it_once(database, tiny_repository, tmp_path,
                                                                           request):
-    url = request.getfixturevalue("postgres_url") if database == "postgresql" else None
-    data_dir = tmp_path / "data"
-    settings = dict(data_dir=data_dir, database_url=url)
-    store_url = url or f"sqlite+aiosqlite:///{data_dir / 'infogap.db'}"
+    settings, store_url = store_settings(database, tmp_path, request)
     rng = random.Random()
-    kill_after = rng.randint(50, 500)
-    acked: dict[int, pb.FeedbackReceipt] = {}
-    lock = threading.Lock()
     order = list(range(FEEDBACK))
     rng.shuffle(order)
-    with ServerProcess(tiny_repository, **settings) as first:
-        first.start()
-        killer_done = threading.Event()
-
-        def killer() -> None:
-            while len(acked) < kill_after and first.process.poll() is None:
-                threading.Event().wait(0.001)
-            first.signal(signal.SIGKILL)
-            killer_done.set()
-
-        threading.Thread(target=killer, daemon=True).start()
-        with ThreadPoolExecutor(SENDERS) as pool:
-            for s in range(SENDERS):
-                pool.submit(submit, first.address, order[s::SENDERS], acked, lock)
-        assert killer_done.wait(30)
-        assert first.wait(10) == -signal.SIGKILL
-    before = dict(acked)
-    assert kill_after <= len(before) < FEEDBACK, "the kill did not land mid-run"
+    before = run_until_killed(tiny_repository, settings, submit, order, rng.randint(50, 500))
     assert not any(r.duplicate for r in before.values())
 
     with ServerProcess(tiny_repository, **settings) as second:
