@@ -19,6 +19,7 @@ caller on the same host would; ratios from one run are the figures to compare.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -619,6 +620,30 @@ async def run(args) -> dict:
 INGEST_BATCH, INGEST_CUSTOMERS = 100, 2000
 
 
+@contextlib.contextmanager
+def bench_databases(path: str, database: str, results: dict):
+    """SQLite, and a database in a throwaway PostgreSQL cluster when PostgreSQL is installed (otherwise the reason
+    goes into ``results["postgresql"]``): yields ([(name, URL, None for SQLite)], the cluster or None), and removes
+    the cluster afterwards."""
+    from infogap_server.local_postgres import LocalPostgres
+    from infogap_server.local_postgres import available as postgres_missing
+
+    databases: list[tuple[str, str | None]] = [("sqlite", None)]
+    postgres = None
+    if (reason := postgres_missing()) is None:
+        postgres = LocalPostgres()
+        postgres.start()
+        databases.append(("postgresql", postgres.create_database(database)))
+    else:
+        results["postgresql"] = {"skipped": reason}
+        print(f"{path} on PostgreSQL: skipped ({reason})", flush=True)
+    try:
+        yield databases, postgres
+    finally:
+        if postgres is not None:
+            postgres.close()
+
+
 async def store_paths(settings: Settings, args, measured) -> dict:
     """Ingest (events/s through RecordEvents at ``concurrency`` callers) and GetCustomerProfile latency on the
     customers just written, on SQLite and on a throwaway PostgreSQL, each behind a gateway on the no-op backend
@@ -629,21 +654,10 @@ async def store_paths(settings: Settings, args, measured) -> dict:
     from infogap.v1 import infogap_pb2 as pb
     from infogap.v1 import infogap_pb2_grpc
 
-    from infogap_server.local_postgres import LocalPostgres
-    from infogap_server.local_postgres import available as postgres_missing
 
     results: dict = {}
-    databases: list[tuple[str, str | None]] = [("sqlite", None)]
-    postgres = None
-    if (reason := postgres_missing()) is None:
-        postgres = LocalPostgres()
-        postgres.start()
-        databases.append(("postgresql", postgres.create_database("bench")))
-    else:
-        results["postgresql"] = {"skipped": reason}
-        print(f"store on PostgreSQL: skipped ({reason})", flush=True)
     start = time.time() - 300 * 86400
-    try:
+    with bench_databases("store", "bench", results) as (databases, _):
         for name, url in databases:
             gateway = await start_gateway(settings, backend="noop", intra_op_threads=1, database_url=url,
                                           behaviour_model="")  # the store alone: no churn scoring
@@ -687,9 +701,6 @@ async def store_paths(settings: Settings, args, measured) -> dict:
                       f"{profiled.p50_ms} ms, p99 {profiled.p99_ms} ms at {args.concurrency} callers", flush=True)
             finally:
                 gateway.stop()
-    finally:
-        if postgres is not None:
-            postgres.close()
     if "postgresql" in results and "sqlite" in results and "skipped" not in results["postgresql"]:
         results["postgresql_over_sqlite_ingest"] = round(
             results["postgresql"]["ingest_events_per_s"] / results["sqlite"]["ingest_events_per_s"], 3)
@@ -883,8 +894,6 @@ async def insights_paths(settings: Settings, args, loads: list[LoadResult]) -> d
     from infogap.v1 import infogap_pb2_grpc
     from pydantic import SecretStr
 
-    from infogap_server.local_postgres import LocalPostgres
-    from infogap_server.local_postgres import available as postgres_missing
 
     periods = {"hour": pb.INSIGHT_PERIOD_HOUR, "day": pb.INSIGHT_PERIOD_DAY, "week": pb.INSIGHT_PERIOD_WEEK}
     filters = {"intent": INSIGHTS_INTENTS, "segment": [s for s in INSIGHTS_SEGMENTS if s], "plan": INSIGHTS_PLANS}
@@ -906,88 +915,76 @@ async def insights_paths(settings: Settings, args, loads: list[LoadResult]) -> d
                      "requests": {k: {"days": d, "period": p, "filter": f or None}
                                   for k, (d, p, f) in INSIGHTS_REQUESTS.items()},
                      "target_p99_ms": INSIGHTS_P99_TARGET_MS}
-    databases: list[tuple[str, str | None]] = [("sqlite", None)]
-    postgres = None
-    if (reason := postgres_missing()) is None:
-        postgres = LocalPostgres()
-        postgres.start()
-        databases.append(("postgresql", postgres.create_database("bench_insights")))
-    else:
-        results["postgresql"] = {"skipped": reason}
-        print(f"insights on PostgreSQL: skipped ({reason})", flush=True)
-    try:
-        with tempfile.TemporaryDirectory(prefix="infogap-bench-insights-") as data:
-            for name, url in databases:
-                data_dir, key = Path(data) / name, secrets.token_hex(32)
-                loaded = await load_feedback(settings.model_copy(update={
-                    "data_dir": data_dir, "database_url": url, "pseudonym_key": SecretStr(key)}))
-                analysed = f", ANALYZE {loaded['analyse_s']} s" if loaded["analyse_s"] is not None else ""
-                print(f"insights ({name}): loaded {loaded['feedback_rows']:,} feedback rows and "
-                      f"{loaded['term_rows']:,} term rows in {loaded['load_s']} s ({loaded['rows_per_s']:,.0f} "
-                      f"feedback rows/s; {loaded['insert_s']} s of it inserting, the rest making rows){analysed}",
-                      flush=True)
-                gateway = await start_gateway(settings, backend="noop", intra_op_threads=1, database_url=url,
-                                              data_dir=data_dir, pseudonym_key=key, behaviour_model="")
-                pids = [gateway.process.pid, *(_postgres_pids(postgres) if url else [])]
-                tally: dict[str, list[float]] = {kind: [] for kind in INSIGHTS_REQUESTS}
-                try:
-                    async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
-                        stub = infogap_pb2_grpc.InfoGapStub(channel)
+    with bench_databases("insights", "bench_insights", results) as (databases, postgres), \
+            tempfile.TemporaryDirectory(prefix="infogap-bench-insights-") as data:
+        for name, url in databases:
+            data_dir, key = Path(data) / name, secrets.token_hex(32)
+            loaded = await load_feedback(settings.model_copy(update={
+                "data_dir": data_dir, "database_url": url, "pseudonym_key": SecretStr(key)}))
+            analysed = f", ANALYZE {loaded['analyse_s']} s" if loaded["analyse_s"] is not None else ""
+            print(f"insights ({name}): loaded {loaded['feedback_rows']:,} feedback rows and "
+                  f"{loaded['term_rows']:,} term rows in {loaded['load_s']} s ({loaded['rows_per_s']:,.0f} "
+                  f"feedback rows/s; {loaded['insert_s']} s of it inserting, the rest making rows){analysed}",
+                  flush=True)
+            gateway = await start_gateway(settings, backend="noop", intra_op_threads=1, database_url=url,
+                                          data_dir=data_dir, pseudonym_key=key, behaviour_model="")
+            pids = [gateway.process.pid, *(_postgres_pids(postgres) if url else [])]
+            tally: dict[str, list[float]] = {kind: [] for kind in INSIGHTS_REQUESTS}
+            try:
+                async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+                    stub = infogap_pb2_grpc.InfoGapStub(channel)
 
-                        async def call(item, stub=stub, tally=tally) -> None:
-                            kind, n = item
-                            t0 = time.perf_counter()
-                            await stub.GetInsights(request(kind, n), timeout=30)
-                            tally[kind].append(time.perf_counter() - t0)
+                    async def call(item, stub=stub, tally=tally) -> None:
+                        kind, n = item
+                        t0 = time.perf_counter()
+                        await stub.GetInsights(request(kind, n), timeout=30)
+                        tally[kind].append(time.perf_counter() - t0)
 
-                        first: dict = {}
-                        for kind in INSIGHTS_REQUESTS:  # each kind once, cold: it answers, over the rows loaded
-                            t0 = time.perf_counter()
-                            answer = await stub.GetInsights(request(kind, 0), timeout=60)
-                            first[kind] = {"ms": round((time.perf_counter() - t0) * 1e3, 1),
-                                           "rows": answer.overall.count, "periods": len(answer.by_period)}
-                            if not answer.overall.count:
-                                raise RuntimeError(f"GetInsights {kind} on {name} found no feedback")
+                    first: dict = {}
+                    for kind in INSIGHTS_REQUESTS:  # each kind once, cold: it answers, over the rows loaded
+                        t0 = time.perf_counter()
+                        answer = await stub.GetInsights(request(kind, 0), timeout=60)
+                        first[kind] = {"ms": round((time.perf_counter() - t0) * 1e3, 1),
+                                       "rows": answer.overall.count, "periods": len(answer.by_period)}
+                        if not answer.overall.count:
+                            raise RuntimeError(f"GetInsights {kind} on {name} found no feedback")
 
-                        async def loop(label: str, concurrency: int, seconds: float, call=call, tally=tally,
-                                       pids=pids) -> dict:
-                            """Warm up, then a closed loop: overall (in loads) and by request."""
-                            await closed_loop(call, items, concurrency, 2.0, 0.0)
-                            for latencies in tally.values():
-                                latencies.clear()
-                            cpu0, t0 = _cpu_with_exited_s(pids), time.perf_counter()
-                            lat, err = await closed_loop(call, items, concurrency, seconds, 0.0)
-                            wall = time.perf_counter() - t0
-                            result = _summary(label, lat, err, seconds, concurrency=concurrency)
-                            result.server_cpu_cores = round((_cpu_with_exited_s(pids) - cpu0) / wall, 2)
-                            loads.append(result)
-                            print(result.row(), flush=True)
-                            by_request = {}
-                            for kind, latencies in tally.items():
-                                s = _summary(kind, latencies, {}, seconds)
-                                by_request[kind] = {"calls": s.requests, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms}
-                            return {"callers": concurrency, "calls_per_s": result.requests_per_s,
-                                    "p50_ms": result.p50_ms, "p95_ms": result.p95_ms, "p99_ms": result.p99_ms,
-                                    "p99_under_target": result.p99_ms < INSIGHTS_P99_TARGET_MS,
-                                    "server_cpu_cores": result.server_cpu_cores, "errors": result.errors,
-                                    "by_request": by_request}
+                    async def loop(label: str, concurrency: int, seconds: float, call=call, tally=tally,
+                                   pids=pids) -> dict:
+                        """Warm up, then a closed loop: overall (in loads) and by request."""
+                        await closed_loop(call, items, concurrency, 2.0, 0.0)
+                        for latencies in tally.values():
+                            latencies.clear()
+                        cpu0, t0 = _cpu_with_exited_s(pids), time.perf_counter()
+                        lat, err = await closed_loop(call, items, concurrency, seconds, 0.0)
+                        wall = time.perf_counter() - t0
+                        result = _summary(label, lat, err, seconds, concurrency=concurrency)
+                        result.server_cpu_cores = round((_cpu_with_exited_s(pids) - cpu0) / wall, 2)
+                        loads.append(result)
+                        print(result.row(), flush=True)
+                        by_request = {}
+                        for kind, latencies in tally.items():
+                            s = _summary(kind, latencies, {}, seconds)
+                            by_request[kind] = {"calls": s.requests, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms}
+                        return {"callers": concurrency, "calls_per_s": result.requests_per_s,
+                                "p50_ms": result.p50_ms, "p95_ms": result.p95_ms, "p99_ms": result.p99_ms,
+                                "p99_under_target": result.p99_ms < INSIGHTS_P99_TARGET_MS,
+                                "server_cpu_cores": result.server_cpu_cores, "errors": result.errors,
+                                "by_request": by_request}
 
-                        concurrent = await loop(f"insights ({name})", args.concurrency, args.duration_s)
-                        alone = await loop(f"insights ({name}) x1", 1, args.latency_seconds)
-                finally:
-                    gateway.stop()
-                results[name] = {"load": loaded, "first_calls": first, "concurrent": concurrent, "one_caller": alone}
-                for tag, r in ((f"{args.concurrency} callers, throughput (p99 mostly queueing)", concurrent),
-                               ("1 caller, latency of a call on its own", alone)):
-                    verdict = "yes" if r["p99_under_target"] else "NO"
-                    print(f"insights ({name}), {tag}: {r['calls_per_s']} calls/s, p50 {r['p50_ms']} ms, p95 "
-                          f"{r['p95_ms']} ms, p99 {r['p99_ms']} ms; p99 < {INSIGHTS_P99_TARGET_MS:.0f} ms: "
-                          f"{verdict}", flush=True)
-                    print("  by request (p50/p99 ms): " + ", ".join(
-                        f"{kind} {b['p50_ms']}/{b['p99_ms']}" for kind, b in r["by_request"].items()), flush=True)
-    finally:
-        if postgres is not None:
-            postgres.close()
+                    concurrent = await loop(f"insights ({name})", args.concurrency, args.duration_s)
+                    alone = await loop(f"insights ({name}) x1", 1, args.latency_seconds)
+            finally:
+                gateway.stop()
+            results[name] = {"load": loaded, "first_calls": first, "concurrent": concurrent, "one_caller": alone}
+            for tag, r in ((f"{args.concurrency} callers, throughput (p99 mostly queueing)", concurrent),
+                           ("1 caller, latency of a call on its own", alone)):
+                verdict = "yes" if r["p99_under_target"] else "NO"
+                print(f"insights ({name}), {tag}: {r['calls_per_s']} calls/s, p50 {r['p50_ms']} ms, p95 "
+                      f"{r['p95_ms']} ms, p99 {r['p99_ms']} ms; p99 < {INSIGHTS_P99_TARGET_MS:.0f} ms: "
+                      f"{verdict}", flush=True)
+                print("  by request (p50/p99 ms): " + ", ".join(
+                    f"{kind} {b['p50_ms']}/{b['p99_ms']}" for kind, b in r["by_request"].items()), flush=True)
     return results
 
 

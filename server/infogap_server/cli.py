@@ -119,21 +119,11 @@ def _cmd_triton(args: argparse.Namespace) -> int:
 
 
 def _cmd_identify(args: argparse.Namespace) -> int:
-    from google.protobuf.json_format import MessageToDict
-    from infogap import InfoGapClient, InfoGapError
     from infogap.v1 import infogap_pb2 as pb
 
-    with InfoGapClient(args.address, timeout_s=args.timeout_s) as client:
-        try:
-            response = client.identify_needs(args.text, top_k=args.top_k, language=args.language)
-        except InfoGapError as error:
-            print(f"error: {error.code.name}: {error.message}", file=sys.stderr)
-            for field, reason in error.field_violations:
-                print(f"  {field}: {reason}", file=sys.stderr)
-            return 1
-    if args.json:
-        print(json.dumps(MessageToDict(response, always_print_fields_with_no_presence=True), indent=2))
-        return 0
+    response = _ask_server(args, lambda c: c.identify_needs(args.text, top_k=args.top_k, language=args.language))
+    if response is None or args.json:
+        return 1 if response is None else 0
     flag = "  (out of scope)" if response.out_of_scope else ""
     for need in response.needs:
         print(f"{need.intent}\t{need.score:.3f}")
@@ -215,25 +205,13 @@ def _cmd_import_online_retail(args: argparse.Namespace) -> int:
 
 
 def _cmd_profile(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
 
-    from google.protobuf.json_format import MessageToDict
-    from infogap import InfoGapClient, InfoGapError
     from infogap.v1 import infogap_pb2 as pb
 
-    as_of = None
-    if args.as_of:
-        as_of = datetime.fromisoformat(args.as_of)
-        as_of = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of
-    with InfoGapClient(args.address, timeout_s=args.timeout_s, token=args.token or None) as client:
-        try:
-            profile = client.get_customer_profile(args.customer_id, as_of=as_of)
-        except InfoGapError as error:
-            print(f"error: {error.code.name}: {error.message}", file=sys.stderr)
-            return 1
-    if args.json:
-        print(json.dumps(MessageToDict(profile, always_print_fields_with_no_presence=True), indent=2))
-        return 0
+    as_of = _utc_time(args.as_of)
+    profile = _ask_server(args, lambda c: c.get_customer_profile(args.customer_id, as_of=as_of))
+    if profile is None or args.json:
+        return 1 if profile is None else 0
     r = profile.rfm
     print(f"as of\t{profile.as_of.ToDatetime():%Y-%m-%d %H:%M} UTC")
     print(f"segment\t{profile.segment}")
@@ -259,27 +237,13 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _cmd_insights(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
 
-    from google.protobuf.json_format import MessageToDict
-    from infogap import InfoGapClient, InfoGapError
 
-    def when(text: str):
-        if not text:
-            return None
-        time = datetime.fromisoformat(text)
-        return time.replace(tzinfo=UTC) if time.tzinfo is None else time
-
-    with InfoGapClient(args.address, timeout_s=args.timeout_s, token=args.token or None) as client:
-        try:
-            r = client.get_insights(since=when(args.since), until=when(args.until), intent=args.intent,
-                                    plan_id=args.plan_id, segment=args.segment, period=args.period, top_n=args.top_n)
-        except InfoGapError as error:
-            print(f"error: {error.code.name}: {error.message}", file=sys.stderr)
-            return 1
-    if args.json:
-        print(json.dumps(MessageToDict(r, always_print_fields_with_no_presence=True), indent=2))
-        return 0
+    r = _ask_server(args, lambda c: c.get_insights(
+        since=_utc_time(args.since), until=_utc_time(args.until), intent=args.intent, plan_id=args.plan_id,
+        segment=args.segment, period=args.period, top_n=args.top_n))
+    if r is None or args.json:
+        return 1 if r is None else 0
 
     def row(label: str, g) -> str:
         return f"{label:<24} {g.count:>8} {g.mean_rating:>7.2f} {g.csat:>6.1%}"
@@ -298,6 +262,43 @@ def _cmd_insights(args: argparse.Namespace) -> int:
             change = f"{t.change:+.0%}" if t.HasField("change") else "new"
             print(f"{title} {t.term:<24} {t.count:>6} (previous {t.previous_count}, {change})")
     return 0
+
+
+def _utc_time(text: str):
+    """An ISO 8601 option as an aware datetime (UTC when it names no zone); None when empty."""
+    from datetime import UTC, datetime
+
+    if not text:
+        return None
+    time = datetime.fromisoformat(text)
+    return time.replace(tzinfo=UTC) if time.tzinfo is None else time
+
+
+def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that calls a running server."""
+    parser.add_argument("--address", default="127.0.0.1:50051", help="server address (host:port)")
+    parser.add_argument("--token", default="", help="bearer token, when the server checks tokens")
+    parser.add_argument("--timeout-s", type=float, default=5.0, help="deadline in seconds")
+    parser.add_argument("--json", action="store_true", help="print the whole response as JSON")
+
+
+def _ask_server(args: argparse.Namespace, call):
+    """``call(client)`` with a client built from the command's options. With ``--json`` the response is printed
+    here. On an error the code, the message and the bad fields go to stderr and None comes back."""
+    from google.protobuf.json_format import MessageToDict
+    from infogap import InfoGapClient, InfoGapError
+
+    with InfoGapClient(args.address, timeout_s=args.timeout_s, token=args.token or None) as client:
+        try:
+            response = call(client)
+        except InfoGapError as error:
+            print(f"error: {error.code.name}: {error.message}", file=sys.stderr)
+            for field, reason in error.field_violations:
+                print(f"  {field}: {reason}", file=sys.stderr)
+            return None
+    if args.json:
+        print(json.dumps(MessageToDict(response, always_print_fields_with_no_presence=True), indent=2))
+    return response
 
 
 def enum_name(enum, value: int) -> str:
@@ -400,10 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     profile.add_argument("customer_id", help="the customer's id (the server turns it into its pseudonym)")
     profile.add_argument("--as-of", default="", help="ISO 8601 time the profile describes (default: now), "
                                                      "for example 2011-12-10 for the Online Retail data")
-    profile.add_argument("--address", default="127.0.0.1:50051", help="server address (host:port)")
-    profile.add_argument("--token", default="", help="bearer token, when the server checks tokens")
-    profile.add_argument("--timeout-s", type=float, default=5.0, help="deadline in seconds")
-    profile.add_argument("--json", action="store_true", help="print the whole response as JSON")
+    _add_client_arguments(profile)
     profile.set_defaults(func=_cmd_profile)
 
     insights = sub.add_parser("insights", help="call GetInsights on a running server: satisfaction, aspects, trend")
@@ -414,19 +412,14 @@ def main(argv: list[str] | None = None) -> int:
     insights.add_argument("--segment", default="", help="only customers of this segment")
     insights.add_argument("--period", default="day", choices=["hour", "day", "week"], help="trend bucket")
     insights.add_argument("--top-n", type=int, default=0, help="aspects and keywords to list (default 10)")
-    insights.add_argument("--address", default="127.0.0.1:50051", help="server address (host:port)")
-    insights.add_argument("--token", default="", help="bearer token, when the server checks tokens")
-    insights.add_argument("--timeout-s", type=float, default=5.0, help="deadline in seconds")
-    insights.add_argument("--json", action="store_true", help="print the whole response as JSON")
+    _add_client_arguments(insights)
     insights.set_defaults(func=_cmd_insights)
 
     identify = sub.add_parser("identify", help="call IdentifyNeeds on a running server")
     identify.add_argument("text", help="the customer's message")
-    identify.add_argument("--address", default="127.0.0.1:50051", help="server address (host:port)")
     identify.add_argument("--top-k", type=int, default=0, help="ranked needs to return (0: server default)")
     identify.add_argument("--language", default="", help="BCP-47 language code (empty: server default)")
-    identify.add_argument("--timeout-s", type=float, default=5.0, help="deadline in seconds")
-    identify.add_argument("--json", action="store_true", help="print the whole response as JSON")
+    _add_client_arguments(identify)
     identify.set_defaults(func=_cmd_identify)
 
     args = parser.parse_args(argv)

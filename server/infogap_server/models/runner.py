@@ -77,3 +77,22 @@ class ModelRunner(Generic[T, R]):
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
+
+
+class RunnerModel:
+    """Base of a served model whose calls go through its :class:`ModelRunner` (``self._runner``): the queue depth,
+    start and stop the model registry needs come from the runner."""
+
+    _runner: ModelRunner
+
+    @property
+    def queue_depth(self) -> int:
+        return self._runner.queue_depth
+
+    def start(self) -> None:
+        self._runner.start()
+
+    async def stop(self, drain_s: float = 0.0) -> None:
+        """Stop batching. Calls in flight get up to ``drain_s`` to be answered first (a version being replaced);
+        what is still queued after that fails with UNAVAILABLE."""
+        await self._runner.stop(drain_s)

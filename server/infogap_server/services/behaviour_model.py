@@ -20,7 +20,7 @@ from infogap_server.models.behaviour import (
     encode_history,
     pad_histories,
 )
-from infogap_server.models.runner import ModelRunner
+from infogap_server.models.runner import ModelRunner, RunnerModel
 from infogap_server.models.tensors import CHURN_PROBABILITY, VALUE_90D
 from infogap_server.settings import Settings
 
@@ -39,7 +39,7 @@ class _WarmupEvent:
     item_count: int
 
 
-class BehaviourModel:
+class BehaviourModel(RunnerModel):
     """One version of the behaviour model, run through a backend (a served model of the model registry)."""
 
     def __init__(
@@ -57,10 +57,6 @@ class BehaviourModel:
             info.name, self.predict_batch, backend, settings, on_batch
         )
 
-    @property
-    def queue_depth(self) -> int:
-        return self._runner.queue_depth
-
     def encode(self, events: Iterable[HistoryEvent], as_of: datetime) -> EncodedHistory | None:
         """The model's input for ``events`` (naive UTC times) scored at ``as_of``; None when no event is of a
         type the model was trained on."""
@@ -75,12 +71,6 @@ class BehaviourModel:
         assert short is not None and long is not None
         for batch in ([short], [short, long]):
             await self.predict_batch(batch)
-
-    def start(self) -> None:
-        self._runner.start()
-
-    async def stop(self, drain_s: float = 0.0) -> None:
-        await self._runner.stop(drain_s)
 
     async def predict(self, history: EncodedHistory) -> BehaviourPrediction:
         """One sequence; joins a micro-batch when the gateway batches, else goes alone to a batching backend."""

@@ -13,7 +13,7 @@ from tokenizers import Tokenizer
 
 from infogap_server.backends.base import Backend
 from infogap_server.models.repository import TextModelInfo
-from infogap_server.models.runner import ModelRunner
+from infogap_server.models.runner import ModelRunner, RunnerModel
 from infogap_server.models.scoring import softmax
 from infogap_server.models.tensors import ATTENTION_MASK, EMBEDDING, INPUT_IDS, INTENT_LOGITS, SENTIMENT_LOGITS
 from infogap_server.services.textwork import run_text_work
@@ -37,7 +37,7 @@ class TextPrediction:
     intent_logits: np.ndarray
 
 
-class TextModel:
+class TextModel(RunnerModel):
     """One version of the text model, run through a backend; micro-batches in the gateway only when the backend
     does not batch. The model registry builds it once the backend has loaded the version, warms it, starts it,
     and stops it (after its calls in flight are answered) when a newer version has taken over."""
@@ -63,22 +63,11 @@ class TextModel:
             info.name, self.predict_batch, backend, settings, on_batch
         )
 
-    @property
-    def queue_depth(self) -> int:
-        return self._runner.queue_depth
-
     async def warm(self) -> None:
         """Run the model once alone and once on a batch, straight through the backend (not the batcher), so the
         first calls pay no one-off costs and the batch-size metric counts only real traffic."""
         for size in (1, len(WARMUP_TEXTS)):
             await self.predict_batch(list(WARMUP_TEXTS[:size]))
-
-    def start(self) -> None:
-        self._runner.start()
-
-    async def stop(self, drain_s: float = 0.0) -> None:
-        """Stop batching; calls in flight get up to ``drain_s`` to be answered first (models/runner.py)."""
-        await self._runner.stop(drain_s)
 
     async def predict(self, text: str) -> TextPrediction:
         """One message; joins a micro-batch when the gateway batches, else goes alone to a batching backend."""
