@@ -327,7 +327,7 @@ class SubmitFeedbackRequest(_message.Message):
     def __init__(self, feedback_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., session_id: _Optional[str] = ..., rating: _Optional[int] = ..., text: _Optional[str] = ..., intent: _Optional[str] = ..., plan_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class FeedbackReceipt(_message.Message):
-    __slots__ = ("feedback_id", "duplicate", "sentiment", "keywords", "aspects", "stored_at", "request_id", "model")
+    __slots__ = ("feedback_id", "duplicate", "sentiment", "keywords", "aspects", "stored_at", "request_id", "model", "aspect_scores", "keyword_scores")
     FEEDBACK_ID_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     SENTIMENT_FIELD_NUMBER: _ClassVar[int]
@@ -336,6 +336,8 @@ class FeedbackReceipt(_message.Message):
     STORED_AT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    ASPECT_SCORES_FIELD_NUMBER: _ClassVar[int]
+    KEYWORD_SCORES_FIELD_NUMBER: _ClassVar[int]
     feedback_id: str
     duplicate: bool
     sentiment: Sentiment
@@ -344,7 +346,17 @@ class FeedbackReceipt(_message.Message):
     stored_at: _timestamp_pb2.Timestamp
     request_id: str
     model: ModelInfo
-    def __init__(self, feedback_id: _Optional[str] = ..., duplicate: bool = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., keywords: _Optional[_Iterable[str]] = ..., aspects: _Optional[_Iterable[str]] = ..., stored_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
+    aspect_scores: _containers.RepeatedCompositeFieldContainer[TermScore]
+    keyword_scores: _containers.RepeatedCompositeFieldContainer[TermScore]
+    def __init__(self, feedback_id: _Optional[str] = ..., duplicate: bool = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., keywords: _Optional[_Iterable[str]] = ..., aspects: _Optional[_Iterable[str]] = ..., stored_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., aspect_scores: _Optional[_Iterable[_Union[TermScore, _Mapping]]] = ..., keyword_scores: _Optional[_Iterable[_Union[TermScore, _Mapping]]] = ...) -> None: ...
+
+class TermScore(_message.Message):
+    __slots__ = ("term", "score")
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    term: str
+    score: float
+    def __init__(self, term: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
 
 class CustomerEvent(_message.Message):
     __slots__ = ("customer_id", "event_id", "event", "note")
