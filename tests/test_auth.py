@@ -132,6 +132,16 @@ async def test_streaming_rpc_is_checked_too(stub):
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
+async def test_server_streaming_rpc_needs_its_scope(stub):
+    """WatchAlerts (one request in, a stream out) is refused without the 'alerts' scope, and served with admin."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in stub.WatchAlerts(pb.WatchAlertsRequest(), metadata=bearer(FEEDBACK_TOKEN), timeout=5):
+            pass
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert error_info(caught.value).metadata["scope"] == "alerts"
+    assert [a async for a in stub.WatchAlerts(pb.WatchAlertsRequest(), metadata=bearer(ADMIN_TOKEN), timeout=5)] == []
+
+
 async def test_health_and_reflection_are_open_without_a_token(auth_server):
     async with channel_to(auth_server) as channel:
         health = health_pb2_grpc.HealthStub(channel)

@@ -73,5 +73,5 @@ def test_the_grafana_dashboard_charts_only_metrics_the_server_exports():
         for target in panel["targets"]:
             queried |= set(re.findall(r"\binfogap_[a-z_]+", target["expr"]))
     assert queried and queried <= exported, sorted(queried - exported)
-    assert {"infogap_feedback_total", "infogap_feedback_aspects_total", "infogap_request_latency_seconds_bucket"} \
-        <= queried
+    assert {"infogap_feedback_total", "infogap_feedback_aspects_total", "infogap_request_latency_seconds_bucket",
+            "infogap_alerts_total"} <= queried

@@ -59,6 +59,36 @@ def stored_rows_of(server) -> list[dict]:
     return stored_rows(store_url(server))["feedback"]
 
 
+async def test_the_receipt_and_the_store_carry_the_aspects_and_keywords_of_the_text(served):
+    server, stub = served
+    text = "The parcel came late and the courier was rude. Call me on +44 7700 900123 about the late parcel"
+    first = await stub.SubmitFeedback(pb.SubmitFeedbackRequest(feedback_id="asp-1", customer_id="fay", rating=1,
+                                                               text=text))
+    # The tiny model: "late" twice (sigmoid(6) = 0.998), "rude" once (0.881), nothing else above 0.5.
+    assert list(first.aspects) == ["delivery_delay", "staff_attitude"]
+    assert [(a.term, round(a.score, 3)) for a in first.aspect_scores] == [("delivery_delay", 0.998),
+                                                                          ("staff_attitude", 0.881)]
+    keywords = list(first.keywords)
+    assert 1 <= len(keywords) <= server.settings.feedback_keywords
+    assert keywords == [k.term for k in first.keyword_scores] and all(k == k.lower() for k in keywords)
+    assert any("parcel" in k for k in keywords) and not any("phone" in k or "7700" in k for k in keywords)
+    scores = [k.score for k in first.keyword_scores]
+    assert scores == sorted(scores, reverse=True) and all(0 < x <= 1 for x in scores)
+    # A resubmission answers with the stored reading, whatever it says now.
+    again = await stub.SubmitFeedback(pb.SubmitFeedbackRequest(feedback_id="asp-1", customer_id="fay", rating=5,
+                                                               text="thanks, all broken"))
+    assert again.duplicate and list(again.aspect_scores) == list(first.aspect_scores)
+    assert list(again.keyword_scores) == list(first.keyword_scores)
+    terms = (await asyncio.to_thread(stored_rows, store_url(server)))["feedback_terms"]
+    assert sorted((t["kind"], t["term"]) for t in terms) == sorted(
+        [("aspect", "delivery_delay"), ("aspect", "staff_attitude")] + [("keyword", k) for k in keywords])
+    assert server.metrics.registry.get_sample_value("infogap_feedback_aspects_total",
+                                                    {"aspect": "staff_attitude"}) == 1
+    # No text: no aspects, no keywords.
+    bare = await stub.SubmitFeedback(pb.SubmitFeedbackRequest(feedback_id="asp-2", customer_id="fay", rating=4))
+    assert not bare.aspects and not bare.keywords and not bare.aspect_scores
+
+
 async def test_fifty_concurrent_submissions_of_one_id_store_one_row(served):
     server, stub = served
     request = pb.SubmitFeedbackRequest(feedback_id="burst", customer_id="carol", rating=3, text="please call")

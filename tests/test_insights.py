@@ -2,7 +2,8 @@
 bad ranges and filters are INVALID_ARGUMENT naming the field.
 
 The fixture's feedback goes in through SubmitFeedback; its stored times are then moved to fixed hours around
-D0, and its aspects written beside it, so that every figure below can be worked out by hand."""
+D0, and its aspects written beside it, so that every figure below can be worked out by hand (and the rollups
+recomputed from those raw rows, as migration 0003 does)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ async def stub(request, start_server, tiny_repository):
                 for aspect in aspects:
                     await conn.execute(sa.insert(t).values(feedback_sequence=sequence, customer_key=key,
                                                            kind="aspect", term=aspect, score=0.9, received_at=at))
+        await server.store.rebuild_rollups()  # the rows were changed around the store: count them again
         yield stub
 
 

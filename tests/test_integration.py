@@ -78,6 +78,31 @@ async def test_sentiment_and_model_version(real_stub):
     assert angry.model.name == "infogap_text" and int(angry.model.version) == card["version"]
 
 
+CLEAR_COMPLAINTS = [  # new wording, in neither feedback corpus
+    ("Ordered on the 2nd, promised by the 5th, it is now the 19th and still no parcel.", {"delivery_delay"}),
+    ("The glass jug was in pieces when I opened the box.", {"damaged_item"}),
+    ("You took the payment twice from my card.", {"billing"}),
+    ("The man on the phone was sarcastic and hung up on me.", {"staff_attitude"}),
+    ("Lovely quality, fast delivery, very happy with it!", set()),
+]
+
+
+async def test_feedback_aspects_and_sentiment_from_the_real_model(real_stub):
+    _, stub = real_stub
+    wrong = []
+    for i, (text, aspects) in enumerate(CLEAR_COMPLAINTS):
+        receipt = await stub.SubmitFeedback(pb.SubmitFeedbackRequest(
+            feedback_id=f"clear-{i}", customer_id="c-1", rating=1 if aspects else 5, text=text), timeout=10)
+        if set(receipt.aspects) != aspects:
+            wrong.append((text, sorted(aspects), [(a.term, round(a.score, 3)) for a in receipt.aspect_scores]))
+        # A flat report of a problem may read neutral (FEEDBACK.md's label rules); a complaint never positive.
+        label = receipt.sentiment.label
+        if (label == pb.SENTIMENT_LABEL_POSITIVE) != (not aspects):
+            wrong.append((text, pb.SentimentLabel.Name(label)))
+        assert receipt.keywords
+    assert wrong == []
+
+
 async def test_200_concurrent_calls_are_all_answered_and_batched(real_stub):
     server, stub = real_stub
     texts = [t for t, _ in CLEAR_MESSAGES]
@@ -114,6 +139,11 @@ def test_config_pbtxt_matches_the_built_model(real_repository):
     assert card["metrics"]["test_int8"]["intent_accuracy"] > 0.75
     assert card["metrics"]["held_out_int8"]["intent_ece"] < 0.1
     assert card["calibration"]["temperature"] > 0
+    # The feedback heads on the hand-written feedback test set (floors well under the measured figures).
+    feedback = card["metrics"]["feedback"]["test_int8"]
+    assert labels["aspect_trained"] and feedback["examples"] >= 300
+    assert feedback["sentiment_accuracy"] > 0.75 and feedback["aspect_macro_f1"] > 0.6
+    assert feedback["sentiment_ece"] < 0.1 and feedback["aspect_ece"] < 0.05
 
 
 def _free_port() -> int:

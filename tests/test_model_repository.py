@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,14 @@ from infogap.v1 import infogap_pb2_grpc
 from infogap_server.backends.embedded import EmbeddedBackend
 from infogap_server.errors import Unavailable
 from infogap_server.models.registry import ModelRegistry
-from infogap_server.models.repository import ModelConfig, TextModelInfo, resolve_version
+from infogap_server.models.repository import (
+    ModelConfig,
+    TextModelInfo,
+    predates_aspects,
+    resolve_version,
+    write_or_check_text_config,
+)
+from infogap_server.models.tensors import ASPECTS
 from infogap_server.services.text_model import TextModel
 from infogap_server.settings import PROJECT_ROOT, Settings
 
@@ -48,9 +56,30 @@ def test_gpu_config_variant_differs_only_in_placement_and_optimization():
 def test_config_declares_what_the_gateway_sends_and_reads():
     config = ModelConfig.read(REPOSITORY, "infogap_text")
     assert config.inputs == ("input_ids", "attention_mask")
-    assert config.outputs == ("intent_logits", "sentiment_logits", "embedding")
+    assert config.outputs == ("intent_logits", "sentiment_logits", "embedding", "aspect_logits")
     assert config.output_dims["embedding"] == (384,)
+    assert config.output_dims["aspect_logits"] == (len(ASPECTS),)
     assert config.max_batch_size >= 32
+
+
+def test_a_configuration_and_model_from_before_the_aspect_head_are_brought_forward(tmp_path):
+    build_tiny_model(tmp_path)
+    config = tmp_path / "infogap_text" / "config.pbtxt"
+    labels = tmp_path / "infogap_text" / "1" / "labels.json"
+    assert not predates_aspects(tmp_path, "infogap_text")
+    # As a build before the aspect head wrote them: no aspect output declared, no aspects in labels.json.
+    config.write_text(config.read_text().replace(',\n  { name: "aspect_logits" data_type: TYPE_FP32 dims: [ 12 ] }',
+                                                 ""))
+    labels.write_text(json.dumps({k: v for k, v in json.loads(labels.read_text()).items()
+                                  if k not in ("aspects", "aspect_trained")}))
+    assert "aspect_logits" not in ModelConfig.read(tmp_path, "infogap_text").outputs
+    assert predates_aspects(tmp_path, "infogap_text")  # so `models build --if-missing` builds a newer version
+    write_or_check_text_config(tmp_path, "infogap_text", 4)  # what that build does first
+    upgraded = ModelConfig.read(tmp_path, "infogap_text")
+    assert upgraded.outputs == ("intent_logits", "sentiment_logits", "embedding", "aspect_logits")
+    assert upgraded.output_dims["aspect_logits"] == (len(ASPECTS),) and upgraded.max_batch_size == 16
+    with pytest.raises(ValueError, match="5 intents"):
+        write_or_check_text_config(tmp_path, "infogap_text", 5)
 
 
 def test_highest_version_is_served_unless_one_is_pinned(tmp_path):

@@ -15,7 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from infogap_server.errors import Unavailable
 from infogap_server.store import SUPPORTED_URLS, StoreConfigError, create_store, schema
-from infogap_server.store.base import EventRow
+from infogap_server.store.base import EventRow, FeedbackRow
 
 T0 = datetime(2024, 3, 1, 12, 0, 0)
 
@@ -38,6 +38,19 @@ async def store(store_url):
 def event(key: str, event_id: str, minutes: float = 0, *, kind: str = "order", amount: int = 1000,
           items: int = 1, note: str = "") -> EventRow:
     return EventRow(key, event_id, kind, T0 + timedelta(minutes=minutes), amount, items, note)
+
+
+async def rollup_rows(store, *, rebuilt: bool = False) -> dict[str, dict[tuple, int]]:
+    """Every rollup row (primary key -> count); with ``rebuilt``, after recomputing them from the raw rows."""
+    if rebuilt:
+        await store.rebuild_rollups()
+    found = {}
+    async with store.engine.connect() as conn:
+        for table in schema.aggregate_tables():
+            key = list(table.primary_key.columns)
+            found[table.name] = {tuple(row[:-1]): row[-1] for row in
+                                 await conn.execute(sa.select(*key, table.c.feedback_count))}
+    return found
 
 
 async def count_rows(store, table: sa.Table, **where) -> int:
@@ -101,11 +114,21 @@ async def test_erasure_reaches_every_customer_table_and_leaves_an_anonymous_audi
     key = "k" * 64
     await store.append_events([event(key, f"e{i}", i) for i in range(3)] + [event("other", "e0")],
                               duplicate_window_s=0)
+    for customer in (key, "other"):
+        await store.add_feedback(FeedbackRow(customer, "f1", 2, text="late parcel", intent="track_order"),
+                                 [("aspect", "delivery_delay", 0.9), ("keyword", "late", 0.5)])
+    await store.add_feedback(FeedbackRow(key, "f2", 5, plan_id="planA", segment="new"))
+    stored = {t.name: await count_rows(store, t, customer_key=key) for t in schema.customer_tables()}
+    # A table added later must be given rows here: erasure is only shown to reach the tables this test fills.
+    assert all(stored.values()), f"no rows of the customer in {[n for n, c in stored.items() if not c]}"
     report = await store.erase_customer(key, request_id="erase-1")
-    assert report.deleted == {t.name: (3 if t.name == "events" else 0) for t in schema.customer_tables()}
+    assert report.deleted == stored == {"events": 3, "feedback": 2, "feedback_terms": 2}
     for table in schema.customer_tables():
         assert await count_rows(store, table, customer_key=key) == 0
     assert await count_rows(store, schema.events, customer_key="other") == 1
+    # The rollups lost exactly the erased feedback: what is left counts the other customer's row alone.
+    assert await rollup_rows(store) == await rollup_rows(store, rebuilt=True)
+    assert await count_rows(store, schema.feedback_daily, dimension="") == 1
     async with store.engine.connect() as conn:
         audits = (await conn.execute(sa.select(schema.erasures))).mappings().all()
     assert len(audits) == 1 and json.loads(audits[0]["deleted"])["events"] == 3
@@ -115,11 +138,17 @@ async def test_erasure_reaches_every_customer_table_and_leaves_an_anonymous_audi
 
 def test_every_table_with_customer_data_is_keyed_by_the_pseudonym():
     """Erasure finds customer tables by their customer_key column; a table with customer data and another key
-    column would escape it."""
+    column would escape it. The rollups are the exception: counts per bucket and dimension value, nothing that
+    points at a customer (erasure subtracts from them instead)."""
+    aggregates = {t.name for t in schema.aggregate_tables()}
+    assert aggregates == {"feedback_hourly", "feedback_daily", "feedback_terms_daily"}
     for table in schema.metadata.sorted_tables:
         names = set(table.c.keys())
         assert "customer_id" not in names, f"{table.name} stores raw customer ids"
-        if table.name not in ("erasures", "store_meta"):
+        if table.name in aggregates:
+            assert names <= {"dimension", "value", "hour", "day", "rating", "kind", "term", "feedback_count"}, \
+                f"{table.name} holds more than counts"
+        elif table.name not in ("erasures", "store_meta"):
             assert schema.CUSTOMER_KEY in names, f"{table.name} holds no customer_key: erasure would miss it"
 
 

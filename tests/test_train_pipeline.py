@@ -14,6 +14,8 @@ import onnxruntime as ort
 import pytest
 from infogap.v1 import infogap_pb2 as pb
 from infogap.v1 import infogap_pb2_grpc
+from infogap_server.models.tensors import ASPECTS
+from infogap_server.settings import PROJECT_ROOT
 from infogap_server.training import oos
 from infogap_server.training.build import _Tokenize, encoder_dir
 from infogap_server.training.cli_train import CLINC150
@@ -95,6 +97,35 @@ def test_reduced_clinc150_run_reports_every_metric(reduced_clinc):
     rule = test["with_out_of_scope_rule"]
     assert rule["oos_examples"] == 16 and rule["oos_recall"] > 0.0  # outlier exposure + threshold reject some
     assert 0.0 < rule["macro_f1"] <= 1.0 and 0.0 <= test["intent_ece"] < 0.5
+
+
+def test_a_feedback_file_trains_the_aspect_and_sentiment_heads(reduced_clinc, tmp_path):
+    """`train intents --feedback`: the aspect head (and the sentiment head) learn from feedback texts on the same
+    encoder pass; a part is held out to calibrate them, and the feedback test file is reported."""
+    _, _, files = reduced_clinc
+    corpus = (PROJECT_ROOT / "server" / "infogap_server" / "training" / "data").joinpath
+    for name, source, step in (("feedback.jsonl", "feedback_train.jsonl", 13), ("fb_test.jsonl",
+                                                                               "feedback_test.jsonl", 4)):
+        lines = corpus(source).read_text(encoding="utf-8").splitlines()[::step]
+        (tmp_path / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    metrics = tmp_path / "metrics.json"
+    _run("train", "intents", "--train", str(files / "train.jsonl"), "--valid", str(files / "valid.jsonl"),
+         "--oos-label", "oos", "--feedback", str(tmp_path / "feedback.jsonl"), "--feedback-test",
+         str(tmp_path / "fb_test.jsonl"), *TRAINING, "--repository", str(tmp_path), "--metrics-out", str(metrics))
+    summary = json.loads(metrics.read_text())
+    labels = json.loads((tmp_path / "infogap_text" / "1" / "labels.json").read_text())
+    assert labels["aspect_trained"] is True and labels["sentiment_trained"] is True
+    assert labels["aspects"] == list(ASPECTS)
+    assert summary["data"]["feedback_train_examples"] + summary["data"]["feedback_held_out_examples"] == 200
+    report = summary["metrics"]["feedback"]
+    for part in ("held_out_int8", "test_int8"):
+        assert set(report[part]) >= {"sentiment_accuracy", "sentiment_macro_f1", "sentiment_ece", "aspect_macro_f1",
+                                     "aspect_micro_f1", "aspect_ece", "aspect_f1"}
+    assert report["test_int8"]["examples"] == 93 and 0.0 <= report["test_int8"]["aspect_ece"] < 0.5
+    # Missing the training file for a test file is refused before any training.
+    refused = subprocess.run([INFOGAP, "train", "intents", "--train", str(files / "train.jsonl"), "--feedback-test",
+                              str(tmp_path / "fb_test.jsonl")], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "--feedback-test needs --feedback" in refused.stderr
 
 
 async def test_the_trained_model_is_served_with_its_out_of_scope_rule(start_server, reduced_clinc):

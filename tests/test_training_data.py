@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from infogap_server.training.data import DataError, check_classes, check_split, read_labelled
+from infogap_server.training.data import DataError, check_classes, check_split, read_feedback, read_labelled
 
 
 def write(tmp_path, name, content, encoding="utf-8"):
@@ -79,3 +79,25 @@ def test_validation_and_holdout_problems_fail_before_training(tmp_path):
     single_path = write(tmp_path, "single.csv", "text,label\nhi,a\nho,a\nhey,b\n")
     with pytest.raises(DataError, match=r"single.csv: intent\(s\) with one example \(b\)"):
         check_split(single_path, read_labelled(single_path), None, None, "oos")
+
+
+def test_feedback_files_are_read_and_checked(tmp_path):
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"text": " late again ", "sentiment": "Negative", "aspects": ["delivery_delay"]}\n\n'
+                    '{"text": "lovely", "sentiment": "positive"}\n', encoding="utf-8")
+    examples = read_feedback(good)
+    assert [(e.text, e.sentiment, e.aspects) for e in examples] == [
+        ("late again", "negative", ("delivery_delay",)), ("lovely", "positive", ())]
+    for content, message in (
+        ('{"text": "x", "sentiment": "meh"}', "good.jsonl:2: sentiment 'meh'"),
+        ('{"text": "x", "sentiment": "neutral", "aspects": ["parking"]}', "good.jsonl:2: aspects"),
+        ('{"text": "", "sentiment": "neutral"}', "good.jsonl:2: empty text"),
+        ("not json", "good.jsonl:2: not JSON"),
+        ('["a list"]', "good.jsonl:2: not a JSON object"),
+    ):
+        good.write_text('{"text": "fine", "sentiment": "neutral"}\n' + content + "\n", encoding="utf-8")
+        with pytest.raises(DataError, match=message.replace("(", r"\(")):
+            read_feedback(good)
+    good.write_text("\n", encoding="utf-8")
+    with pytest.raises(DataError, match="no feedback texts"):
+        read_feedback(good)

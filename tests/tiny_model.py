@@ -1,7 +1,9 @@
 """A tiny ONNX text model with the real model's inputs and outputs, built in a fixture to keep unit tests fast.
 
 Each intent has a keyword token whose embedding votes for it; the model sums the votes of the message's tokens.
-So "cancel ..." is cancel_order and a message with no keyword scores every intent alike (out of scope).
+So "cancel ..." is cancel_order and a message with no keyword scores every intent alike (out of scope). Aspects
+work the same way: "late" names delivery_delay, "broken" damaged_item, "rude" staff_attitude (probability 0.88
+for one mention, 0.12 with none).
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 from infogap_server.models.repository import text_model_config, write_config
-from infogap_server.models.tensors import ATTENTION_MASK, EMBEDDING, INPUT_IDS, INTENT_LOGITS, SENTIMENT_LOGITS
+from infogap_server.models.tensors import (
+    ASPECT_LOGITS,
+    ASPECTS,
+    ATTENTION_MASK,
+    EMBEDDING,
+    INPUT_IDS,
+    INTENT_LOGITS,
+    SENTIMENT_LOGITS,
+)
 from infogap_server.training.build import encoder_dir
 from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer
@@ -22,6 +32,8 @@ INTENTS = ["cancel_order", "complaint", "get_refund", "track_order"]
 KEYWORDS = {"cancel_order": "cancel", "complaint": "complain", "get_refund": "money", "track_order": "where"}
 SENTIMENT_WORDS = {"negative": "angry", "neutral": "please", "positive": "thanks"}
 SENTIMENTS = ["negative", "neutral", "positive"]
+ASPECT_WORDS = {"late": "delivery_delay", "broken": "damaged_item", "rude": "staff_attitude"}
+ASPECT_BIAS = -2.0  # sigmoid(-2) = 0.12 without the word; one mention adds 4: sigmoid(2) = 0.88
 EMBED_DIM = 8
 
 
@@ -29,14 +41,16 @@ def build_tiny_model(repository: Path, name: str = "infogap_text", version: int 
     tokenizer_src = encoder_dir() / "tokenizer.json"
     tok = Tokenizer.from_file(str(tokenizer_src))
     vocab = tok.get_vocab_size()
-    n_i, n_s = len(INTENTS), len(SENTIMENTS)
-    table = np.zeros((vocab, n_i + n_s + EMBED_DIM), dtype=np.float32)
+    n_i, n_s, n_a = len(INTENTS), len(SENTIMENTS), len(ASPECTS)
+    table = np.zeros((vocab, n_i + n_s + EMBED_DIM + n_a), dtype=np.float32)
     for i, intent in enumerate(INTENTS):
         table[tok.token_to_id(KEYWORDS[intent]), i] = 6.0
     for j, label in enumerate(SENTIMENTS):
         table[tok.token_to_id(SENTIMENT_WORDS[label]), n_i + j] = 6.0
     rng = np.random.default_rng(0)
-    table[:, n_i + n_s :] = rng.normal(size=(vocab, EMBED_DIM)).astype(np.float32)
+    table[:, n_i + n_s : n_i + n_s + EMBED_DIM] = rng.normal(size=(vocab, EMBED_DIM)).astype(np.float32)
+    for word, aspect in ASPECT_WORDS.items():
+        table[tok.token_to_id(word), n_i + n_s + EMBED_DIM + ASPECTS.index(aspect)] = 4.0
 
     nodes = [
         helper.make_node("Gather", ["table", INPUT_IDS], ["tok"], axis=0),  # [B, L, F]
@@ -48,6 +62,8 @@ def build_tiny_model(repository: Path, name: str = "infogap_text", version: int 
         helper.make_node("Slice", ["summed", "s_start", "s_end", "axis_last"], [SENTIMENT_LOGITS]),
         helper.make_node("Slice", ["summed", "e_start", "e_end", "axis_last"], ["raw_embedding"]),
         helper.make_node("LpNormalization", ["raw_embedding"], [EMBEDDING], axis=-1, p=2),
+        helper.make_node("Slice", ["summed", "a_start", "a_end", "axis_last"], ["raw_aspects"]),
+        helper.make_node("Add", ["raw_aspects", "aspect_bias"], [ASPECT_LOGITS]),
     ]
     def ints(name, v):
         return numpy_helper.from_array(np.array(v, dtype=np.int64), name)
@@ -61,6 +77,9 @@ def build_tiny_model(repository: Path, name: str = "infogap_text", version: int 
         ints("s_end", [n_i + n_s]),
         ints("e_start", [n_i + n_s]),
         ints("e_end", [n_i + n_s + EMBED_DIM]),
+        ints("a_start", [n_i + n_s + EMBED_DIM]),
+        ints("a_end", [n_i + n_s + EMBED_DIM + n_a]),
+        numpy_helper.from_array(np.full((n_a,), ASPECT_BIAS, dtype=np.float32), "aspect_bias"),
     ]
     graph = helper.make_graph(
         nodes,
@@ -73,6 +92,7 @@ def build_tiny_model(repository: Path, name: str = "infogap_text", version: int 
             helper.make_tensor_value_info(INTENT_LOGITS, TensorProto.FLOAT, ["batch", n_i]),
             helper.make_tensor_value_info(SENTIMENT_LOGITS, TensorProto.FLOAT, ["batch", n_s]),
             helper.make_tensor_value_info(EMBEDDING, TensorProto.FLOAT, ["batch", EMBED_DIM]),
+            helper.make_tensor_value_info(ASPECT_LOGITS, TensorProto.FLOAT, ["batch", n_a]),
         ],
         initializers,
     )
@@ -84,7 +104,8 @@ def build_tiny_model(repository: Path, name: str = "infogap_text", version: int 
     onnx.save(model, folder / "model.onnx")
     shutil.copy(tokenizer_src, folder / "tokenizer.json")
     write_config(repository, name, text_model_config(name, n_i, embedding_dim=EMBED_DIM, max_batch_size=16))
-    labels = {"intents": INTENTS, "sentiments": SENTIMENTS, "out_of_scope_threshold": 0.5, "max_sequence_tokens": 64}
+    labels = {"intents": INTENTS, "sentiments": SENTIMENTS, "out_of_scope_threshold": 0.5, "max_sequence_tokens": 64,
+              "aspects": list(ASPECTS), "aspect_trained": True}
     (folder / "labels.json").write_text(json.dumps(labels))
     return folder
 

@@ -171,6 +171,33 @@ class InfoGapClient {
     return this.call('GetInsights', request, timeoutMs);
   }
 
+  /**
+   * WatchAlerts: an async iterator of alerts on spikes of negative feedback, oldest first: those that fired on the
+   * feedback stored since `since` (a Date; default the server's alerts_default_replay_s), then, with `follow`, new
+   * ones as they fire. `kinds`: 'overall', 'aspect', 'intent' (default all); `keys`: aspect or intent names (default
+   * all). Use `for await (const alert of client.watchAlerts({ follow: true }))`; leaving the loop cancels the
+   * watch. Without `follow` the call has the client's deadline; with it none, unless `timeoutMs` is given. Errors
+   * are InfoGapError (a following watch ends with UNAVAILABLE when the server shuts down: watch again from the last
+   * alert's fired_at).
+   */
+  async* watchAlerts({
+    since, kinds = [], keys = [], follow = false,
+  } = {}, { requestId = '', timeoutMs } = {}) {
+    const request = {
+      kinds: kinds.map((kind) => `ALERT_STREAM_${kind.toUpperCase()}`), keys, follow, request_id: requestId,
+    };
+    if (since) request.since = timestamp(since);
+    const ms = timeoutMs ?? (follow ? null : this.timeoutMs);
+    const call = this.stub.WatchAlerts(request, ms == null ? {} : { deadline: new Date(Date.now() + ms) });
+    try {
+      for await (const alert of call) yield alert;
+    } catch (error) {
+      throw error.code === undefined ? error : new InfoGapError(error);
+    } finally {
+      call.cancel(); // a no-op once the stream has ended
+    }
+  }
+
   /** EraseCustomer: every stored row of the customer; resolves to the counts per table and the audit id. */
   eraseCustomer(customerId, { requestId = '', timeoutMs } = {}) {
     return this.call('EraseCustomer', { customer_id: customerId, request_id: requestId }, timeoutMs);

@@ -540,6 +540,11 @@ async def run(args) -> dict:
     if "insights" in paths:  # GetInsights over 100,000 feedback rows loaded into the store, SQLite and PostgreSQL
         report["insights"] = await insights_paths(settings, args, loads)
 
+    if "alerts" in paths:  # WatchAlerts' rule: delay to a planted spike, false alerts on steady traffic
+        from infogap_server.bench_alerts import alerts_path
+
+        report["alerts"] = await alerts_path(settings, args, bench_databases)
+
     if "behaviour" in paths:  # churn scoring: the behaviour model alone, in GetCustomerProfile, in IdentifyNeeds
         report["behaviour"] = await behaviour_paths(settings, args, texts, loads)
 
@@ -816,13 +821,14 @@ def synthetic_feedback(first_sequence: int, now: datetime, seed: int = 0, rows: 
 
 async def load_feedback(settings: Settings, seed: int = 0) -> dict:
     """The synthetic feedback and its terms, inserted straight into the store, opened as the server opens it
-    (migrated, pseudonym key checked), in one transaction with explicit sequence numbers (the terms name them). On
-    PostgreSQL the id sequence is then moved past them and the tables analysed, as autovacuum would after such a
-    load; SQLite is left as the server leaves it (no ANALYZE)."""
+    (migrated, pseudonym key checked), in one transaction with explicit sequence numbers (the terms name them), and
+    the rollups computed from them in the same transaction, by the SQL of migration 0003's backfill (``rollup_s``).
+    On PostgreSQL the id sequence is then moved past them and the tables vacuumed and analysed, as autovacuum would
+    after such a load; SQLite is left as the server leaves it (no ANALYZE)."""
     import sqlalchemy as sa
 
     from infogap_server.server import open_customer_layer
-    from infogap_server.store import schema
+    from infogap_server.store import rollups, schema
 
     store, _customers = await open_customer_layer(settings)
     counts = {"feedback_rows": 0, "term_rows": 0}
@@ -840,20 +846,26 @@ async def load_feedback(settings: Settings, seed: int = 0) -> dict:
                 insert_s += time.perf_counter() - t0
                 counts["feedback_rows"] += len(rows)
                 counts["term_rows"] += len(terms)
+            t0 = time.perf_counter()
+            await rollups.rebuild(conn)
+            rollup_s = time.perf_counter() - t0
             if conn.dialect.name == "postgresql":
                 await conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('feedback', 'sequence'), :last)"),
                                    {"last": first + counts["feedback_rows"] - 1})
         load_s = time.perf_counter() - started
         analyse_s = None
         if store.engine.dialect.name == "postgresql":
+            # VACUUM as well: autovacuum would start on the new rows during the measurement otherwise (a minute
+            # after the load) and change the plans in the middle of it (index-only scans once pages are visible).
             started = time.perf_counter()
-            async with store.engine.begin() as conn:
-                for table in (schema.feedback, schema.feedback_terms):
-                    await conn.execute(sa.text(f"ANALYZE {table.name}"))
+            async with store.engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")  # VACUUM runs outside one
+                for table in (schema.feedback, schema.feedback_terms, *schema.aggregate_tables()):
+                    await conn.execute(sa.text(f"VACUUM (ANALYZE) {table.name}"))
             analyse_s = round(time.perf_counter() - started, 2)
     finally:
         await store.close()
-    return {**counts, "load_s": round(load_s, 2), "insert_s": round(insert_s, 2),
+    return {**counts, "load_s": round(load_s, 2), "insert_s": round(insert_s, 2), "rollup_s": round(rollup_s, 2),
             "rows_per_s": round(counts["feedback_rows"] / load_s, 1), "analyse_s": analyse_s}
 
 
@@ -921,10 +933,11 @@ async def insights_paths(settings: Settings, args, loads: list[LoadResult]) -> d
             data_dir, key = Path(data) / name, secrets.token_hex(32)
             loaded = await load_feedback(settings.model_copy(update={
                 "data_dir": data_dir, "database_url": url, "pseudonym_key": SecretStr(key)}))
-            analysed = f", ANALYZE {loaded['analyse_s']} s" if loaded["analyse_s"] is not None else ""
+            analysed = f", VACUUM ANALYZE {loaded['analyse_s']} s" if loaded["analyse_s"] is not None else ""
             print(f"insights ({name}): loaded {loaded['feedback_rows']:,} feedback rows and "
                   f"{loaded['term_rows']:,} term rows in {loaded['load_s']} s ({loaded['rows_per_s']:,.0f} "
-                  f"feedback rows/s; {loaded['insert_s']} s of it inserting, the rest making rows){analysed}",
+                  f"feedback rows/s; {loaded['insert_s']} s of it inserting, {loaded['rollup_s']} s computing the "
+                  f"rollups, the rest making rows){analysed}",
                   flush=True)
             gateway = await start_gateway(settings, backend="noop", intra_op_threads=1, database_url=url,
                                           data_dir=data_dir, pseudonym_key=key, behaviour_model="")

@@ -31,7 +31,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_models_build(args: argparse.Namespace) -> int:
     from infogap_server.logs import configure_logging
-    from infogap_server.models.repository import versions
+    from infogap_server.models.repository import predates_aspects, versions
     from infogap_server.settings import Settings
 
     configure_logging("INFO")
@@ -47,10 +47,14 @@ def _cmd_models_build(args: argparse.Namespace) -> int:
     build_text = args.model in ("all", "text")
     build_behaviour = args.model in ("all", "behaviour") and bool(settings.behaviour_model)
     if args.if_missing:
-        for name, wanted in ((settings.text_model, build_text), (settings.behaviour_model, build_behaviour)):
+        outdated = build_text and predates_aspects(repository, settings.text_model)
+        if outdated:
+            print(f"{settings.text_model} in {repository} predates the aspect head; building a newer version")
+        for name, wanted in ((settings.text_model, build_text and not outdated),
+                             (settings.behaviour_model, build_behaviour)):
             if wanted and versions(repository, name):
                 print(f"{name} is present in {repository}; nothing to build")
-        build_text = build_text and not versions(repository, settings.text_model)
+        build_text = build_text and (outdated or not versions(repository, settings.text_model))
         build_behaviour = build_behaviour and not versions(repository, settings.behaviour_model)
     started = time.perf_counter()
     if build_behaviour:  # a few seconds: first, so a broken repository fails before the long text build
@@ -85,6 +89,12 @@ def _cmd_models_build(args: argparse.Namespace) -> int:
         t = m["test_int8"]
         print(f"hand-written test set ({t['examples']} messages, int8): intent accuracy {t['intent_accuracy']:.3f}, "
               f"ECE {t['intent_ece']:.4f}, sentiment accuracy {t['sentiment_accuracy']:.3f}")
+    f = m.get("feedback", {}).get("test_int8")
+    if f:
+        print(f"feedback test set ({f['examples']} texts, int8): sentiment accuracy {f['sentiment_accuracy']:.3f}, "
+              f"macro-F1 {f['sentiment_macro_f1']:.3f}, ECE {f['sentiment_ece']:.4f}; aspects macro-F1 "
+              f"{f['aspect_macro_f1']:.3f}, micro-F1 {f['aspect_micro_f1']:.3f}, exact set "
+              f"{f['aspect_exact_set_accuracy']:.3f}, ECE {f['aspect_ece']:.4f}")
     return 0
 
 
@@ -264,6 +274,45 @@ def _cmd_insights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    from google.protobuf.json_format import MessageToDict
+    from infogap import InfoGapClient, InfoGapError
+
+    kinds = [k for k in args.kinds.split(",") if k]
+    unknown = [k for k in kinds if k not in ("overall", "aspect", "intent")]
+    if unknown:
+        print(f"error: unknown kind {unknown[0]!r}; the kinds are overall, aspect, intent", file=sys.stderr)
+        return 2
+    keys = [k for k in args.keys.split(",") if k]
+    with InfoGapClient(args.address, timeout_s=args.timeout_s, token=args.token or None) as client:
+        alerts = client.watch_alerts(since=_utc_time(args.since), kinds=kinds, keys=keys, follow=args.follow,
+                                     timeout_s=None if args.follow else args.timeout_s)
+        try:
+            for alert in alerts:
+                if args.json:  # one JSON object a line: a watch has no end to wait for
+                    print(json.dumps(MessageToDict(alert, always_print_fields_with_no_presence=True)), flush=True)
+                else:
+                    print(alert_line(alert), flush=True)
+        except InfoGapError as error:
+            _print_error(error)
+            return 1
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
+def alert_line(a) -> str:
+    """One alert in one line: when, which stream, the window's hits against the expected rate, the p-value, the
+    window's sequence numbers, example feedback ids and the alert id."""
+    from infogap.v1 import infogap_pb2 as pb
+
+    stream = enum_name(pb.AlertStream, a.kind) + (f" {a.key}" if a.key else "")
+    examples = ",".join(a.example_feedback_ids)
+    return (f"{a.fired_at.ToDatetime():%Y-%m-%d %H:%M:%S} UTC  {stream}: {a.observed_count}/{a.window_events} "
+            f"negative ({a.observed_rate:.1%}, expected {a.expected_rate:.1%}), p={a.p_value:.1e}, feedback "
+            f"#{a.window_start_sequence}-#{a.window_end_sequence}, e.g. {examples}  id {a.alert_id}")
+
+
 def _utc_time(text: str):
     """An ISO 8601 option as an aware datetime (UTC when it names no zone); None when empty."""
     from datetime import UTC, datetime
@@ -292,13 +341,18 @@ def _ask_server(args: argparse.Namespace, call):
         try:
             response = call(client)
         except InfoGapError as error:
-            print(f"error: {error.code.name}: {error.message}", file=sys.stderr)
-            for field, reason in error.field_violations:
-                print(f"  {field}: {reason}", file=sys.stderr)
+            _print_error(error)
             return None
     if args.json:
         print(json.dumps(MessageToDict(response, always_print_fields_with_no_presence=True), indent=2))
     return response
+
+
+def _print_error(error) -> None:
+    """An InfoGapError on stderr: its code, its message and the bad fields."""
+    print(f"error: {error.code.name}: {error.message}", file=sys.stderr)
+    for field, reason in error.field_violations:
+        print(f"  {field}: {reason}", file=sys.stderr)
 
 
 def enum_name(enum, value: int) -> str:
@@ -354,9 +408,12 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = sub.add_parser("bench", help="measure throughput and latency: model alone, gateway, Triton (one run)")
     bench.add_argument("--paths",
-                       default="patterns,model,embedded,overload,workers,noop,store,insights,behaviour,triton",
+                       default="patterns,model,embedded,overload,workers,noop,store,insights,alerts,behaviour,triton",
                        help="comma list of patterns, model, embedded, overload, workers, noop, store, insights "
-                       "(GetInsights over 100,000 feedback rows), behaviour, triton")
+                       "(GetInsights over 100,000 feedback rows), alerts (WatchAlerts' rule: delay to a planted "
+                       "spike, false alerts per 10,000 steady rows), behaviour, triton")
+    bench.add_argument("--alerts-grid", action="store_true",
+                       help="with the alerts path, also the trade-off over a grid of windows and levels")
     bench.add_argument("--concurrency", type=int, default=32, help="closed-loop concurrent callers")
     bench.add_argument("--duration-s", type=float, default=15.0, help="measured seconds per path")
     bench.add_argument("--model-seconds", type=float, default=3.0, help="seconds per batch size for the model alone")
@@ -414,6 +471,17 @@ def main(argv: list[str] | None = None) -> int:
     insights.add_argument("--top-n", type=int, default=0, help="aspects and keywords to list (default 10)")
     _add_client_arguments(insights)
     insights.set_defaults(func=_cmd_insights)
+
+    alerts = sub.add_parser("alerts", help="call WatchAlerts on a running server: spikes of negative feedback, one "
+                                           "line per alert")
+    alerts.add_argument("--since", default="", help="ISO 8601 time to replay from (default: the server's "
+                                                    "INFOGAP_ALERTS_DEFAULT_REPLAY_S before now)")
+    alerts.add_argument("--kinds", default="", help="comma list of overall, aspect, intent (default: all)")
+    alerts.add_argument("--keys", default="", help="comma list of aspect or intent names (default: all streams)")
+    alerts.add_argument("--follow", action="store_true",
+                        help="keep watching after the replay, printing alerts as they fire (Ctrl-C ends)")
+    _add_client_arguments(alerts)
+    alerts.set_defaults(func=_cmd_alerts)
 
     identify = sub.add_parser("identify", help="call IdentifyNeeds on a running server")
     identify.add_argument("text", help="the customer's message")

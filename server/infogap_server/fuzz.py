@@ -20,6 +20,7 @@ imports it, and it needs the ``dev`` extra (hypothesis).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -79,6 +80,7 @@ def field_limits(s: Settings) -> dict[str, int]:
         "events": s.max_record_events,
         "event_id": 128,
         "note": s.max_text_chars,
+        "keys": 100,
     }
 
 
@@ -295,7 +297,12 @@ VALID_REQUESTS: dict[str, Message] = {
     "GetCustomerProfile": pb.GetCustomerProfileRequest(customer_id="c-1"),
     "EraseCustomer": pb.EraseCustomerRequest(customer_id="c-2"),
     "GetInsights": pb.GetInsightsRequest(intent="track_order", period=pb.INSIGHT_PERIOD_DAY, top_n=5),
+    "WatchAlerts": pb.WatchAlertsRequest(kinds=[pb.ALERT_STREAM_OVERALL, pb.ALERT_STREAM_ASPECT],
+                                         keys=["delivery_delay"]),
 }
+
+#: A server-streaming case reads at most this many messages, for at most ``stream_window_s``, then cancels.
+STREAM_MESSAGES = 100
 
 #: The kinds of case, each a third of the cases.
 KINDS = ("structured", "one_field", "raw")
@@ -319,7 +326,8 @@ def one_field_strategy(descriptor: Descriptor, base: Message, limits: dict[str, 
 
 
 def case_strategies(method: MethodDescriptor, limits: dict[str, int]) -> dict[str, st.SearchStrategy[Case]]:
-    """Cases of ``method`` by kind (one payload for a unary RPC, one to four for a stream)."""
+    """Cases of ``method`` by kind (one payload for a unary or server-streaming RPC, one to four for a client
+    stream)."""
     descriptor = method.input_type
     base = VALID_REQUESTS.get(method.name, _message_class(descriptor)())
     payloads = {
@@ -338,10 +346,11 @@ class Fuzzer:
     """Sends cases to a running server over one channel and classifies each outcome."""
 
     def __init__(self, address: str, *, case_timeout_s: float = 10.0, health_every: int = 50,
-                 is_alive: Callable[[], bool] = lambda: True) -> None:
+                 is_alive: Callable[[], bool] = lambda: True, stream_window_s: float = 0.3) -> None:
         self._channel = grpc.insecure_channel(address)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._timeout_s = case_timeout_s
+        self._stream_window_s = stream_window_s
         self._health_every = health_every
         self._is_alive = is_alive
         self._sent = 0
@@ -357,6 +366,8 @@ class Fuzzer:
                 call = self._channel.stream_stream(path)
                 for _ in call(iter(case.payloads), timeout=self._timeout_s):
                     pass
+            elif method.server_streaming:
+                self._read_stream(path, case.payloads[0])
             else:
                 self._channel.unary_unary(path)(case.payloads[0], timeout=self._timeout_s)
             outcome = "OK"
@@ -369,6 +380,31 @@ class Fuzzer:
         if outcome not in (HANG, DEAD) and self._sent % self._health_every == 0 and not self.healthy():
             outcome = HEALTH_STALL
         return outcome
+
+    def _read_stream(self, path: str, payload: bytes) -> None:
+        """A server-streaming case: wait for the response headers (the server has taken the call, or ended it at
+        once), then read at most STREAM_MESSAGES messages for at most ``stream_window_s`` and cancel. A stream still
+        open then (a watch that follows) has done what it should: only its own error, or no headers within the
+        case's deadline (a hang), fails it. Raises grpc.RpcError with the server's status otherwise."""
+        call = self._channel.unary_stream(path)(payload, timeout=self._timeout_s)
+        stopped = threading.Event()
+
+        def stop() -> None:
+            stopped.set()
+            call.cancel()
+
+        call.initial_metadata()  # returns once the headers came or the call ended (deadline included)
+        timer = threading.Timer(self._stream_window_s, stop)
+        timer.start()
+        try:
+            for n, _ in enumerate(call, 1):
+                if n >= STREAM_MESSAGES:
+                    stop()
+        except grpc.RpcError as error:
+            if not (stopped.is_set() and error.code() == grpc.StatusCode.CANCELLED):
+                raise
+        finally:
+            timer.cancel()
 
     def healthy(self, timeout_s: float = 1.0) -> bool:
         try:

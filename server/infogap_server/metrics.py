@@ -71,6 +71,16 @@ class Metrics:
             ["aspect"],
             registry=self.registry,
         )
+        self.alerts = Counter(
+            "infogap_alerts",
+            "Alerts of WatchAlerts, by stream kind (overall, aspect, intent) and key (the aspect or intent; empty for "
+            "overall). Each alert is counted once per server process, the first time it sends it to a watcher, and "
+            "only if it fired after the process started: several watchers, or replays of older alerts, add nothing. "
+            "Every replica counts the alerts its own watchers get, with the same ids: across replicas take the max, "
+            "not the sum.",
+            ["kind", "key"],
+            registry=self.registry,
+        )
         self.store_ready = Gauge(
             "infogap_store_ready", "1 when the customer store answered its last check.", registry=self.registry
         )

@@ -16,6 +16,7 @@ import signal
 import socket
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -33,6 +34,7 @@ from infogap_server.models.registry import ModelRegistry
 from infogap_server.models.repository import TextModelInfo
 from infogap_server.privacy.pseudonyms import pseudonymizer_for
 from infogap_server.servicer import InfoGapServicer
+from infogap_server.services.alerts import Alert, AlertService, FirstSeen
 from infogap_server.services.behaviour_model import BehaviourModel
 from infogap_server.services.churn import ChurnService
 from infogap_server.services.customers import CustomerService
@@ -96,6 +98,8 @@ class InfoGapServer:
         self.port: int | None = None
         self.metrics_port: int | None = None
         self.started_at = time.perf_counter()
+        self._started_utc = datetime.now(UTC).replace(tzinfo=None)
+        self._alerts_sent = FirstSeen()  # alert ids this process has counted
         self._backend = create_backend(settings)
         self.models = ModelRegistry(settings, self._backend)
         self.store: Store | None = None
@@ -196,6 +200,7 @@ class InfoGapServer:
         self._servicer.customers = self.customers
         self._servicer.feedback = self.feedback
         self._servicer.insights = InsightsService(self.store)
+        self._servicer.alerts = AlertService(self.settings, self.store, on_alert=self._count_alert)
         self._wire_services()
         self.metrics.store_ready.set(1)
         log.info("store open", extra={"fields": {"store": self.store.name}})
@@ -204,6 +209,11 @@ class InfoGapServer:
         self.metrics.feedback.labels(str(row.rating), row.sentiment or "none").inc()
         for aspect in aspects:
             self.metrics.feedback_aspects.labels(aspect).inc()
+
+    def _count_alert(self, alert: Alert) -> None:
+        """infogap_alerts_total: once per alert id and process, for alerts that fired since the process started."""
+        if alert.fired_at >= self._started_utc and self._alerts_sent.add(alert.alert_id):
+            self.metrics.alerts.labels(alert.kind, alert.key).inc()
 
     async def load_models(self) -> None:
         """Open the store, load and warm the served models (the behaviour model, when one is named, and the text

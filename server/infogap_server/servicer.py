@@ -9,6 +9,7 @@ deserializer."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import traceback
@@ -32,6 +33,7 @@ from infogap_server.errors import (
     to_rpc_status,
 )
 from infogap_server.metrics import Metrics
+from infogap_server.services.alerts import Alert, AlertService, WatchRequest
 from infogap_server.services.customers import CustomerService, IncomingEvent, Profile, RecordResult
 from infogap_server.services.feedback import FeedbackReceiptResult, FeedbackService, FeedbackSubmission
 from infogap_server.services.insights import Group, Insights, InsightsRequest, InsightsService, TermTrend
@@ -220,7 +222,9 @@ def _sentiment_to_proto(sentiment: SentimentResult) -> pb.Sentiment:
 def receipt_to_proto(receipt: FeedbackReceiptResult, request_id: str) -> pb.FeedbackReceipt:
     response = pb.FeedbackReceipt(
         feedback_id=receipt.feedback_id, duplicate=receipt.duplicate, stored_at=_timestamp(receipt.stored_at),
-        request_id=request_id,
+        request_id=request_id, aspects=[a for a, _ in receipt.aspects], keywords=[k for k, _ in receipt.keywords],
+        aspect_scores=[pb.TermScore(term=a, score=p) for a, p in receipt.aspects],
+        keyword_scores=[pb.TermScore(term=k, score=r) for k, r in receipt.keywords],
     )
     if receipt.sentiment is not None:
         response.sentiment.CopyFrom(_sentiment_to_proto(receipt.sentiment))
@@ -265,6 +269,29 @@ def insights_to_proto(i: Insights, request_id: str) -> pb.InsightsResponse:
     )
 
 
+_ALERT_STREAM = {pb.ALERT_STREAM_OVERALL: "overall", pb.ALERT_STREAM_ASPECT: "aspect", pb.ALERT_STREAM_INTENT: "intent"}
+_ALERT_STREAM_NUMBER = {name: number for number, name in _ALERT_STREAM.items()}
+
+
+def watch_request_from_proto(request: pb.WatchAlertsRequest) -> WatchRequest:
+    return WatchRequest(
+        since=_optional_time(request, "since", "since"),
+        kinds=tuple(_ALERT_STREAM.get(kind, "") for kind in request.kinds),  # "": unknown, refused by the service
+        keys=tuple(request.keys), follow=request.follow,
+    )
+
+
+def alert_to_proto(a: Alert, alpha: float, request_id: str) -> pb.Alert:
+    return pb.Alert(
+        alert_id=a.alert_id, kind=_ALERT_STREAM_NUMBER[a.kind], key=a.key,
+        window_start_sequence=a.window_start_sequence, window_end_sequence=a.window_end_sequence,
+        window_start=_timestamp(a.window_start), window_end=_timestamp(a.window_end), window_events=a.window_events,
+        observed_count=a.observed_hits, observed_rate=a.observed_rate, expected_rate=a.expected_rate,
+        baseline_events=a.baseline_events, baseline_count=a.baseline_hits, p_value=a.p_value, alpha=alpha,
+        example_feedback_ids=list(a.example_feedback_ids), fired_at=_timestamp(a.fired_at), request_id=request_id,
+    )
+
+
 def erasure_to_proto(report: ErasureReport, request_id: str) -> pb.EraseCustomerResponse:
     return pb.EraseCustomerResponse(
         deleted=[pb.TableCount(table=t, rows=n) for t, n in sorted(report.deleted.items())],
@@ -291,7 +318,9 @@ class InfoGapServicer:
         self.customers: CustomerService | None = None  # set once the store is open
         self.feedback: FeedbackService | None = None  # set once the store is open
         self.insights: InsightsService | None = None  # set once the store is open
+        self.alerts: AlertService | None = None  # set once the store is open
         self._draining = False
+        self._stopping = asyncio.Event()  # set with draining: ends the server-streaming calls that would go on
         self._in_flight = 0
         self._last_arrival = 0.0  # time.monotonic() of the latest call accepted as work (not refused by draining)
         self._shed_log = _ShedLog()
@@ -313,8 +342,12 @@ class InfoGapServicer:
                 handlers[method.name] = grpc.unary_unary_rpc_method_handler(
                     self._unary_behavior(method.name, request_class, behavior), response_serializer=serializer
                 )
-            else:  # pragma: no cover - the API has no half-streaming RPC; add its wiring with the first one
-                raise NotImplementedError(f"{method.name}: only unary and bidirectional RPCs are wired")
+            elif method.server_streaming:
+                handlers[method.name] = grpc.unary_stream_rpc_method_handler(
+                    self._unary_stream_behavior(method.name, request_class, behavior), response_serializer=serializer
+                )
+            else:  # pragma: no cover - the API has no client-streaming RPC; add its wiring with the first one
+                raise NotImplementedError(f"{method.name}: client-streaming RPCs are not wired")
         server.add_generic_rpc_handlers((_CountingHandler(SERVICE.full_name, handlers, self._metrics),))
 
     @property
@@ -323,8 +356,10 @@ class InfoGapServicer:
         return self._in_flight
 
     def start_draining(self) -> None:
-        """From now on new calls are answered UNAVAILABLE at once; calls already running go on."""
+        """From now on new calls are answered UNAVAILABLE at once; calls already running go on, except the
+        server-streaming ones that would go on indefinitely (a following WatchAlerts): they end with UNAVAILABLE."""
         self._draining = True
+        self._stopping.set()
 
     async def wait_drained(self, timeout_s: float, quiet_s: float = 0.1) -> bool:
         """Wait until no call accepted before draining is running and none arrived in the last ``quiet_s`` (True),
@@ -345,6 +380,23 @@ class InfoGapServicer:
     def _unary_behavior(self, name: str, request_class: type[Message], behavior: Callable) -> Callable:
         async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> Message:
             return await self._call(name, context, lambda: _decode(request_class, raw, self._settings), behavior)
+
+        return handle
+
+    def _unary_stream_behavior(self, name: str, request_class: type[Message], behavior: Callable) -> Callable:
+        """One request in, a stream out. ``behavior(request, request_id)`` is awaited first and checks the request
+        (a bad one fails before anything is sent); it returns the async iterator of responses, which starts once
+        the response headers are sent. A caller going away or its deadline cancels the iterator."""
+
+        async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> None:
+            async def respond(request: Message, request_id: str) -> None:
+                responses = await behavior(request, request_id)
+                await context.send_initial_metadata(())  # the stream is open: a watcher knows it was accepted
+                async with contextlib.aclosing(responses):
+                    async for response in responses:
+                        await context.write(response)
+
+            await self._call(name, context, lambda: _decode(request_class, raw, self._settings), respond)
 
         return handle
 
@@ -474,6 +526,13 @@ class InfoGapServicer:
         receipt = await self.feedback.submit(feedback_from_proto(request))
         return receipt_to_proto(receipt, request_id)
 
+    async def WatchAlerts(self, request: pb.WatchAlertsRequest, request_id: str) -> AsyncIterator[pb.Alert]:
+        service = self.alerts
+        if service is None:
+            raise Unavailable("the customer store is opening; retry shortly")
+        alerts = service.watch(watch_request_from_proto(request), self._stopping)  # checks the request now
+        return _converted(alerts, lambda alert: alert_to_proto(alert, service.rule.alpha, request_id))
+
     async def TrackSession(
         self, requests: AsyncIterator[pb.SessionEvent], request_id: str
     ) -> AsyncIterator[pb.SessionState]:
@@ -513,6 +572,13 @@ def _decode(request_class: type[Message], raw: bytes, settings: Settings) -> Mes
         raise InvalidArgument(
             "request", f"could not be decoded as {request_class.DESCRIPTOR.full_name}"
         ) from None
+
+
+async def _converted(source: AsyncIterator[Any], convert: Callable[[Any], Message]) -> AsyncIterator[Message]:
+    """``source``'s items through ``convert``; closing this closes ``source``."""
+    async with contextlib.aclosing(source):  # type: ignore[type-var]
+        async for item in source:
+            yield convert(item)
 
 
 def _unimplemented_error(method: str) -> Unimplemented:

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 #: Scopes an access token may carry; which RPC needs which is in ``interceptors.METHOD_SCOPES``.
-AUTH_SCOPES = ("identify", "recommend", "track", "feedback", "insights", "admin")
+AUTH_SCOPES = ("identify", "recommend", "track", "feedback", "insights", "alerts", "admin")
 
 _HEX_DIGITS = frozenset("0123456789abcdef")
 
@@ -96,6 +96,9 @@ class Settings(BaseSettings):
         description="Threshold on the model's out-of-scope score (labels.json names it: max_prob, energy or "
         "centroid); a message scoring under it is out of scope. Unset uses the model's own.",
     )
+    feedback_keywords: int = Field(
+        5, ge=0, le=20, description="Keywords kept per feedback text (YAKE, on the redacted text); 0 keeps none."
+    )
     max_batch_size: int = Field(32, ge=1, description="Largest batch the embedded micro-batcher forms.")
     max_batch_delay_ms: float = Field(
         2.0, ge=0.0, description="How long the micro-batcher waits for more requests after the first one."
@@ -174,11 +177,49 @@ class Settings(BaseSettings):
     currency: str = Field(
         "GBP", min_length=3, max_length=3, description="ISO 4217 code of the shop's currency (all amounts)."
     )
+    # --- alerts (WatchAlerts; the rule is in services/alerts.py and the README) ---
+    alerts_window_events: int = Field(
+        300, ge=10, le=5000,
+        description="W: the events of a stream (every feedback for overall and aspects, the intent's feedback for an "
+        "intent) in the window an alert is tested on.",
+    )
+    alerts_baseline_events: int = Field(
+        3000, ge=10, le=100_000,
+        description="B: the events before the window whose negative rate is the stream's expected rate (a stream is "
+        "tested once it has W of them).",
+    )
+    alerts_alpha: float = Field(
+        1e-5, gt=0, lt=0.5,
+        description="Per-test level of the one-sided binomial test of the window's negatives against the expected "
+        "rate (every stream is tested at each of its events, so this is strict).",
+    )
+    alerts_min_hits: int = Field(
+        5, ge=1, description="Fewest negative events in the window for an alert, however unlikely they are."
+    )
+    alerts_lookback_rows: int = Field(
+        50_000, ge=20,
+        description="L: streams forget events more than this many feedback rows old (at least W + B); a watch reads "
+        "2 x L rows before its replay so that every watch and replica computes the same alerts.",
+    )
+    alerts_poll_interval_s: float = Field(
+        1.0, gt=0, le=3600, description="How often a following WatchAlerts reads the store for new feedback."
+    )
+    alerts_settle_s: float = Field(
+        2.0, ge=0, le=600,
+        description="WatchAlerts reads feedback stored at least this long ago, so that a row still committing with a "
+        "lower sequence number (PostgreSQL, several writers) is not passed over.",
+    )
+    alerts_default_replay_s: float = Field(
+        3600.0, ge=0, description="How far back WatchAlerts replays when the request sets no since."
+    )
+    alerts_max_replay_days: int = Field(
+        31, ge=1, le=400, description="The earliest since WatchAlerts accepts, in days before now."
+    )
     auth_tokens: dict[str, tuple[str, ...]] = Field(
         {},
         description="Access tokens as a JSON object: the SHA-256 hex digest of each token -> its scopes (identify, "
-        "recommend, track, feedback, admin; admin may call every RPC). Empty turns authentication off, which is "
-        "allowed only when the server binds a loopback address.",
+        "recommend, track, feedback, insights, alerts, admin; admin may call every RPC). Empty turns authentication "
+        "off, which is allowed only when the server binds a loopback address.",
     )
     tls_cert_file: Path | None = Field(
         None, description="PEM certificate chain of the server; with tls_key_file, the gRPC port speaks TLS only."
@@ -224,6 +265,8 @@ class Settings(BaseSettings):
             raise ValueError("default_top_k must not exceed max_top_k")
         if self.default_language not in self.supported_languages:
             raise ValueError("default_language must be one of supported_languages")
+        if self.alerts_lookback_rows < self.alerts_window_events + self.alerts_baseline_events:
+            raise ValueError("alerts_lookback_rows must be at least alerts_window_events + alerts_baseline_events")
         return self
 
     @property

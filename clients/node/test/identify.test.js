@@ -58,6 +58,11 @@ test('customer events and feedback are recorded once, profiled, and erased', { s
     const receipt = await client.submitFeedback(feedback);
     assert.equal(receipt.duplicate, false);
     assert.ok(receipt.sentiment.negative > 0 && receipt.sentiment.negative <= 1);
+    assert.ok(receipt.aspects.includes('delivery_delay'));
+    assert.deepEqual(receipt.aspect_scores.map((a) => a.term), receipt.aspects);
+    assert.ok(receipt.aspect_scores.every((a) => a.score > 0 && a.score <= 1));
+    assert.ok(receipt.keywords.length >= 1);
+    assert.deepEqual(receipt.keyword_scores.map((k) => k.term), receipt.keywords);
     const resent = await client.submitFeedback(feedback);
     assert.equal(resent.duplicate, true);
     assert.deepEqual(resent.stored_at, receipt.stored_at);
@@ -67,6 +72,7 @@ test('customer events and feedback are recorded once, profiled, and erased', { s
     const erased = await client.eraseCustomer(customerId);
     assert.equal(erased.deleted.find((t) => t.table === 'events').rows, '3');
     assert.equal(erased.deleted.find((t) => t.table === 'feedback').rows, '1');
+    assert.ok(Number(erased.deleted.find((t) => t.table === 'feedback_terms').rows) >= 2);
     await assert.rejects(client.getCustomerProfile(customerId), (error) => error.codeName === 'NOT_FOUND');
   } finally {
     client.close();

@@ -9,7 +9,7 @@ that signed the server's certificate; default: the system's roots) or ``client_c
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -214,6 +214,29 @@ def _insights_request(since: datetime | None, until: datetime | None, intent: st
     return request
 
 
+def _watch_request(since: datetime | None, kinds: Iterable[str | int], keys: Iterable[str], follow: bool,
+                   request_id: str) -> pb.WatchAlertsRequest:
+    """``kinds``: "overall", "aspect", "intent" (or the enum values)."""
+    numbers = []
+    for kind in kinds:
+        if isinstance(kind, str):
+            if kind not in ("overall", "aspect", "intent"):
+                raise ValueError(f"unknown alert stream kind {kind!r}; the kinds are overall, aspect, intent")
+            kind = pb.AlertStream.Value(f"ALERT_STREAM_{kind.upper()}")
+        numbers.append(kind)
+    request = pb.WatchAlertsRequest(kinds=numbers, keys=list(keys), follow=follow, request_id=request_id)
+    if since is not None:
+        request.since.FromDatetime(since if since.tzinfo else since.replace(tzinfo=UTC))
+    return request
+
+
+def _watch_timeout(follow: bool, timeout_s: float | None, default_s: float) -> float | None:
+    """A replay gets the client's deadline; a watch that follows none, unless one is given."""
+    if timeout_s is not None:
+        return timeout_s
+    return None if follow else default_s
+
+
 class InfoGapClient:
     """Blocking client. Use as a context manager or call :meth:`close`.
 
@@ -285,6 +308,24 @@ class InfoGapClient:
         days), optionally of one intent, plan or segment; ``period`` is hour, day or week."""
         request = _insights_request(since, until, intent, plan_id, segment, period, top_n, request_id)
         return self._invoke(self._stub.GetInsights, request, timeout_s)
+
+    def watch_alerts(self, *, since: datetime | None = None, kinds: Iterable[str | int] = (),
+                     keys: Iterable[str] = (), follow: bool = False, request_id: str = "",
+                     timeout_s: float | None = None) -> Iterator[pb.Alert]:
+        """Alerts on spikes of negative feedback, oldest first: those that fired on the feedback stored since
+        ``since`` (default: the server's alerts_default_replay_s), then, with ``follow``, new ones as they fire
+        (the generator blocks between them; closing it cancels the watch). ``kinds``: "overall", "aspect",
+        "intent" (default all); ``keys``: aspect or intent names (default all). Without ``follow`` the call has
+        the client's deadline; with it none, unless ``timeout_s`` is given. Raises InfoGapError (a watch that
+        follows ends with UNAVAILABLE when the server shuts down: watch again from the last alert's fired_at)."""
+        request = _watch_request(since, kinds, keys, follow, request_id)
+        call = self._stub.WatchAlerts(request, timeout=_watch_timeout(follow, timeout_s, self.timeout_s))
+        try:
+            yield from call
+        except grpc.RpcError as error:
+            raise InfoGapError.from_rpc_error(error) from None
+        finally:
+            call.cancel()  # a no-op once the stream has ended
 
     def close(self) -> None:
         self._channel.close()
@@ -363,6 +404,20 @@ class AsyncInfoGapClient:
         """See :meth:`InfoGapClient.get_insights`."""
         request = _insights_request(since, until, intent, plan_id, segment, period, top_n, request_id)
         return await self._invoke(self._stub.GetInsights, request, timeout_s)
+
+    async def watch_alerts(self, *, since: datetime | None = None, kinds: Iterable[str | int] = (),
+                           keys: Iterable[str] = (), follow: bool = False, request_id: str = "",
+                           timeout_s: float | None = None) -> AsyncIterator[pb.Alert]:
+        """See :meth:`InfoGapClient.watch_alerts` (an async generator here)."""
+        request = _watch_request(since, kinds, keys, follow, request_id)
+        call = self._stub.WatchAlerts(request, timeout=_watch_timeout(follow, timeout_s, self.timeout_s))
+        try:
+            async for alert in call:
+                yield alert
+        except grpc.aio.AioRpcError as error:
+            raise InfoGapError.from_rpc_error(error) from None
+        finally:
+            call.cancel()
 
     async def close(self) -> None:
         await self._channel.close()

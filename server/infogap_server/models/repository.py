@@ -20,6 +20,8 @@ from tritonclient.grpc import model_config_pb2
 
 from infogap_server.errors import Unavailable
 from infogap_server.models.tensors import (
+    ASPECT_LOGITS,
+    ASPECTS,
     ATTENTION_MASK,
     EMBEDDING,
     INPUT_IDS,
@@ -88,6 +90,7 @@ def text_model_config(
     name: str,
     n_intents: int,
     *,
+    n_aspects: int = len(ASPECTS),
     embedding_dim: int = 384,
     runtime: str = 'backend: "onnxruntime"',
     kind: str = "KIND_CPU",
@@ -106,7 +109,8 @@ input [
 output [
   {{ name: "{INTENT_LOGITS}" data_type: TYPE_FP32 dims: [ {n_intents} ] }},
   {{ name: "{SENTIMENT_LOGITS}" data_type: TYPE_FP32 dims: [ 3 ] }},
-  {{ name: "{EMBEDDING}" data_type: TYPE_FP32 dims: [ {embedding_dim} ] }}
+  {{ name: "{EMBEDDING}" data_type: TYPE_FP32 dims: [ {embedding_dim} ] }},
+  {{ name: "{ASPECT_LOGITS}" data_type: TYPE_FP32 dims: [ {n_aspects} ] }}
 ]
 dynamic_batching {{
   preferred_batch_size: [ 8, 16, 32 ]
@@ -130,14 +134,34 @@ def write_config(repository: Path, model: str, text: str) -> Path:
 
 
 def write_or_check_text_config(repository: Path, model: str, n_intents: int) -> None:
-    """A new text model gets a config.pbtxt; an existing one must declare this model's number of intents."""
+    """A new text model gets a config.pbtxt; an existing one must declare this model's number of intents. A
+    configuration written before the aspect head gains its output (the new version is the one served)."""
     path = repository / model / CONFIG_FILE
     if not path.is_file():
         write_config(repository, model, text_model_config(model, n_intents))
         return
-    declared = ModelConfig.read(repository, model).output_dims.get(INTENT_LOGITS)
+    config = ModelConfig.read(repository, model)
+    declared = config.output_dims.get(INTENT_LOGITS)
     if declared != (n_intents,):
         raise ValueError(f"{path} declares {INTENT_LOGITS} {declared}, but the model has {n_intents} intents")
+    if ASPECT_LOGITS not in config.outputs:
+        parsed = text_format.Parse(path.read_text(encoding="utf-8"), model_config_pb2.ModelConfig())
+        parsed.output.add(name=ASPECT_LOGITS, data_type=model_config_pb2.TYPE_FP32, dims=[len(ASPECTS)])
+        write_config(repository, model, "# Aspect output added by infogap models build.\n"
+                     + text_format.MessageToString(parsed))
+
+
+def predates_aspects(repository: Path, model: str) -> bool:
+    """Whether the newest version of a text model was built before the aspect head (its labels.json lists no
+    aspects): ``models build --if-missing`` builds a newer one, since the configuration now declares that output."""
+    present = versions(repository, model)
+    if not present:
+        return False
+    try:
+        labels = json.loads((version_dir(repository, model, present[-1]) / LABELS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # unreadable: serving reports it; a build would not mend it
+    return "aspects" not in labels
 
 
 def version_dir(repository: Path, model: str, version: int) -> Path:
@@ -165,6 +189,12 @@ class TextModelInfo:
     sentiment_trained: bool = True
     #: Unit-length class centroids of the embedding, for the centroid score.
     centroids: np.ndarray | None = None
+    #: The complaint aspects of the aspect output, in order; empty for a model built before the aspect head.
+    aspects: tuple[str, ...] = ()
+    #: Whether the aspect head was trained (on a feedback corpus); an untrained head's output is not used.
+    aspect_trained: bool = False
+    #: An aspect is found when its probability is at least this (chosen by the build on held-out feedback).
+    aspect_threshold: float = 0.5
 
     @classmethod
     def read(cls, repository: Path, model: str, version: int) -> TextModelInfo:
@@ -194,4 +224,7 @@ class TextModelInfo:
             out_of_scope_score=score,
             sentiment_trained=bool(labels.get("sentiment_trained", True)),
             centroids=centroids,
+            aspects=tuple(labels.get("aspects", ())),
+            aspect_trained=bool(labels.get("aspect_trained", False)),
+            aspect_threshold=float(labels.get("aspect_threshold", 0.5)),
         )

@@ -3,7 +3,7 @@ and reads. One definition, so an exported model, its configuration and the gatew
 
 from __future__ import annotations
 
-# The text model: token ids in (tokenization happens in the gateway), three outputs per message.
+# The text model: token ids in (tokenization happens in the gateway), four outputs per message.
 INPUT_IDS = "input_ids"
 ATTENTION_MASK = "attention_mask"
 #: Temperature-scaled intent logits: their softmax is the calibrated intent distribution.
@@ -12,9 +12,19 @@ INTENT_LOGITS = "intent_logits"
 SENTIMENT_LOGITS = "sentiment_logits"
 #: The L2-normalised mean-pooled sentence embedding.
 EMBEDDING = "embedding"
+#: Temperature-scaled complaint-aspect logits, one per aspect of ASPECTS: their sigmoids are independent
+#: calibrated probabilities (multi-label).
+ASPECT_LOGITS = "aspect_logits"
+#: The complaint aspects of feedback (the aspect output's columns), in taxonomy order; training/data/FEEDBACK.md
+#: draws their boundaries. Every text model has one output per aspect, so the order is part of the model
+#: interface: add at the end only.
+ASPECTS = (
+    "delivery_delay", "damaged_item", "wrong_item", "missing_item", "refund_delay", "returns_process", "billing",
+    "staff_attitude", "waiting_time", "product_quality", "website_app", "communication",
+)
 
 TEXT_INPUTS = (INPUT_IDS, ATTENTION_MASK)
-TEXT_OUTPUTS = (INTENT_LOGITS, SENTIMENT_LOGITS, EMBEDDING)
+TEXT_OUTPUTS = (INTENT_LOGITS, SENTIMENT_LOGITS, EMBEDDING, ASPECT_LOGITS)
 
 # The behaviour model: one customer's event sequence in (padded per batch), two outputs per customer.
 #: Event type ids, 1-based in the order of the model's labels.json event_types; 0 is padding.

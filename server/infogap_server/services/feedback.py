@@ -1,18 +1,22 @@
 """SubmitFeedback as domain logic: validate, read the text with the text model, redact it, store it once.
 
-The text model reads the customer's words as written (in memory only); the store gets them redacted, under the
-customer's pseudonym. A feedback id is stored once per customer: a second submission (a retry, a replica that got
-the same call) returns the first one's receipt, read back from the store, with ``duplicate`` set.
+The text model reads the customer's words as written (in memory only): one encoder pass gives the sentiment and
+the complaint aspects. The store gets the words redacted, under the customer's pseudonym, with the aspects found
+and the keywords of the redacted text (so a keyword is never personal data). A feedback id is stored once per
+customer: a second submission (a retry, a replica that got the same call) returns the first one's receipt, read
+back from the store (its aspects and keywords too), with ``duplicate`` set.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from infogap_server.errors import InvalidArgument, Unavailable
 from infogap_server.privacy.redaction import redact
+from infogap_server.services.keywords import KeywordExtractor
 from infogap_server.services.needs import SentimentResult
 from infogap_server.services.patterns import CLIENT_ID, CLIENT_ID_RULE, compile_pattern
 from infogap_server.services.text_model import TextModel
@@ -22,6 +26,7 @@ from infogap_server.store.base import FeedbackRow, FeedbackStore
 
 #: RecommendResponse.decision_id: 32 lower-case hexadecimal digits (a UUID without dashes).
 DECISION_ID = compile_pattern("feedback.decision_id", r"[0-9a-f]{32}")
+ASPECT, KEYWORD = "aspect", "keyword"
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,10 @@ class FeedbackReceiptResult:
     stored_at: datetime
     #: (name, version) of the text model that read the text; None without text.
     model: tuple[str, str] | None
+    #: The aspects found, (name, probability), most probable first.
+    aspects: tuple[tuple[str, float], ...] = ()
+    #: The keywords, (term, relevance), most relevant first.
+    keywords: tuple[tuple[str, float], ...] = ()
 
 
 class FeedbackService:
@@ -58,6 +67,7 @@ class FeedbackService:
         self._segment = segment  # the customer's RFM segment now, kept with the feedback for insights
         self._on_stored = on_stored  # metrics: called once per feedback stored (not for duplicates)
         self.text_model: TextModel | None = None
+        self._keywords = KeywordExtractor(settings.feedback_keywords)
 
     def validate(self, f: FeedbackSubmission, model: TextModel) -> None:
         """Raise InvalidArgument naming the first field that is wrong, and why."""
@@ -88,18 +98,26 @@ class FeedbackService:
             raise Unavailable("the text model is loading; retry shortly")
         self.validate(f, model)
         text = f.text.replace("\x00", "")  # PostgreSQL's text cannot hold NUL, and it carries nothing
-        sentiment, model_name = None, ""
-        if text.strip():
-            info = model.info
+        sentiment, model_name, aspects = None, "", []
+        info = model.info
+        reads_aspects = info.aspect_trained and bool(info.aspects)
+        if text.strip() and (info.sentiment_trained or reads_aspects):
+            prediction = await model.predict(text)
+            model_name = f"{info.name}:{info.version}"
             if info.sentiment_trained:
-                prediction = await model.predict(text)
                 probabilities = {
                     label: float(p) for label, p in zip(info.sentiments, prediction.sentiment_probs, strict=True)
                 }
                 label = max(probabilities, key=probabilities.__getitem__)
                 sentiment = SentimentResult(label, probabilities[label], probabilities)
-                model_name = f"{info.name}:{info.version}"
+            if reads_aspects:
+                scored = zip(info.aspects, prediction.aspect_probs, strict=True)
+                found = ((a, round(float(p), 4)) for a, p in scored if p >= info.aspect_threshold)
+                aspects = sorted(found, key=lambda ap: (-ap[1], ap[0]))
         redacted = await run_text_work(len(text), lambda t: redact(t).text, text) if text else ""
+        # YAKE is pure Python: on a worker thread, so a long text does not hold the event loop in one piece.
+        keywords = await asyncio.to_thread(self._keywords.extract, redacted) if redacted.strip() else []
+        terms = [(ASPECT, a, p) for a, p in aspects] + [(KEYWORD, k, r) for k, r in keywords]
         segment = await self._segment(f.customer_id)
         row = FeedbackRow(
             customer_key=self._pseudonym(f.customer_id),
@@ -117,14 +135,18 @@ class FeedbackService:
             segment=segment,
             model=model_name,
         )
-        stored, duplicate = await self._store.add_feedback(row)
-        if not duplicate:
-            self._on_stored(stored, ())
-        return receipt_of(stored, duplicate)
+        stored, duplicate = await self._store.add_feedback(row, terms)
+        if duplicate:  # the first submission's reading of its text, as stored with it
+            assert stored.sequence is not None
+            terms = await self._store.feedback_terms(stored.sequence)
+        else:
+            self._on_stored(stored, [a for a, _ in aspects])
+        return receipt_of(stored, duplicate, terms)
 
 
-def receipt_of(row: FeedbackRow, duplicate: bool) -> FeedbackReceiptResult:
-    """The receipt of a stored row (the first submission's, for a duplicate)."""
+def receipt_of(row: FeedbackRow, duplicate: bool,
+               terms: Sequence[tuple[str, str, float]] = ()) -> FeedbackReceiptResult:
+    """The receipt of a stored row and its stored terms (the first submission's, for a duplicate)."""
     sentiment = None
     if row.sentiment:
         probabilities = {"negative": row.sentiment_negative or 0.0, "neutral": row.sentiment_neutral or 0.0,
@@ -132,4 +154,10 @@ def receipt_of(row: FeedbackRow, duplicate: bool) -> FeedbackReceiptResult:
         sentiment = SentimentResult(row.sentiment, probabilities[row.sentiment], probabilities)
     model = tuple(row.model.rsplit(":", 1)) if row.model else None
     assert row.received_at is not None
-    return FeedbackReceiptResult(row.feedback_id, duplicate, sentiment, row.received_at, model)  # type: ignore[arg-type]
+
+    def of(kind: str) -> tuple[tuple[str, float], ...]:
+        found = ((term, score) for k, term, score in terms if k == kind)
+        return tuple(sorted(found, key=lambda ts: (-ts[1], ts[0])))
+
+    return FeedbackReceiptResult(row.feedback_id, duplicate, sentiment, row.received_at,
+                                 model, of(ASPECT), of(KEYWORD))  # type: ignore[arg-type]

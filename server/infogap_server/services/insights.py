@@ -1,7 +1,8 @@
 """GetInsights as domain logic: check the range and the filters, let the store aggregate (in SQL, the same on
-SQLite and PostgreSQL), and turn its figures into what a service manager reads: satisfaction (count, mean rating,
-CSAT: the share of 4 and 5) overall and by intent, plan, segment and period, and the aspects and keywords named
-most, with their change against the range of equal length before."""
+SQLite and PostgreSQL, from its rollups: any range, exact to the microsecond; ranges and ``since`` on whole UTC
+hours read the fewest raw rows), and turn its figures into what a service manager reads: satisfaction (count, mean
+rating, CSAT: the share of 4 and 5) overall and by intent, plan, segment and period, and the aspects and keywords
+named most, with their change against the range of equal length before."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The text model as the services see it: text in, calibrated intent and sentiment probabilities and the sentence
-embedding out. Tokenization happens here, in the gateway, batched with the Rust ``tokenizers`` library and padded
-to the longest message of the batch, so the backend only ever sees tensors.
+"""The text model as the services see it: text in, calibrated intent, sentiment and complaint-aspect probabilities
+and the sentence embedding out. Tokenization happens here, in the gateway, batched with the Rust ``tokenizers``
+library and padded to the longest message of the batch, so the backend only ever sees tensors.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ from infogap_server.backends.base import Backend
 from infogap_server.models.repository import TextModelInfo
 from infogap_server.models.runner import ModelRunner, RunnerModel
 from infogap_server.models.scoring import softmax
-from infogap_server.models.tensors import ATTENTION_MASK, EMBEDDING, INPUT_IDS, INTENT_LOGITS, SENTIMENT_LOGITS
+from infogap_server.models.tensors import (
+    ASPECT_LOGITS,
+    ATTENTION_MASK,
+    EMBEDDING,
+    INPUT_IDS,
+    INTENT_LOGITS,
+    SENTIMENT_LOGITS,
+)
 from infogap_server.services.textwork import run_text_work
 from infogap_server.settings import Settings
 
@@ -29,12 +36,14 @@ WARMUP_TEXTS = (
 
 @dataclass(frozen=True)
 class TextPrediction:
-    """One message's model outputs. ``intent_probs`` are calibrated (the temperature is inside the model)."""
+    """One message's model outputs. The probabilities are calibrated (the temperatures are inside the model);
+    ``aspect_probs`` are independent per aspect (``info.aspects``), empty for a model without an aspect output."""
 
     intent_probs: np.ndarray
     sentiment_probs: np.ndarray
     embedding: np.ndarray
     intent_logits: np.ndarray
+    aspect_probs: np.ndarray
 
 
 class TextModel(RunnerModel):
@@ -98,8 +107,13 @@ class TextModel(RunnerModel):
             intents = softmax(logits)
             sentiments = softmax(outputs[SENTIMENT_LOGITS].astype(np.float32))
             embeddings = outputs[EMBEDDING]
+            aspect_logits = outputs.get(ASPECT_LOGITS)
+            if aspect_logits is None:
+                aspects = np.zeros((len(run), 0), dtype=np.float32)
+            else:  # the sigmoid, written so that no logit overflows
+                aspects = 0.5 * (1.0 + np.tanh(0.5 * aspect_logits.astype(np.float32)))
             for row, i in enumerate(run):
-                results[i] = TextPrediction(intents[row], sentiments[row], embeddings[row], logits[row])
+                results[i] = TextPrediction(intents[row], sentiments[row], embeddings[row], logits[row], aspects[row])
         return results  # type: ignore[return-value]
 
 

@@ -98,6 +98,29 @@ class InsightsData:
     keywords: list[TermCount]
 
 
+@dataclass(frozen=True, slots=True)
+class FeedbackSignal:
+    """What the alert detector reads of one stored feedback row: its place in store order, its rating, the text's
+    sentiment label, the served intent and the complaint aspects its text named (feedback_terms, kind 'aspect')."""
+
+    sequence: int
+    feedback_id: str
+    received_at: datetime  # naive UTC
+    rating: int
+    sentiment: str = ""  # empty without text
+    intent: str = ""
+    aspects: tuple[str, ...] = ()  # sorted
+
+
+@dataclass(frozen=True)
+class ReplayStart:
+    """Where an alert replay starts reading: ``after`` (read rows with a greater sequence: the warm-up comes first)
+    and ``first`` (the first row at or after the replay's time; alerts fire from there)."""
+
+    after: int
+    first: int
+
+
 @dataclass(frozen=True)
 class AppendResult:
     """What :meth:`EventStore.append_events` did with each row, by index into the rows it was given."""
@@ -176,11 +199,31 @@ class FeedbackStore(Protocol):
         """Store ``row`` with its ``terms`` ((kind, term, score): the aspects and keywords found in its text)
         unless the customer's feedback id is stored already, and return after the commit: (the stored row, True
         when it was there before and nothing new was stored). Concurrent submissions of one id store one row, on
-        one replica or several."""
+        one replica or several. The insights rollups count the row in the same transaction; a duplicate changes
+        nothing."""
+
+    async def feedback_terms(self, sequence: int) -> list[tuple[str, str, float]]:
+        """The (kind, term, score) rows stored with the feedback of this sequence number: aspects first, each kind
+        by score, highest first."""
 
     async def feedback_insights(self, query: InsightsQuery) -> InsightsData:
         """Satisfaction overall and by intent, plan, segment and period, and the top aspects and keywords with
-        their counts in the previous range, computed in SQL."""
+        their counts in the previous range, computed in SQL from the rollups (whole UTC days and hours) and the raw
+        rows (the rest): exactly the figures of the same aggregates over the raw rows."""
+
+
+class AlertFeedStore(Protocol):
+    """Feedback in store order, for the alert detector: every replica reading it sees the same rows in the same
+    order, so it computes the same alerts (nothing about alerts lives in process memory)."""
+
+    async def feedback_since(self, after_sequence: int, *, limit: int) -> list[FeedbackSignal]:
+        """Up to ``limit`` feedback rows with a sequence greater than ``after_sequence``, in sequence order, each
+        with the aspects of its text (sorted)."""
+
+    async def feedback_replay_start(self, since: datetime, *, rows_before: int) -> ReplayStart:
+        """``first``: the sequence of the earliest feedback received at or after ``since`` (naive UTC), or one
+        more than the last sequence when there is none; ``after``: the sequence just before the ``rows_before``
+        rows that precede ``first`` (0 when fewer are stored), so that reading after it replays them first."""
 
 
 class CustomerStore(Protocol):
@@ -188,10 +231,11 @@ class CustomerStore(Protocol):
 
     async def erase_customer(self, customer_key: str, *, request_id: str) -> ErasureReport:
         """Delete every row of the customer in every customer-keyed table in one transaction and leave an audit
-        record (time, counts per table, request id: no pseudonym, no personal data)."""
+        record (time, counts per table, request id: no pseudonym, no personal data). The rollups (counts without
+        customers) lose the customer's feedback in the same transaction."""
 
 
-class Store(EventStore, FeedbackStore, CustomerStore, Protocol):
+class Store(EventStore, FeedbackStore, AlertFeedStore, CustomerStore, Protocol):
     """The whole store: opened once at start, closed at stop."""
 
     name: str

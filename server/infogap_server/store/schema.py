@@ -3,6 +3,10 @@ the migrated database and this metadata agree.
 
 Every table holding customer data has a ``customer_key`` column (the pseudonym); erasure finds the tables by
 that column, so a table added by a later issue is erased without anyone remembering to add it.
+
+The rollups (``feedback_hourly``, ``feedback_daily``, ``feedback_terms_daily``) are the other kind: counts of feedback
+per time bucket and dimension value, kept in the transaction of every insert and erasure, with no customer in them
+(marked ``info={"aggregate": True}``). GetInsights sums them instead of scanning the raw rows.
 """
 
 from __future__ import annotations
@@ -59,6 +63,13 @@ feedback = sa.Table(
 )
 sa.Index("ix_feedback_received", feedback.c.received_at)
 sa.Index("ix_feedback_decision", feedback.c.decision_id)
+# Feedback of one intent, plan or segment in a range, with what insights group it by (covering: no row lookups).
+sa.Index("ix_feedback_intent_received", feedback.c.intent, feedback.c.received_at, feedback.c.plan_id,
+         feedback.c.segment, feedback.c.rating)
+sa.Index("ix_feedback_plan_received", feedback.c.plan_id, feedback.c.received_at, feedback.c.intent,
+         feedback.c.segment, feedback.c.rating)
+sa.Index("ix_feedback_segment_received", feedback.c.segment, feedback.c.received_at, feedback.c.intent,
+         feedback.c.plan_id, feedback.c.rating)
 
 feedback_terms = sa.Table(
     "feedback_terms",
@@ -72,6 +83,54 @@ feedback_terms = sa.Table(
     sa.PrimaryKeyConstraint("feedback_sequence", "kind", "term", name="pk_feedback_terms"),
 )
 sa.Index("ix_feedback_terms_kind_time", feedback_terms.c.kind, feedback_terms.c.received_at)
+
+#: The dimensions a rollup row counts feedback by: "" (all feedback, value ""), or a column of ``feedback``.
+ROLLUP_DIMENSIONS = ("", "intent", "plan_id", "segment")
+
+
+def _rollup_key_columns() -> list[sa.Column]:
+    return [
+        sa.Column("dimension", sa.String(8), nullable=False,
+                  comment="What value is: '' (all feedback), intent, plan_id or segment."),
+        sa.Column("value", sa.String(128), nullable=False, comment="The dimension's value; '' for all feedback."),
+    ]
+
+
+feedback_hourly = sa.Table(
+    "feedback_hourly",
+    metadata,
+    *_rollup_key_columns(),
+    sa.Column("hour", sa.BigInteger(), nullable=False, comment="Hours since 1970-01-01 00:00 UTC (received_at)."),
+    sa.Column("rating", sa.SmallInteger(), nullable=False),
+    sa.Column("feedback_count", sa.BigInteger(), nullable=False, comment="Feedback rows counted; never 0."),
+    sa.PrimaryKeyConstraint("dimension", "value", "hour", "rating", name="pk_feedback_hourly"),
+    info={"aggregate": True},
+)
+sa.Index("ix_feedback_hourly_time", feedback_hourly.c.dimension, feedback_hourly.c.hour)
+
+feedback_daily = sa.Table(
+    "feedback_daily",
+    metadata,
+    *_rollup_key_columns(),
+    sa.Column("day", sa.BigInteger(), nullable=False, comment="Days since 1970-01-01 UTC (received_at)."),
+    sa.Column("rating", sa.SmallInteger(), nullable=False),
+    sa.Column("feedback_count", sa.BigInteger(), nullable=False, comment="Feedback rows counted; never 0."),
+    sa.PrimaryKeyConstraint("dimension", "value", "day", "rating", name="pk_feedback_daily"),
+    info={"aggregate": True},
+)
+sa.Index("ix_feedback_daily_time", feedback_daily.c.dimension, feedback_daily.c.day)
+
+feedback_terms_daily = sa.Table(
+    "feedback_terms_daily",
+    metadata,
+    *_rollup_key_columns(),
+    sa.Column("kind", sa.String(8), nullable=False, comment="aspect or keyword."),
+    sa.Column("day", sa.BigInteger(), nullable=False, comment="Days since 1970-01-01 UTC (the term's received_at)."),
+    sa.Column("term", sa.String(64), nullable=False),
+    sa.Column("feedback_count", sa.BigInteger(), nullable=False, comment="Feedback naming the term; never 0."),
+    sa.PrimaryKeyConstraint("dimension", "value", "kind", "day", "term", name="pk_feedback_terms_daily"),
+    info={"aggregate": True},
+)
 
 erasures = sa.Table(
     "erasures",
@@ -93,3 +152,8 @@ store_meta = sa.Table(
 def customer_tables() -> list[sa.Table]:
     """Every table with customer data, children before parents (the order deletes must go in)."""
     return [t for t in reversed(metadata.sorted_tables) if CUSTOMER_KEY in t.c]
+
+
+def aggregate_tables() -> list[sa.Table]:
+    """The rollups: counts over many customers' feedback, no customer in them. Erasure subtracts from them."""
+    return [t for t in metadata.sorted_tables if t.info.get("aggregate")]

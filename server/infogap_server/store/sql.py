@@ -20,22 +20,20 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.functions import FunctionElement
 
 from infogap_server.errors import Unavailable
-from infogap_server.store import schema
+from infogap_server.store import rollups, schema
 from infogap_server.store.base import (
     AppendResult,
     ContentWindow,
     ErasureReport,
     EventRow,
     FeedbackRow,
+    FeedbackSignal,
     InsightsData,
     InsightsQuery,
-    Satisfaction,
+    ReplayStart,
     StoreConfigError,
-    TermCount,
     TypeSummary,
 )
 from infogap_server.store.migrate import current_revision, head_revision, upgrade_on
@@ -245,6 +243,14 @@ class SqlStore:
 
     # --- feedback -------------------------------------------------------------------------------------------
 
+    async def feedback_terms(self, sequence: int) -> list[tuple[str, str, float]]:
+        t = schema.feedback_terms
+        async with self._guard(), self.engine.connect() as conn:
+            rows = await conn.execute(sa.select(t.c.kind, t.c.term, t.c.score)
+                                      .where(t.c.feedback_sequence == sequence)
+                                      .order_by(t.c.kind, t.c.score.desc(), t.c.term))
+            return [(kind, term, float(score)) for kind, term, score in rows]
+
     async def add_feedback(
         self, row: FeedbackRow, terms: Sequence[tuple[str, str, float]] = ()
     ) -> tuple[FeedbackRow, bool]:
@@ -262,6 +268,10 @@ class SqlStore:
                 await conn.execute(sa.insert(schema.feedback_terms), [
                     {"feedback_sequence": sequence, "customer_key": row.customer_key, "kind": kind, "term": term,
                      "score": score, "received_at": received} for kind, term, score in terms])
+            if inserted:  # and the rollups that count them; a duplicate changes nothing
+                dims = (row.intent, row.plan_id, row.segment)
+                await rollups.add(conn, self._insert, rollups.deltas(
+                    [(received, row.rating, *dims)], [(received, kind, term, *dims) for kind, term, _ in terms]))
             # Inserted or not (an earlier submission, or another replica's a moment ago), the stored row answers.
             stored = (await conn.execute(
                 sa.select(*[f.c[c] for c in _FEEDBACK_COLUMNS])
@@ -270,55 +280,43 @@ class SqlStore:
         return FeedbackRow(**stored._mapping), not inserted
 
     async def feedback_insights(self, query: InsightsQuery) -> InsightsData:
-        f = schema.feedback
-        length = query.until - query.since
-        filters = [f.c[name] == value for name, value in
-                   (("intent", query.intent), ("plan_id", query.plan_id), ("segment", query.segment)) if value]
-
-        def within(since: datetime, until: datetime, column=f.c.received_at) -> list:
-            return [column >= since, column < until]
-
-        aggregates = (sa.func.count(), sa.func.avg(f.c.rating), sa.func.sum(sa.case((f.c.rating >= 4, 1), else_=0)))
-        current = within(query.since, query.until) + filters
-        bucket = _PeriodBucket(f.c.received_at, sa.literal(int(query.since.replace(tzinfo=UTC).timestamp())),
-                               sa.literal(query.period_s))
-
-        def grouped(key) -> sa.Select:
-            return sa.select(key, *aggregates).where(*current).group_by(key).order_by(key)
-
         async with self._guard(), self.engine.connect() as conn:
-            overall = _satisfaction("", (await conn.execute(sa.select(*aggregates).where(*current))).one())
-            before = within(query.since - length, query.since) + filters
-            previous = _satisfaction("", (await conn.execute(sa.select(*aggregates).where(*before))).one())
-            groups = {}
-            for name, key in (("intent", f.c.intent), ("plan", f.c.plan_id), ("segment", f.c.segment),
-                              ("period", bucket)):
-                groups[name] = [_satisfaction(str(row[0]), row[1:]) for row in await conn.execute(grouped(key))]
-            terms = {}
-            for kind in ("aspect", "keyword"):
-                terms[kind] = await self._top_terms(conn, kind, query, filters)
-        return InsightsData(overall, previous, groups["intent"], groups["plan"], groups["segment"], groups["period"],
-                            terms["aspect"], terms["keyword"])
+            return await rollups.insights(conn, query)
 
-    async def _top_terms(self, conn: AsyncConnection, kind: str, query: InsightsQuery, filters: list) -> list:
+    async def rebuild_rollups(self) -> None:
+        """Recompute the feedback rollups from the raw rows in one transaction (the SQL of migration 0003's
+        backfill): after rows were written around :meth:`add_feedback`, by a bulk load or a test."""
+        async with self._guard(), self.engine.begin() as conn:
+            await rollups.rebuild(conn)
+
+    async def feedback_since(self, after_sequence: int, *, limit: int) -> list[FeedbackSignal]:
         f, t = schema.feedback, schema.feedback_terms
-        length = query.until - query.since
+        query = (sa.select(f.c.sequence, f.c.feedback_id, f.c.received_at, f.c.rating, f.c.sentiment, f.c.intent)
+                 .where(f.c.sequence > after_sequence).order_by(f.c.sequence).limit(limit))
+        aspects: dict[int, list[str]] = {}
+        async with self._guard(), self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+            if rows:  # the terms' primary key leads with the feedback's sequence: a range scan
+                found = await conn.execute(
+                    sa.select(t.c.feedback_sequence, t.c.term)
+                    .where(t.c.feedback_sequence > after_sequence, t.c.feedback_sequence <= rows[-1].sequence,
+                           t.c.kind == "aspect")
+                    .order_by(t.c.feedback_sequence, t.c.term))
+                for sequence, term in found:
+                    aspects.setdefault(sequence, []).append(term)
+        return [FeedbackSignal(r.sequence, r.feedback_id, r.received_at, r.rating, r.sentiment, r.intent,
+                               tuple(aspects.get(r.sequence, ()))) for r in rows]
 
-        def counts(since: datetime, until: datetime) -> sa.Select:
-            statement = sa.select(t.c.term, sa.func.count().label("n")).where(
-                t.c.kind == kind, t.c.received_at >= since, t.c.received_at < until)
-            if filters:  # the filters are the feedback's: join only when there are any
-                statement = statement.join(f, f.c.sequence == t.c.feedback_sequence).where(*filters)
-            return statement.group_by(t.c.term)
-
-        top = (await conn.execute(
-            counts(query.since, query.until).order_by(sa.desc("n"), t.c.term).limit(query.top_n))).all()
-        if not top:
-            return []
-        names = [term for term, _ in top]
-        earlier = dict((await conn.execute(
-            counts(query.since - length, query.since).where(t.c.term.in_(names)))).all())
-        return [TermCount(term, n, earlier.get(term, 0)) for term, n in top]
+    async def feedback_replay_start(self, since: datetime, *, rows_before: int) -> ReplayStart:
+        f = schema.feedback
+        async with self._guard(), self.engine.connect() as conn:
+            first = await conn.scalar(sa.select(f.c.sequence).where(f.c.received_at >= since)
+                                      .order_by(f.c.received_at, f.c.sequence).limit(1))
+            if first is None:
+                first = (await conn.scalar(sa.select(sa.func.max(f.c.sequence))) or 0) + 1
+            after = await conn.scalar(sa.select(f.c.sequence).where(f.c.sequence < first)
+                                      .order_by(f.c.sequence.desc()).offset(rows_before).limit(1))
+        return ReplayStart(after=after or 0, first=first)
 
     async def recent_events(
         self, customer_key: str, *, limit: int, until: datetime | None = None, types: Sequence[str] | None = None,
@@ -370,7 +368,12 @@ class SqlStore:
         audit_id = uuid.uuid4().hex
         deleted: dict[str, int] = {}
         async with self._guard(), self.engine.begin() as conn:
+            # Feedback and its terms first, taken off the rollups by what the deletes return; then the rest.
+            counted = await rollups.erase_feedback(conn, customer_key)
             for table in schema.customer_tables():
+                if table.name in counted:
+                    deleted[table.name] = counted[table.name]
+                    continue
                 result = await conn.execute(sa.delete(table).where(table.c[schema.CUSTOMER_KEY] == customer_key))
                 deleted[table.name] = result.rowcount
             await conn.execute(
@@ -379,32 +382,6 @@ class SqlStore:
                  "deleted": json.dumps(deleted, sort_keys=True)},
             )
         return ErasureReport(audit_id=audit_id, erased_at=erased_at, deleted=deleted)
-
-
-def _satisfaction(key: str, row) -> Satisfaction:
-    count, mean, satisfied = row
-    return Satisfaction(key, int(count or 0), float(mean or 0.0), int(satisfied or 0))
-
-
-class _PeriodBucket(FunctionElement):
-    """The number of the ``period`` seconds bucket, counted from the epoch second ``origin``, that a naive UTC
-    timestamp falls in: integer arithmetic on SQLite, floor on PostgreSQL (the same answer on both)."""
-
-    type = sa.BigInteger()
-    name = "period_bucket"
-    inherit_cache = True
-
-
-@compiles(_PeriodBucket, "sqlite")
-def _period_bucket_sqlite(element, compiler, **kw) -> str:
-    column, origin, period = (compiler.process(c, **kw) for c in element.clauses)
-    return f"((CAST(strftime('%s', {column}) AS INTEGER) - {origin}) / {period})"
-
-
-@compiles(_PeriodBucket, "postgresql")
-def _period_bucket_postgresql(element, compiler, **kw) -> str:
-    column, origin, period = (compiler.process(c, **kw) for c in element.clauses)
-    return f"CAST(floor((EXTRACT(EPOCH FROM {column}) - {origin}) / {period}) AS BIGINT)"
 
 
 def _event_rows() -> sa.Select:

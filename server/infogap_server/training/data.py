@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from infogap_server.models.tensors import ASPECTS
+
 SENTIMENTS = ("negative", "neutral", "positive")
 
 
@@ -24,6 +26,15 @@ class Example:
     text: str
     intent: str
     sentiment: str | None = None  # None when the data has no sentiment labels
+
+
+@dataclass(frozen=True)
+class FeedbackExample:
+    """A feedback text with its overall sentiment and its complaint aspects (possibly none)."""
+
+    text: str
+    sentiment: str
+    aspects: tuple[str, ...]
 
 
 def _decode(path: Path) -> str:
@@ -129,3 +140,31 @@ def check_split(
     if single:
         raise DataError(f"{train_path}: intent(s) with one example ({', '.join(single[:10])}); without --valid "
                         "each intent needs at least 2, one of them held out")
+
+
+def read_feedback(path: Path) -> list[FeedbackExample]:
+    """A feedback corpus: JSON Lines of ``{"text", "sentiment", "aspects": [...]}`` (training/data/FEEDBACK.md).
+    Fails on the first bad line with the file, the line and the problem."""
+    examples = []
+    for number, line in enumerate(_decode(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise DataError(f"{path}:{number}: not JSON ({exc})") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}:{number}: not a JSON object")
+        text = str(row.get("text") or "").strip()
+        sentiment = str(row.get("sentiment") or "").strip().lower()
+        aspects = row.get("aspects", [])
+        if not text:
+            raise DataError(f"{path}:{number}: empty text")
+        if sentiment not in SENTIMENTS:
+            raise DataError(f"{path}:{number}: sentiment {sentiment!r} is not one of {SENTIMENTS}")
+        if not isinstance(aspects, list) or any(a not in ASPECTS for a in aspects):
+            raise DataError(f"{path}:{number}: aspects {aspects!r} must be a list of names from {ASPECTS}")
+        examples.append(FeedbackExample(text, sentiment, tuple(dict.fromkeys(aspects))))
+    if not examples:
+        raise DataError(f"{path}: no feedback texts")
+    return examples

@@ -55,6 +55,13 @@ class InsightPeriod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INSIGHT_PERIOD_HOUR: _ClassVar[InsightPeriod]
     INSIGHT_PERIOD_DAY: _ClassVar[InsightPeriod]
     INSIGHT_PERIOD_WEEK: _ClassVar[InsightPeriod]
+
+class AlertStream(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALERT_STREAM_UNSPECIFIED: _ClassVar[AlertStream]
+    ALERT_STREAM_OVERALL: _ClassVar[AlertStream]
+    ALERT_STREAM_ASPECT: _ClassVar[AlertStream]
+    ALERT_STREAM_INTENT: _ClassVar[AlertStream]
 BEHAVIOR_EVENT_TYPE_UNSPECIFIED: BehaviorEventType
 BEHAVIOR_EVENT_TYPE_ORDER: BehaviorEventType
 BEHAVIOR_EVENT_TYPE_CONTACT: BehaviorEventType
@@ -83,6 +90,10 @@ INSIGHT_PERIOD_UNSPECIFIED: InsightPeriod
 INSIGHT_PERIOD_HOUR: InsightPeriod
 INSIGHT_PERIOD_DAY: InsightPeriod
 INSIGHT_PERIOD_WEEK: InsightPeriod
+ALERT_STREAM_UNSPECIFIED: AlertStream
+ALERT_STREAM_OVERALL: AlertStream
+ALERT_STREAM_ASPECT: AlertStream
+ALERT_STREAM_INTENT: AlertStream
 
 class ModelInfo(_message.Message):
     __slots__ = ("name", "version")
@@ -601,3 +612,57 @@ class InsightsResponse(_message.Message):
     top_keywords: _containers.RepeatedCompositeFieldContainer[TermTrend]
     request_id: str
     def __init__(self, since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., overall: _Optional[_Union[SatisfactionGroup, _Mapping]] = ..., previous: _Optional[_Union[SatisfactionGroup, _Mapping]] = ..., by_intent: _Optional[_Iterable[_Union[SatisfactionGroup, _Mapping]]] = ..., by_plan: _Optional[_Iterable[_Union[SatisfactionGroup, _Mapping]]] = ..., by_segment: _Optional[_Iterable[_Union[SatisfactionGroup, _Mapping]]] = ..., by_period: _Optional[_Iterable[_Union[SatisfactionGroup, _Mapping]]] = ..., top_aspects: _Optional[_Iterable[_Union[TermTrend, _Mapping]]] = ..., top_keywords: _Optional[_Iterable[_Union[TermTrend, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class WatchAlertsRequest(_message.Message):
+    __slots__ = ("since", "kinds", "keys", "follow", "request_id")
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    since: _timestamp_pb2.Timestamp
+    kinds: _containers.RepeatedScalarFieldContainer[AlertStream]
+    keys: _containers.RepeatedScalarFieldContainer[str]
+    follow: bool
+    request_id: str
+    def __init__(self, since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kinds: _Optional[_Iterable[_Union[AlertStream, str]]] = ..., keys: _Optional[_Iterable[str]] = ..., follow: bool = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class Alert(_message.Message):
+    __slots__ = ("alert_id", "kind", "key", "window_start_sequence", "window_end_sequence", "window_start", "window_end", "window_events", "observed_count", "observed_rate", "expected_rate", "baseline_events", "baseline_count", "p_value", "alpha", "example_feedback_ids", "fired_at", "request_id")
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_END_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_END_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_RATE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_RATE_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLE_FEEDBACK_IDS_FIELD_NUMBER: _ClassVar[int]
+    FIRED_AT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    alert_id: str
+    kind: AlertStream
+    key: str
+    window_start_sequence: int
+    window_end_sequence: int
+    window_start: _timestamp_pb2.Timestamp
+    window_end: _timestamp_pb2.Timestamp
+    window_events: int
+    observed_count: int
+    observed_rate: float
+    expected_rate: float
+    baseline_events: int
+    baseline_count: int
+    p_value: float
+    alpha: float
+    example_feedback_ids: _containers.RepeatedScalarFieldContainer[str]
+    fired_at: _timestamp_pb2.Timestamp
+    request_id: str
+    def __init__(self, alert_id: _Optional[str] = ..., kind: _Optional[_Union[AlertStream, str]] = ..., key: _Optional[str] = ..., window_start_sequence: _Optional[int] = ..., window_end_sequence: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_events: _Optional[int] = ..., observed_count: _Optional[int] = ..., observed_rate: _Optional[float] = ..., expected_rate: _Optional[float] = ..., baseline_events: _Optional[int] = ..., baseline_count: _Optional[int] = ..., p_value: _Optional[float] = ..., alpha: _Optional[float] = ..., example_feedback_ids: _Optional[_Iterable[str]] = ..., fired_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...

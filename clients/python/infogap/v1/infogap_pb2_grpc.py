@@ -75,6 +75,11 @@ class InfoGapStub(object):
                 request_serializer=infogap_dot_v1_dot_infogap__pb2.GetInsightsRequest.SerializeToString,
                 response_deserializer=infogap_dot_v1_dot_infogap__pb2.InsightsResponse.FromString,
                 _registered_method=True)
+        self.WatchAlerts = channel.unary_stream(
+                '/infogap.v1.InfoGap/WatchAlerts',
+                request_serializer=infogap_dot_v1_dot_infogap__pb2.WatchAlertsRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_infogap__pb2.Alert.FromString,
+                _registered_method=True)
 
 
 class InfoGapServicer(object):
@@ -145,6 +150,18 @@ class InfoGapServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchAlerts(self, request, context):
+        """Alerts on spikes of negative feedback, overall, per complaint aspect and per intent, each against the stream's
+        own recent baseline (the rule is in the README): first those that fired on the feedback stored from `since`
+        on, oldest first, then, with `follow`, new ones as they fire. The server sends its response headers once the
+        request is accepted. Alerts are computed from the store, so every replica sends the same alerts with the same
+        ids. A following watch ends with UNAVAILABLE when the server shuts down: watch again (on another replica) from
+        the last alert's fired_at and drop the ids already seen.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InfoGapServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -187,6 +204,11 @@ def add_InfoGapServicer_to_server(servicer, server):
                     servicer.GetInsights,
                     request_deserializer=infogap_dot_v1_dot_infogap__pb2.GetInsightsRequest.FromString,
                     response_serializer=infogap_dot_v1_dot_infogap__pb2.InsightsResponse.SerializeToString,
+            ),
+            'WatchAlerts': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAlerts,
+                    request_deserializer=infogap_dot_v1_dot_infogap__pb2.WatchAlertsRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_infogap__pb2.Alert.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -406,6 +428,33 @@ class InfoGap(object):
             '/infogap.v1.InfoGap/GetInsights',
             infogap_dot_v1_dot_infogap__pb2.GetInsightsRequest.SerializeToString,
             infogap_dot_v1_dot_infogap__pb2.InsightsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/infogap.v1.InfoGap/WatchAlerts',
+            infogap_dot_v1_dot_infogap__pb2.WatchAlertsRequest.SerializeToString,
+            infogap_dot_v1_dot_infogap__pb2.Alert.FromString,
             options,
             channel_credentials,
             insecure,
