@@ -133,3 +133,22 @@ def stored_rows(url: str) -> dict[str, list[dict]]:
             await engine.dispose()
 
     return asyncio.run(read())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path: Path) -> str:
+    """A fresh store database: a SQLite file, then a database on the session's throwaway PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+async def store(store_url):
+    """An open store (migrated) on ``store_url``, used directly, without a server."""
+    from infogap_server.store import create_store
+
+    s = create_store(store_url, timeout_s=20, migrate=True)
+    await s.open(key_fingerprint="f" * 64)
+    yield s
+    await s.close()

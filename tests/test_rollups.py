@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from infogap_server.store import create_store, rollups, schema, sql
 from infogap_server.store.base import FeedbackRow, InsightsQuery
@@ -25,21 +23,6 @@ PLANS = ("planA", "planB", "")
 SEGMENTS = ("new", "loyal", "at_risk", "")
 ASPECTS = ("delivery_delay", "communication", "billing", "damaged_item")
 KEYWORDS = ("late", "parcel", "refund", "rude", "great", "box")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-async def store(store_url):
-    s = create_store(store_url, timeout_s=20, migrate=True)
-    await s.open(key_fingerprint="f" * 64)
-    yield s
-    await s.close()
 
 
 def random_feedback(rng: random.Random, customer: str, feedback_id: str) -> tuple[FeedbackRow, list]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -18,21 +17,6 @@ from infogap_server.store import SUPPORTED_URLS, StoreConfigError, create_store,
 from infogap_server.store.base import EventRow, FeedbackRow
 
 T0 = datetime(2024, 3, 1, 12, 0, 0)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-async def store(store_url):
-    s = create_store(store_url, timeout_s=5, migrate=True)
-    await s.open(key_fingerprint="f" * 64)
-    yield s
-    await s.close()
 
 
 def event(key: str, event_id: str, minutes: float = 0, *, kind: str = "order", amount: int = 1000,

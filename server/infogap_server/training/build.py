@@ -177,57 +177,40 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
     return float(ece)
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Temperature minimising the negative log-likelihood of held-out labels (Guo et al., 2017)."""
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, binary: bool = False) -> float:
+    """Temperature minimising the negative log-likelihood of held-out labels (Guo et al., 2017): softmax over
+    classes, or with ``binary`` independent sigmoids (multi-label targets of the logits' shape)."""
     import torch
 
     log_t = torch.zeros(1, requires_grad=True)
     x = torch.from_numpy(logits.astype(np.float32))
-    y = torch.from_numpy(labels.astype(np.int64))
+    if binary:
+        y = torch.from_numpy(labels.astype(np.float32))
+        nll = torch.nn.functional.binary_cross_entropy_with_logits
+    else:
+        y = torch.from_numpy(labels.astype(np.int64))
+        nll = torch.nn.functional.cross_entropy
     opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x / log_t.exp(), y)
+        loss = nll(x / log_t.exp(), y)
         loss.backward()
         return loss
 
     opt.step(closure)
-    return float(log_t.exp().item())
-
-
-def fit_binary_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
-    """One temperature for independent sigmoid outputs (multi-label), minimising held-out binary cross-entropy."""
-    import torch
-
-    log_t = torch.zeros(1, requires_grad=True)
-    x = torch.from_numpy(logits.astype(np.float32))
-    y = torch.from_numpy(targets.astype(np.float32))
-    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(x / log_t.exp(), y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    if not binary:
+        return float(log_t.exp().item())
     # Bounded: a head whose logits barely move (hardly trained) would otherwise get an absurd temperature.
     return float(min(5.0, max(0.2, log_t.exp().item())))
 
 
 def binary_calibration_error(probs: np.ndarray, targets: np.ndarray, bins: int = 15) -> float:
-    """ECE of independent probabilities (every text x aspect cell one prediction): in equal-width bins of the
-    predicted probability, the gap between the mean probability and the share of cells that are positive."""
-    p, y = probs.ravel(), targets.ravel().astype(np.float64)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-    ece = 0.0
-    for b in range(bins):
-        in_bin = which == b
-        if in_bin.any():
-            ece += in_bin.mean() * abs(y[in_bin].mean() - p[in_bin].mean())
-    return float(ece)
+    """ECE of independent probabilities, every text x aspect cell one prediction (the behaviour model's binary
+    ECE over the flattened cells)."""
+    from infogap_server.training.behaviour.baselines import expected_calibration_error as binary_ece
+
+    return binary_ece(targets.ravel().astype(np.float64), probs.ravel(), bins)
 
 
 def aspect_targets(examples: list[FeedbackExample]) -> np.ndarray:
@@ -598,7 +581,7 @@ def train_intent_model(
         feedback_before = feedback_metrics(fb_pred[1], fb_pred[3], feedback_held)
         sentiment_logits_held.append(fb_pred[1])
         sentiment_labels_held += [SENTIMENTS.index(e.sentiment) for e in feedback_held]
-        aspect_temperature = fit_binary_temperature(fb_pred[3], aspect_targets(feedback_held))
+        aspect_temperature = fit_temperature(fb_pred[3], aspect_targets(feedback_held), binary=True)
         model.inv_aspect_temperature.fill_(1.0 / aspect_temperature)
         aspect_threshold = choose_aspect_threshold(fb_pred[3] / aspect_temperature, feedback_held)
     if sentiment_logits_held:
