@@ -298,6 +298,28 @@ async def test_a_watch_the_caller_cancels_ends_on_the_server(served):
         "infogap_requests_total", {"method": "WatchAlerts", "code": "CANCELLED"}) == 1
 
 
+async def test_watches_beyond_the_cap_are_resource_exhausted(start_server, tiny_repository):
+    server = await start_server(tiny_repository, **{**RULE, "alerts_max_watches": 1})
+    async with channel_to(server) as channel:
+        stub = infogap_pb2_grpc.InfoGapStub(channel)
+        first = stub.WatchAlerts(pb.WatchAlertsRequest(follow=True))
+        await first.initial_metadata()
+        for _ in range(100):  # the first watch is running once the server counts it
+            if server._servicer.alerts.watching == 1:
+                break
+            await asyncio.sleep(0.05)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await watch(stub)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "alerts_max_watches" in refused.value.details()
+        first.cancel()
+        for _ in range(100):
+            if server._servicer.alerts.watching == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await watch(stub) == []  # the slot is free again
+
+
 @pytest.mark.parametrize(("fields", "field"), [
     (dict(since=stamp(datetime(2100, 1, 1))), "since"),
     (dict(since=stamp(datetime(2001, 1, 1))), "since"),

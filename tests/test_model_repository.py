@@ -21,6 +21,7 @@ from infogap_server.models.registry import ModelRegistry
 from infogap_server.models.repository import (
     ModelConfig,
     TextModelInfo,
+    add_aspect_output,
     predates_aspects,
     resolve_version,
     write_or_check_text_config,
@@ -74,7 +75,10 @@ def test_a_configuration_and_model_from_before_the_aspect_head_are_brought_forwa
                                   if k not in ("aspects", "aspect_trained")}))
     assert "aspect_logits" not in ModelConfig.read(tmp_path, "infogap_text").outputs
     assert predates_aspects(tmp_path, "infogap_text")  # so `models build --if-missing` builds a newer version
-    write_or_check_text_config(tmp_path, "infogap_text", 4)  # what that build does first
+    write_or_check_text_config(tmp_path, "infogap_text", 4)  # what that build checks first: nothing changes
+    assert "aspect_logits" not in ModelConfig.read(tmp_path, "infogap_text").outputs  # version 1 still loads
+    assert add_aspect_output(tmp_path, "infogap_text")  # once the new version is in place
+    assert not add_aspect_output(tmp_path, "infogap_text")
     upgraded = ModelConfig.read(tmp_path, "infogap_text")
     assert upgraded.outputs == ("intent_logits", "sentiment_logits", "embedding", "aspect_logits")
     assert upgraded.output_dims["aspect_logits"] == (len(ASPECTS),) and upgraded.max_batch_size == 16

@@ -69,6 +69,9 @@ function behaviorEvent(e) {
   };
 }
 
+// Deadline of a WatchAlerts replay (without follow) when none is given.
+const REPLAY_TIMEOUT_MS = 300000;
+
 class InfoGapClient {
   /**
    * @param {string} address host:port of the gateway
@@ -176,7 +179,8 @@ class InfoGapClient {
    * feedback stored since `since` (a Date; default the server's alerts_default_replay_s), then, with `follow`, new
    * ones as they fire. `kinds`: 'overall', 'aspect', 'intent' (default all); `keys`: aspect or intent names (default
    * all). Use `for await (const alert of client.watchAlerts({ follow: true }))`; leaving the loop cancels the
-   * watch. Without `follow` the call has the client's deadline; with it none, unless `timeoutMs` is given. Errors
+   * watch. Without `follow` the call has a deadline of 300 s (starting a watch reads up to twice the server's
+   * alerts_lookback_rows stored rows first); with it none; unless `timeoutMs` is given. Errors
    * are InfoGapError (a following watch ends with UNAVAILABLE when the server shuts down: watch again from the last
    * alert's fired_at).
    */
@@ -187,7 +191,7 @@ class InfoGapClient {
       kinds: kinds.map((kind) => `ALERT_STREAM_${kind.toUpperCase()}`), keys, follow, request_id: requestId,
     };
     if (since) request.since = timestamp(since);
-    const ms = timeoutMs ?? (follow ? null : this.timeoutMs);
+    const ms = timeoutMs ?? (follow ? null : REPLAY_TIMEOUT_MS);
     const call = this.stub.WatchAlerts(request, ms == null ? {} : { deadline: new Date(Date.now() + ms) });
     try {
       for await (const alert of call) yield alert;

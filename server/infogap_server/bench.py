@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from infogap_server.models.repository import TextModelInfo, model_file, resolve_version
-from infogap_server.models.tensors import TEXT_INPUTS, TEXT_OUTPUTS
+from infogap_server.models.tensors import ASPECTS, TEXT_INPUTS, TEXT_OUTPUTS
 from infogap_server.server_process import ServerProcess
 from infogap_server.services.text_model import pad_batch, plan_runs
 from infogap_server.settings import Settings
@@ -725,8 +725,6 @@ INSIGHTS_INTENTS = (
     "recover_password", "check_cancellation_fee", "edit_account", "registration_problems", "create_account",
     "delete_account", "switch_account", "set_up_shipping_address", "newsletter_subscription", "review",
 )
-INSIGHTS_ASPECTS = ("delivery_delay", "damaged_item", "wrong_item", "missing_item", "refund_delay", "returns_process",
-                    "billing", "staff_attitude", "waiting_time", "product_quality", "website_app", "communication")
 INSIGHTS_SEGMENTS = ("champion", "loyal", "new", "promising", "at_risk", "hibernating", "lost", "prospect", "")
 INSIGHTS_PLANS = tuple(f"{tier}-{term}-v{n}" for tier in ("basic", "standard", "premium", "family", "business")
                        for term in ("monthly", "annual") for n in (1, 2, 3))
@@ -802,7 +800,7 @@ def synthetic_feedback(first_sequence: int, now: datetime, seed: int = 0, rows: 
             }
             if rng.random() < 0.85:  # with text: a sentiment, aspects and keywords
                 named = rng.choices((0, 1, 2, 3), aspects_named[rating])[0]
-                aspects = distinct(INSIGHTS_ASPECTS, aspect_weights, named)
+                aspects = distinct(ASPECTS, aspect_weights, named)
                 keywords = distinct(INSIGHTS_KEYWORDS, keyword_weights, rng.randint(2, 4))
                 label = leaning[rating] if rng.random() < 0.88 else rng.choice(labels)  # the model disagrees at times
                 top, split = rng.uniform(0.5, 0.97), rng.random()

@@ -284,9 +284,9 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
         print(f"error: unknown kind {unknown[0]!r}; the kinds are overall, aspect, intent", file=sys.stderr)
         return 2
     keys = [k for k in args.keys.split(",") if k]
-    with InfoGapClient(args.address, timeout_s=args.timeout_s, token=args.token or None) as client:
+    with InfoGapClient(args.address, token=args.token or None) as client:
         alerts = client.watch_alerts(since=_utc_time(args.since), kinds=kinds, keys=keys, follow=args.follow,
-                                     timeout_s=None if args.follow else args.timeout_s)
+                                     timeout_s=args.timeout_s)
         try:
             for alert in alerts:
                 if args.json:  # one JSON object a line: a watch has no end to wait for
@@ -327,7 +327,8 @@ def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of every command that calls a running server."""
     parser.add_argument("--address", default="127.0.0.1:50051", help="server address (host:port)")
     parser.add_argument("--token", default="", help="bearer token, when the server checks tokens")
-    parser.add_argument("--timeout-s", type=float, default=5.0, help="deadline in seconds")
+    parser.add_argument("--timeout-s", type=float, default=None,
+                        help="deadline in seconds (default 5; for alerts 300 for a replay, none with --follow)")
     parser.add_argument("--json", action="store_true", help="print the whole response as JSON")
 
 
@@ -336,8 +337,10 @@ def _ask_server(args: argparse.Namespace, call):
     here. On an error the code, the message and the bad fields go to stderr and None comes back."""
     from google.protobuf.json_format import MessageToDict
     from infogap import InfoGapClient, InfoGapError
+    from infogap.client import DEFAULT_TIMEOUT_S
 
-    with InfoGapClient(args.address, timeout_s=args.timeout_s, token=args.token or None) as client:
+    timeout_s = args.timeout_s or DEFAULT_TIMEOUT_S
+    with InfoGapClient(args.address, timeout_s=timeout_s, token=args.token or None) as client:
         try:
             response = call(client)
         except InfoGapError as error:

@@ -190,8 +190,8 @@ class Settings(BaseSettings):
     )
     alerts_alpha: float = Field(
         1e-5, gt=0, lt=0.5,
-        description="Per-test level of the one-sided binomial test of the window's negatives against the expected "
-        "rate (every stream is tested at each of its events, so this is strict).",
+        description="Per-test level of the one-sided beta-binomial test of the window's negatives against the "
+        "expected rate (every stream is tested at each of its events, so this is strict).",
     )
     alerts_min_hits: int = Field(
         5, ge=1, description="Fewest negative events in the window for an alert, however unlikely they are."
@@ -205,9 +205,14 @@ class Settings(BaseSettings):
         1.0, gt=0, le=3600, description="How often a following WatchAlerts reads the store for new feedback."
     )
     alerts_settle_s: float = Field(
-        2.0, ge=0, le=600,
+        10.0, ge=0, le=600,
         description="WatchAlerts reads feedback stored at least this long ago, so that a row still committing with a "
-        "lower sequence number (PostgreSQL, several writers) is not passed over.",
+        "lower sequence number (PostgreSQL, several writers) is not passed over; keep it above the slowest feedback "
+        "write (a few statements of at most store_timeout_s each).",
+    )
+    alerts_max_watches: int = Field(
+        8, ge=1, description="WatchAlerts calls one server runs at once; more are RESOURCE_EXHAUSTED (each replays "
+        "up to 2 x alerts_lookback_rows rows on its own)."
     )
     alerts_default_replay_s: float = Field(
         3600.0, ge=0, description="How far back WatchAlerts replays when the request sets no since."

@@ -230,11 +230,16 @@ def _watch_request(since: datetime | None, kinds: Iterable[str | int], keys: Ite
     return request
 
 
-def _watch_timeout(follow: bool, timeout_s: float | None, default_s: float) -> float | None:
-    """A replay gets the client's deadline; a watch that follows none, unless one is given."""
+#: Deadline of a WatchAlerts replay (without follow) when none is given: starting a watch reads up to 2 x the
+#: server's alerts_lookback_rows stored rows before the replay (seconds on a large store), longer than a unary call.
+REPLAY_TIMEOUT_S = 300.0
+
+
+def _watch_timeout(follow: bool, timeout_s: float | None) -> float | None:
+    """A replay gets REPLAY_TIMEOUT_S; a watch that follows no deadline; unless one is given."""
     if timeout_s is not None:
         return timeout_s
-    return None if follow else default_s
+    return None if follow else REPLAY_TIMEOUT_S
 
 
 class InfoGapClient:
@@ -316,10 +321,11 @@ class InfoGapClient:
         ``since`` (default: the server's alerts_default_replay_s), then, with ``follow``, new ones as they fire
         (the generator blocks between them; closing it cancels the watch). ``kinds``: "overall", "aspect",
         "intent" (default all); ``keys``: aspect or intent names (default all). Without ``follow`` the call has
-        the client's deadline; with it none, unless ``timeout_s`` is given. Raises InfoGapError (a watch that
-        follows ends with UNAVAILABLE when the server shuts down: watch again from the last alert's fired_at)."""
+        a deadline of REPLAY_TIMEOUT_S (300 s); with it none; unless ``timeout_s`` is given. Raises InfoGapError
+        (a watch that follows ends with UNAVAILABLE when the server shuts down: watch again from the last alert's
+        fired_at)."""
         request = _watch_request(since, kinds, keys, follow, request_id)
-        call = self._stub.WatchAlerts(request, timeout=_watch_timeout(follow, timeout_s, self.timeout_s))
+        call = self._stub.WatchAlerts(request, timeout=_watch_timeout(follow, timeout_s))
         try:
             yield from call
         except grpc.RpcError as error:
@@ -410,7 +416,7 @@ class AsyncInfoGapClient:
                            timeout_s: float | None = None) -> AsyncIterator[pb.Alert]:
         """See :meth:`InfoGapClient.watch_alerts` (an async generator here)."""
         request = _watch_request(since, kinds, keys, follow, request_id)
-        call = self._stub.WatchAlerts(request, timeout=_watch_timeout(follow, timeout_s, self.timeout_s))
+        call = self._stub.WatchAlerts(request, timeout=_watch_timeout(follow, timeout_s))
         try:
             async for alert in call:
                 yield alert

@@ -134,21 +134,27 @@ def write_config(repository: Path, model: str, text: str) -> Path:
 
 
 def write_or_check_text_config(repository: Path, model: str, n_intents: int) -> None:
-    """A new text model gets a config.pbtxt; an existing one must declare this model's number of intents. A
-    configuration written before the aspect head gains its output (the new version is the one served)."""
+    """A new text model gets a config.pbtxt; an existing one must declare this model's number of intents."""
     path = repository / model / CONFIG_FILE
     if not path.is_file():
         write_config(repository, model, text_model_config(model, n_intents))
         return
-    config = ModelConfig.read(repository, model)
-    declared = config.output_dims.get(INTENT_LOGITS)
+    declared = ModelConfig.read(repository, model).output_dims.get(INTENT_LOGITS)
     if declared != (n_intents,):
         raise ValueError(f"{path} declares {INTENT_LOGITS} {declared}, but the model has {n_intents} intents")
-    if ASPECT_LOGITS not in config.outputs:
-        parsed = text_format.Parse(path.read_text(encoding="utf-8"), model_config_pb2.ModelConfig())
-        parsed.output.add(name=ASPECT_LOGITS, data_type=model_config_pb2.TYPE_FP32, dims=[len(ASPECTS)])
-        write_config(repository, model, "# Aspect output added by infogap models build.\n"
-                     + text_format.MessageToString(parsed))
+
+
+def add_aspect_output(repository: Path, model: str) -> bool:
+    """Declare the aspect output in a configuration written before the aspect head (True when it had to). A build
+    calls it once its new version is in place: until then the old version, without that output, still loads."""
+    path = repository / model / CONFIG_FILE
+    if ASPECT_LOGITS in ModelConfig.read(repository, model).outputs:
+        return False
+    parsed = text_format.Parse(path.read_text(encoding="utf-8"), model_config_pb2.ModelConfig())
+    parsed.output.add(name=ASPECT_LOGITS, data_type=model_config_pb2.TYPE_FP32, dims=[len(ASPECTS)])
+    text = "# Aspect output added by infogap models build.\n" + text_format.MessageToString(parsed)
+    write_config(repository, model, text)
+    return True
 
 
 def predates_aspects(repository: Path, model: str) -> bool:

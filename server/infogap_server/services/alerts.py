@@ -53,7 +53,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from infogap_server.errors import InvalidArgument, Unavailable
+from infogap_server.errors import InvalidArgument, ResourceExhausted, Unavailable
 from infogap_server.services.customers import to_utc_naive
 from infogap_server.settings import Settings
 from infogap_server.store.base import AlertFeedStore, FeedbackSignal
@@ -362,6 +362,7 @@ class AlertService:
         self._now = clock
         self._on_alert = on_alert  # metrics: called for every alert sent to a watcher
         self.rule = AlertRule.from_settings(settings)
+        self.watching = 0  # watches running now (each replays on its own: they are capped)
 
     def check(self, r: WatchRequest) -> tuple[datetime, frozenset[str], frozenset[str]]:
         """(since as naive UTC, kinds, keys); raises InvalidArgument naming the field and the reason."""
@@ -388,7 +389,19 @@ class AlertService:
         ``since`` first, then, with ``follow``, new ones every poll interval until ``stop`` is set (which ends the
         watch with UNAVAILABLE: the server is shutting down)."""
         since, kinds, keys = self.check(r)
-        return self._watch(since, kinds, keys, r.follow, stop)
+        return self._counted(self._watch(since, kinds, keys, r.follow, stop))
+
+    async def _counted(self, alerts: AsyncIterator[Alert]) -> AsyncIterator[Alert]:
+        """At most alerts_max_watches watches at once: each one's replay is seconds of CPU on a large store."""
+        if self.watching >= self._settings.alerts_max_watches:
+            raise ResourceExhausted(f"{self.watching} alert watches are running, the most this server takes "
+                                    "(alerts_max_watches): retry later, or share one watch")
+        self.watching += 1
+        try:
+            async for alert in alerts:
+                yield alert
+        finally:
+            self.watching -= 1
 
     async def _watch(self, since: datetime, kinds: frozenset[str], keys: frozenset[str], follow: bool,
                      stop: asyncio.Event) -> AsyncIterator[Alert]:

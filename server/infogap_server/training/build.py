@@ -33,6 +33,7 @@ from infogap_server.models.repository import (
     LABELS_FILE,
     MODEL_FILE,
     TOKENIZER_FILE,
+    add_aspect_output,
     version_dir,
     versions,
     write_or_check_text_config,
@@ -750,6 +751,7 @@ def train_intent_model(
         if target.exists():
             shutil.rmtree(target)
         out.rename(target)
+        add_aspect_output(repository, name)  # a configuration from before the aspect head, now that it is served
         fp32_keep = fp32_path(repository, version, name)
         fp32_keep.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(fp32), fp32_keep)
