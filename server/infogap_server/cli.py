@@ -182,6 +182,41 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_catalogue_check(args: argparse.Namespace) -> int:
+    """Validate a plan catalogue file: a summary and exit code 0, or every problem and exit code 2."""
+    from infogap_server.errors import Unavailable
+    from infogap_server.services.catalogue import CatalogueError, load_catalogue, text_model_intents
+
+    settings = _settings_or_exit()
+    path = Path(args.path) if args.path else settings.catalogue_path
+    intents, model = None, ""
+    if args.intents_from_model:
+        try:
+            model, intents = text_model_intents(settings.model_repository, settings.text_model,
+                                                settings.text_model_version)
+        except Unavailable as exc:
+            print(f"error: --intents-from-model: {exc.message}", file=sys.stderr)
+            return 2
+    try:
+        catalogue = load_catalogue(path, intents=intents)
+    except CatalogueError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    print(f"{path}: valid, {len(catalogue.plans)} plans, version {catalogue.version}")
+    print("kinds: " + ", ".join(f"{kind} {n}" for kind, n in sorted(catalogue.kinds().items())))
+    approval = [p.id for p in catalogue.plans if p.requires_approval]
+    print(f"need approval: {len(approval)} ({', '.join(approval) or 'none'})")
+    if intents is not None:
+        print(f"covers every one of the {len(intents)} intents of {model}")
+    print("plans per intent (highest prior affinity first):")
+    width = max(len(i) for i in catalogue.intents)
+    for intent in sorted(catalogue.intents):
+        plans = catalogue.plans_for(intent)
+        listed = ", ".join(f"{p.id} {p.affinity(intent):.2f}" for p in plans)
+        print(f"  {intent:<{width}}  {len(plans):>2}  {listed}")
+    return 0
+
+
 def _safe_url(url: str) -> str:
     """The URL without its password, for printing."""
     from sqlalchemy.engine import make_url
@@ -443,6 +478,16 @@ def main(argv: list[str] | None = None) -> int:
     upgrade = db_sub.add_parser("upgrade", help="apply the store's schema migrations (Alembic) up to the latest")
     upgrade.add_argument("--url", default="", help="database URL (default INFOGAP_DATABASE_URL or the SQLite file)")
     upgrade.set_defaults(func=_cmd_db_upgrade)
+
+    catalogue = sub.add_parser("catalogue", help="the plan catalogue Recommend chooses from")
+    catalogue_sub = catalogue.add_subparsers(dest="catalogue_command", required=True)
+    check = catalogue_sub.add_parser(
+        "check", help="validate a catalogue file: a summary, or every problem and exit code 2")
+    check.add_argument("--path", default="", help="the YAML file (default INFOGAP_CATALOGUE_PATH)")
+    check.add_argument("--intents-from-model", action="store_true",
+                       help="also check that the plans cover exactly the intents of the served text model "
+                       "(INFOGAP_MODEL_REPOSITORY, INFOGAP_TEXT_MODEL)")
+    check.set_defaults(func=_cmd_catalogue_check)
 
     data_import = data_sub.add_parser("import", help="import a data set through the RecordEvents ingest path")
     import_sub = data_import.add_subparsers(dest="dataset", required=True)

@@ -220,6 +220,18 @@ class Settings(BaseSettings):
     alerts_max_replay_days: int = Field(
         31, ge=1, le=400, description="The earliest since WatchAlerts accepts, in days before now."
     )
+    # --- Recommend (the plan catalogue: services/catalogue.py and the README) ---
+    catalogue_path: Path = Field(
+        Path(__file__).resolve().parent / "services" / "data" / "plans.yaml",
+        description="The plan catalogue (YAML) Recommend chooses from; the default is the one shipped with the server.",
+    )
+    catalogue_reload_s: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="How often the catalogue file is checked for changes and reloaded without a restart (an invalid "
+        "file is logged and the previous catalogue kept); 0 turns reloading off.",
+    )
     auth_tokens: dict[str, tuple[str, ...]] = Field(
         {},
         description="Access tokens as a JSON object: the SHA-256 hex digest of each token -> its scopes (identify, "
