@@ -548,6 +548,9 @@ async def run(args) -> dict:
     if "behaviour" in paths:  # churn scoring: the behaviour model alone, in GetCustomerProfile, in IdentifyNeeds
         report["behaviour"] = await behaviour_paths(settings, args, texts, loads)
 
+    if "open-bandit" in paths:  # the bandit learner on real logged recommendations, against random and Thompson
+        report["open_bandit"] = await asyncio.to_thread(open_bandit_path, args)
+
     if "triton" in paths:
         import tritonclient.grpc.aio as triton_grpc
         from tokenizers import Tokenizer
@@ -619,6 +622,21 @@ async def run(args) -> dict:
     report["ratios"] = ratios
     print("ratios:", json.dumps(ratios), flush=True)
     return report
+
+
+def open_bandit_path(args) -> dict:
+    """The open-bandit path: the learner trained on the Open Bandit Dataset's uniform-random log and judged off
+    policy on the rest (``learning/open_bandit.py``); skipped, with the reason, when the data is not there."""
+    from infogap_server.learning.open_bandit import DEFAULT_DATA, data_missing, print_report, run_benchmark
+
+    data = Path(args.open_bandit_data) if args.open_bandit_data else DEFAULT_DATA
+    if reason := data_missing(data, args.open_bandit_campaign):
+        print(f"open-bandit: skipped: {reason}", flush=True)
+        return {"skipped": reason}
+    result = run_benchmark(data, campaign=args.open_bandit_campaign, rows=args.open_bandit_rows,
+                           resamples=args.open_bandit_resamples)
+    print_report(result)
+    return result
 
 
 #: Events per RecordEvents call in the ingest benchmark, and customers they are spread over.

@@ -446,10 +446,12 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = sub.add_parser("bench", help="measure throughput and latency: model alone, gateway, Triton (one run)")
     bench.add_argument("--paths",
-                       default="patterns,model,embedded,overload,workers,noop,store,insights,alerts,behaviour,triton",
+                       default="patterns,model,embedded,overload,workers,noop,store,insights,alerts,behaviour,"
+                       "open-bandit,triton",
                        help="comma list of patterns, model, embedded, overload, workers, noop, store, insights "
                        "(GetInsights over 100,000 feedback rows), alerts (WatchAlerts' rule: delay to a planted "
-                       "spike, false alerts per 10,000 steady rows), behaviour, triton")
+                       "spike, false alerts per 10,000 steady rows), behaviour, open-bandit (the bandit learner "
+                       "judged off policy on the Open Bandit Dataset sample), triton")
     bench.add_argument("--alerts-grid", action="store_true",
                        help="with the alerts path, also the trade-off over a grid of windows and levels")
     bench.add_argument("--concurrency", type=int, default=32, help="closed-loop concurrent callers")
@@ -463,6 +465,14 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--overload-in-flight", type=int, default=2000, help="calls kept in flight in overload")
     bench.add_argument("--overload-deadline-s", type=float, default=1.0, help="deadline of each overload call")
     bench.add_argument("--overload-seconds", type=float, default=15.0, help="seconds of sustained overload")
+    bench.add_argument("--open-bandit-data", default=None,
+                       help="the Open Bandit Dataset sample (default: ../shared/data/open_bandit beside the project)")
+    bench.add_argument("--open-bandit-campaign", choices=("all", "men", "women"), default="all",
+                       help="campaign of the open-bandit path")
+    bench.add_argument("--open-bandit-rows", type=int, default=None,
+                       help="read only the first N impressions of each log (a reduced run; default all 10,000)")
+    bench.add_argument("--open-bandit-resamples", type=int, default=200,
+                       help="bootstrap resamples of the open-bandit intervals")
     bench.add_argument("--out", default="bench_results", help="folder for the JSON result and the PNG plot")
     bench.set_defaults(func=lambda a: __import__("infogap_server.bench", fromlist=["main"]).main(a))
 

@@ -30,7 +30,6 @@ import json
 import logging
 import math
 import os
-import re
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from infogap_server.errors import InfogapError, InvalidArgument, Unavailable
 from infogap_server.services.customers import SEGMENTS
+from infogap_server.services.patterns import compile_pattern
 
 log = logging.getLogger("infogap.catalogue")
 
@@ -66,7 +66,7 @@ OUT_OF_SCOPE = "out_of_scope"
 
 #: Plan ids and intent names: lowercase letters, digits and underscores, starting with a letter, at most 64.
 PLAN_ID_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
-_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_ID = compile_pattern("catalogue.plan_id", r"[a-z][a-z0-9_]{0,63}")
 
 PlanKind = Literal["resolution", "offer", "product", "information", "contact"]
 RuleName = Literal["order_age_days", "order_amount", "churn_risk", "segments", "channels"]
