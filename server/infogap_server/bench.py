@@ -157,9 +157,22 @@ async def open_loop(call, texts: list[str], rate_per_s: float, duration_s: float
     return latencies, errors
 
 
+
+def _spinning_sessions(path: str, settings: Settings) -> list:
+    """The model in two ONNX Runtime sessions, threads spinning and not: the limit is the better of the two,
+    whichever the gateway uses."""
+    import onnxruntime as ort
+
+    sessions = []
+    for spinning in ("1", "0"):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = settings.intra_op_threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+        sessions.append(ort.InferenceSession(path, options, providers=["CPUExecutionProvider"]))
+    return sessions
+
 def model_alone(settings: Settings, texts: list[str], batch_sizes: tuple[int, ...], seconds_each: float) -> dict:
     """ONNX Runtime throughput on pre-tokenized batches of the same messages, per batch size."""
-    import onnxruntime as ort
     from tokenizers import Tokenizer
 
     version = resolve_version(settings.model_repository, settings.text_model, settings.text_model_version)
@@ -168,12 +181,7 @@ def model_alone(settings: Settings, texts: list[str], batch_sizes: tuple[int, ..
     tok.enable_truncation(max_length=min(settings.max_sequence_tokens, info.max_sequence_tokens))
     tok.no_padding()
     path = str(model_file(settings.model_repository, settings.text_model, version))
-    sessions = []
-    for spinning in ("1", "0"):  # the limit is the better of the two, whichever the gateway uses
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = settings.intra_op_threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
-        sessions.append(ort.InferenceSession(path, options, providers=["CPUExecutionProvider"]))
+    sessions = _spinning_sessions(path, settings)
     overhead = settings.run_overhead_tokens
     rng = random.Random(1)
     results: dict[str, dict[int, float]] = {"padded": {}, "length_aware": {}}
@@ -1034,7 +1042,6 @@ def behaviour_model_alone(settings: Settings, examples: list, batch_sizes: tuple
                           seconds_each: float) -> dict:
     """ONNX Runtime throughput of the behaviour model on the test-period histories, encoded at their cut-off as the
     gateway encodes them and padded per batch to the longest (as on the embedded backend), per batch size."""
-    import onnxruntime as ort
 
     from infogap_server.models.behaviour import BehaviourModelInfo, encode_history, pad_histories
 
@@ -1043,12 +1050,7 @@ def behaviour_model_alone(settings: Settings, examples: list, batch_sizes: tuple
     info = BehaviourModelInfo.read(repository, settings.behaviour_model, version)
     histories = [h for x in examples if (h := encode_history(x.history, x.cutoff, info.type_index, info.max_events))]
     path = str(model_file(repository, settings.behaviour_model, version))
-    sessions = []
-    for spinning in ("1", "0"):  # the limit is the better of the two, whichever the gateway uses
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = settings.intra_op_threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
-        sessions.append(ort.InferenceSession(path, options, providers=["CPUExecutionProvider"]))
+    sessions = _spinning_sessions(path, settings)
     rng = random.Random(1)
     rates: dict[int, float] = {}
     for size in batch_sizes:
