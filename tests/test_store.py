@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from infogap_server.errors import Unavailable
 from infogap_server.store import SUPPORTED_URLS, StoreConfigError, create_store, schema
-from infogap_server.store.base import EventRow, FeedbackRow
+from infogap_server.store.base import Candidate, DecisionRow, EventRow, FeedbackRow, RewardRow
 
 T0 = datetime(2024, 3, 1, 12, 0, 0)
 
@@ -102,14 +102,20 @@ async def test_erasure_reaches_every_customer_table_and_leaves_an_anonymous_audi
         await store.add_feedback(FeedbackRow(customer, "f1", 2, text="late parcel", intent="track_order"),
                                  [("aspect", "delivery_delay", 0.9), ("keyword", "late", 0.5)])
     await store.add_feedback(FeedbackRow(key, "f2", 5, plan_id="planA", segment="new"))
+    for customer, decision_id in ((key, "a" * 32), (key, "b" * 32), ("other", "c" * 32)):
+        await store.add_decision(DecisionRow(decision_id, customer, "p1", "c1", 7, (Candidate("planA", 1.0, 0.5),),
+                                             ("planA",), intent="track_order"))
+        await store.add_reward(RewardRow(decision_id, 0.0, "default"))
     stored = {t.name: await count_rows(store, t, customer_key=key) for t in schema.customer_tables()}
     # A table added later must be given rows here: erasure is only shown to reach the tables this test fills.
     assert all(stored.values()), f"no rows of the customer in {[n for n, c in stored.items() if not c]}"
     report = await store.erase_customer(key, request_id="erase-1")
-    assert report.deleted == stored == {"events": 3, "feedback": 2, "feedback_terms": 2}
+    assert report.deleted == stored == {"events": 3, "feedback": 2, "feedback_terms": 2, "decisions": 2,
+                                        "decision_rewards": 2}
     for table in schema.customer_tables():
         assert await count_rows(store, table, customer_key=key) == 0
     assert await count_rows(store, schema.events, customer_key="other") == 1
+    assert await count_rows(store, schema.decisions) == await count_rows(store, schema.decision_rewards) == 1
     # The rollups lost exactly the erased feedback: what is left counts the other customer's row alone.
     assert await rollup_rows(store) == await rollup_rows(store, rebuilt=True)
     assert await count_rows(store, schema.feedback_daily, dimension="") == 1

@@ -8,8 +8,10 @@ transaction has committed. A store that cannot be reached raises :class:`~infoga
 
 from __future__ import annotations
 
+import math
+import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -121,6 +123,127 @@ class ReplayStart:
     first: int
 
 
+#: A decision id: 32 lower-case hexadecimal digits (a UUID without dashes), as Recommend returns it.
+DECISION_ID = re.compile(r"[0-9a-f]{32}")
+#: Where a decision's reward came from: the customer's feedback, or the default after no feedback came in time.
+REWARD_SOURCES = ("feedback", "default")
+#: Context values: numbers, flags and labels. A string longer than a label is refused (no free text in the log).
+MAX_CONTEXT_LABEL_CHARS = 64
+MAX_CONTEXT_FEATURES = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One plan the policy ranked: its probability of being answered first (the logging propensity) and score."""
+
+    plan_id: str
+    probability: float
+    score: float
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    """One Recommend answer as logged: what the policy saw (``context``: features only, never free text: numbers,
+    flags and short labels such as an intent or a segment), every candidate in ranked order with its probability,
+    the plans answered (``chosen``, in order) and the seed that replays the sampling. Times in UTC (naive)."""
+
+    decision_id: str
+    customer_key: str  # the pseudonym; "" for a recommendation without a customer
+    policy_version: str
+    catalogue_version: str
+    seed: int
+    candidates: tuple[Candidate, ...]
+    chosen: tuple[str, ...]
+    intent: str = ""
+    context: Mapping[str, float | int | bool | str | None] = field(default_factory=dict)
+    decided_at: datetime | None = None  # set by the store when it commits
+    sequence: int | None = None
+
+    @property
+    def top_plan_id(self) -> str:
+        return self.chosen[0] if self.chosen else ""
+
+
+@dataclass(frozen=True)
+class RewardRow:
+    """A decision's reward, stored once per decision: ``source`` is one of :data:`REWARD_SOURCES`."""
+
+    decision_id: str
+    reward: float
+    source: str
+    customer_key: str = ""  # the decision's; set by the store
+    rewarded_at: datetime | None = None  # set by the store when it commits
+    sequence: int | None = None
+
+
+@dataclass(frozen=True)
+class RewardedDecision:
+    """What a learner reads of one decision: the decision as stored, the first feedback its customer gave on it
+    (None fields and no aspects without one) and its reward when one is stored."""
+
+    decision: DecisionRow
+    feedback_id: str | None = None
+    rating: int | None = None
+    sentiment: str | None = None  # "" for feedback without text
+    sentiment_negative: float | None = None
+    sentiment_neutral: float | None = None
+    sentiment_positive: float | None = None
+    aspects: tuple[str, ...] = ()  # sorted: the complaint aspects of the feedback's text
+    reward: RewardRow | None = None
+
+
+def _check_label(name: str, value: str, limit: int) -> None:
+    if not isinstance(value, str) or len(value) > limit:
+        raise ValueError(f"{name} must be a string of at most {limit} characters")
+
+
+def check_decision(row: DecisionRow) -> None:
+    """Raise ValueError when ``row`` cannot be logged as it is: the same rules on every database (PostgreSQL
+    would refuse an over-long string, SQLite would store it)."""
+    if not isinstance(row.decision_id, str) or not DECISION_ID.fullmatch(row.decision_id):
+        raise ValueError("decision_id must be 32 lower-case hexadecimal digits")
+    _check_label("customer_key", row.customer_key, 64)
+    _check_label("policy_version", row.policy_version, 64)
+    _check_label("catalogue_version", row.catalogue_version, 64)
+    _check_label("intent", row.intent, 64)
+    if not row.policy_version or not row.catalogue_version:
+        raise ValueError("policy_version and catalogue_version must not be empty")
+    if isinstance(row.seed, bool) or not isinstance(row.seed, int) or not 0 <= row.seed < 2**63:
+        raise ValueError("seed must be an integer in [0, 2**63)")
+    if not isinstance(row.context, Mapping) or len(row.context) > MAX_CONTEXT_FEATURES:
+        raise ValueError(f"context must be a mapping of at most {MAX_CONTEXT_FEATURES} features")
+    for key, value in row.context.items():
+        _check_label("a context feature's name", key, MAX_CONTEXT_LABEL_CHARS)
+        if isinstance(value, str):
+            _check_label(f"context[{key!r}]", value, MAX_CONTEXT_LABEL_CHARS)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"context[{key!r}] must be finite")
+        elif value is not None and not isinstance(value, (bool, int, float)):
+            raise ValueError(f"context[{key!r}] must be a number, a flag or a label (features only, no free text)")
+    seen: set[str] = set()
+    for candidate in row.candidates:
+        _check_label("a candidate's plan_id", candidate.plan_id, 128)
+        if not candidate.plan_id or candidate.plan_id in seen:
+            raise ValueError("candidates must have distinct, non-empty plan ids")
+        seen.add(candidate.plan_id)
+        if not (math.isfinite(candidate.probability) and 0.0 <= candidate.probability <= 1.0):
+            raise ValueError(f"the probability of {candidate.plan_id!r} must be in [0, 1]")
+        if not math.isfinite(candidate.score):
+            raise ValueError(f"the score of {candidate.plan_id!r} must be finite")
+    if len(set(row.chosen)) != len(row.chosen) or not set(row.chosen) <= seen:
+        raise ValueError("chosen must be distinct plan ids among the candidates")
+
+
+def check_reward(row: RewardRow) -> None:
+    """Raise ValueError when ``row`` cannot be stored as it is."""
+    if not isinstance(row.decision_id, str) or not DECISION_ID.fullmatch(row.decision_id):
+        raise ValueError("decision_id must be 32 lower-case hexadecimal digits")
+    if row.source not in REWARD_SOURCES:
+        raise ValueError(f"source must be one of {', '.join(REWARD_SOURCES)}")
+    if isinstance(row.reward, bool) or not isinstance(row.reward, (int, float)) or not math.isfinite(row.reward):
+        raise ValueError("reward must be a finite number")
+
+
 @dataclass(frozen=True)
 class AppendResult:
     """What :meth:`EventStore.append_events` did with each row, by index into the rows it was given."""
@@ -226,6 +349,39 @@ class AlertFeedStore(Protocol):
         rows that precede ``first`` (0 when fewer are stored), so that reading after it replays them first."""
 
 
+class DecisionStore(Protocol):
+    """The decision log: every Recommend answer once, its reward once, and what a learner reads of them.
+
+    The log holds features only: the caller passes the policy's context as numbers, flags and short labels, never
+    the customer's message or any other free text (:func:`check_decision` refuses long strings)."""
+
+    async def add_decision(self, row: DecisionRow) -> tuple[DecisionRow, bool]:
+        """Store ``row`` unless its decision id is stored already, and return after the commit: (the stored row,
+        True when it was there before and nothing new was stored). The store sets ``decided_at``. Concurrent adds of
+        one id store one row. Raises ValueError for a row :func:`check_decision` refuses."""
+
+    async def get_decision(self, decision_id: str) -> DecisionRow | None:
+        """The stored decision, or None."""
+
+    async def add_reward(self, row: RewardRow) -> tuple[RewardRow, bool]:
+        """Store the decision's reward unless it has one already (the first one written wins: feedback or the
+        default, whichever commits first), and return after the commit: (the stored reward, True when one was
+        there before). The store copies the decision's customer_key and sets ``rewarded_at``. Raises ValueError for
+        a bad row and LookupError when the decision is not stored."""
+
+    async def rewards_since(self, after_sequence: int, *, limit: int) -> list[RewardedDecision]:
+        """Up to ``limit`` decisions with a sequence greater than ``after_sequence``, in sequence order, each with
+        the first feedback (lowest sequence) its own customer gave with its decision id, that feedback's complaint
+        aspects, and its stored reward. Each is read as it stands now: feedback may still come for a recent
+        decision, so a learner advances its cursor only past decisions that have a reward (and, on PostgreSQL
+        with several writers, only past decisions older than a settle time: a row still committing may hold a lower
+        sequence than one already visible, as for :meth:`AlertFeedStore.feedback_since`)."""
+
+    async def decisions_without_feedback(self, older_than: datetime, *, limit: int) -> list[DecisionRow]:
+        """Up to ``limit`` decisions decided before ``older_than`` (naive UTC) with neither feedback of their
+        customer nor a stored reward, oldest first: the ones due a default reward."""
+
+
 class CustomerStore(Protocol):
     """Everything the store keeps about one customer, as a whole."""
 
@@ -235,7 +391,7 @@ class CustomerStore(Protocol):
         customers) lose the customer's feedback in the same transaction."""
 
 
-class Store(EventStore, FeedbackStore, AlertFeedStore, CustomerStore, Protocol):
+class Store(EventStore, FeedbackStore, AlertFeedStore, DecisionStore, CustomerStore, Protocol):
     """The whole store: opened once at start, closed at stop."""
 
     name: str

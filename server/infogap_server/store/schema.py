@@ -7,6 +7,9 @@ that column, so a table added by a later issue is erased without anyone remember
 The rollups (``feedback_hourly``, ``feedback_daily``, ``feedback_terms_daily``) are the other kind: counts of feedback
 per time bucket and dimension value, kept in the transaction of every insert and erasure, with no customer in them
 (marked ``info={"aggregate": True}``). GetInsights sums them instead of scanning the raw rows.
+
+The decision log (``decisions``, ``decision_rewards``) is append-only: a Recommend answer is written once, and its
+reward is a row of its own written later, once (by feedback or, after a wait, the default).
 """
 
 from __future__ import annotations
@@ -131,6 +134,47 @@ feedback_terms_daily = sa.Table(
     sa.PrimaryKeyConstraint("dimension", "value", "kind", "day", "term", name="pk_feedback_terms_daily"),
     info={"aggregate": True},
 )
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("sequence", BigId, primary_key=True, autoincrement=True, comment="Store-wide sequence number."),
+    sa.Column("decision_id", sa.String(32), nullable=False, comment="The Recommend answer's id (32 hex digits)."),
+    sa.Column(CUSTOMER_KEY, sa.String(64), nullable=False,
+              comment="HMAC-SHA256 pseudonym of the customer id; empty for a recommendation without a customer."),
+    sa.Column("policy_version", sa.String(64), nullable=False, comment="The policy that ranked the plans."),
+    sa.Column("catalogue_version", sa.String(64), nullable=False, comment="The plan catalogue it ranked from."),
+    sa.Column("intent", sa.String(64), nullable=False, server_default="", comment="The intent that was served."),
+    sa.Column("seed", sa.BigInteger(), nullable=False, comment="The sampling seed: replays the decision."),
+    sa.Column("context", sa.Text(), nullable=False,
+              comment="JSON object of the features the policy read (numbers, flags, labels); never free text."),
+    sa.Column("candidates", sa.Text(), nullable=False,
+              comment="JSON list of {plan_id, probability, score}, in ranked order."),
+    sa.Column("chosen", sa.Text(), nullable=False, comment="JSON list of the plan ids answered, in order."),
+    sa.Column("top_plan_id", sa.String(128), nullable=False, server_default="",
+              comment="The first plan answered; empty when none was."),
+    sa.Column("decided_at", sa.DateTime(), nullable=False, comment="UTC; when the store committed it."),
+    sa.UniqueConstraint("decision_id", name="uq_decisions_decision_id"),
+)
+# Erasure, and a customer's decisions in time order.
+sa.Index("ix_decisions_customer_decided", decisions.c.customer_key, decisions.c.decided_at)
+# Decisions older than the reward wait (the default reward).
+sa.Index("ix_decisions_decided", decisions.c.decided_at)
+
+decision_rewards = sa.Table(
+    "decision_rewards",
+    metadata,
+    sa.Column("sequence", BigId, primary_key=True, autoincrement=True, comment="Store-wide sequence number."),
+    sa.Column("decision_id", sa.String(32),
+              sa.ForeignKey("decisions.decision_id", name="fk_decision_rewards_decision", ondelete="CASCADE"),
+              nullable=False, comment="The decision rewarded; one reward per decision."),
+    sa.Column(CUSTOMER_KEY, sa.String(64), nullable=False, comment="The decision's customer_key (erasure)."),
+    sa.Column("reward", sa.Float(), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False, comment="feedback or default (no feedback in time)."),
+    sa.Column("rewarded_at", sa.DateTime(), nullable=False, comment="UTC; when the store committed it."),
+    sa.UniqueConstraint("decision_id", name="uq_decision_rewards_decision_id"),
+)
+sa.Index("ix_decision_rewards_customer", decision_rewards.c.customer_key)
 
 erasures = sa.Table(
     "erasures",

@@ -25,7 +25,9 @@ from infogap_server.errors import Unavailable
 from infogap_server.store import rollups, schema
 from infogap_server.store.base import (
     AppendResult,
+    Candidate,
     ContentWindow,
+    DecisionRow,
     ErasureReport,
     EventRow,
     FeedbackRow,
@@ -33,8 +35,12 @@ from infogap_server.store.base import (
     InsightsData,
     InsightsQuery,
     ReplayStart,
+    RewardedDecision,
+    RewardRow,
     StoreConfigError,
     TypeSummary,
+    check_decision,
+    check_reward,
 )
 from infogap_server.store.migrate import current_revision, head_revision, upgrade_on
 
@@ -42,6 +48,11 @@ log = logging.getLogger("infogap.store")
 
 _EVENT_COLUMNS = ("customer_key", "event_id", "type", "occurred_at", "amount_minor", "item_count", "note")
 _FEEDBACK_COLUMNS = tuple(f.name for f in dataclasses.fields(FeedbackRow))
+_DECISION_COLUMNS = ("sequence", "decision_id", "customer_key", "policy_version", "catalogue_version", "intent",
+                     "seed", "context", "candidates", "chosen", "decided_at")
+_REWARD_COLUMNS = ("sequence", "decision_id", "customer_key", "reward", "source", "rewarded_at")
+#: Values per IN (...) list: under SQLite's and asyncpg's limits on bound parameters.
+_IN_CHUNK = 500
 _KEY_FINGERPRINT = "pseudonym_key_fingerprint"
 #: SQLSTATE classes that mean "try again": connection exceptions (08), transaction rollback such as a deadlock or
 #: a serialization failure (40), insufficient resources (53), operator intervention such as a shutdown, a database
@@ -361,6 +372,91 @@ class SqlStore:
         async with self._guard(), self.engine.connect() as conn:
             return [EventRow(**row._mapping) for row in await conn.execute(query)]
 
+    # --- decisions ------------------------------------------------------------------------------------------
+
+    async def add_decision(self, row: DecisionRow) -> tuple[DecisionRow, bool]:
+        check_decision(row)
+        d = schema.decisions
+        values = _decision_values(row)
+        values["decided_at"] = utc_now()
+        statement = (self._insert(d).on_conflict_do_nothing(index_elements=["decision_id"])
+                     .returning(d.c.sequence))
+        async with self._guard(), self.engine.begin() as conn:
+            inserted = (await conn.execute(statement, values)).scalar() is not None
+            # Inserted or not (a retry, or another replica's a moment ago), the stored row answers.
+            stored = (await conn.execute(_decision_select().where(d.c.decision_id == row.decision_id))).one()
+        return _decision_from(stored._mapping), not inserted
+
+    async def get_decision(self, decision_id: str) -> DecisionRow | None:
+        d = schema.decisions
+        async with self._guard(), self.engine.connect() as conn:
+            found = (await conn.execute(_decision_select().where(d.c.decision_id == decision_id))).first()
+        return None if found is None else _decision_from(found._mapping)
+
+    async def add_reward(self, row: RewardRow) -> tuple[RewardRow, bool]:
+        check_reward(row)
+        d, r = schema.decisions, schema.decision_rewards
+        statement = (self._insert(r).on_conflict_do_nothing(index_elements=["decision_id"])
+                     .returning(r.c.sequence))
+        async with self._guard(), self.engine.begin() as conn:
+            key = await conn.scalar(sa.select(d.c.customer_key).where(d.c.decision_id == row.decision_id))
+            if key is None:
+                raise LookupError(f"no decision {row.decision_id} is stored")
+            try:
+                inserted = (await conn.execute(statement, {
+                    "decision_id": row.decision_id, "customer_key": key, "reward": float(row.reward),
+                    "source": row.source, "rewarded_at": utc_now()})).scalar() is not None
+            except sa.exc.IntegrityError:  # the decision was erased since it was read
+                raise LookupError(f"no decision {row.decision_id} is stored") from None
+            stored = (await conn.execute(sa.select(*[r.c[c] for c in _REWARD_COLUMNS])
+                                         .where(r.c.decision_id == row.decision_id))).one()
+        return RewardRow(**stored._mapping), not inserted
+
+    async def rewards_since(self, after_sequence: int, *, limit: int) -> list[RewardedDecision]:
+        d, f, r, t = schema.decisions, schema.feedback, schema.decision_rewards, schema.feedback_terms
+        earlier = f.alias("earlier")
+        # The first feedback of the decision's own customer: another customer naming the same id is not joined.
+        first_feedback = (sa.select(sa.func.min(earlier.c.sequence))
+                          .where(earlier.c.decision_id == d.c.decision_id,
+                                 earlier.c.customer_key == d.c.customer_key)
+                          .correlate(d).scalar_subquery())
+        query = (
+            sa.select(*[d.c[c] for c in _DECISION_COLUMNS],
+                      f.c.sequence.label("feedback_sequence"), f.c.feedback_id, f.c.rating, f.c.sentiment,
+                      f.c.sentiment_negative, f.c.sentiment_neutral, f.c.sentiment_positive,
+                      *[r.c[c].label(f"reward_{c}") for c in _REWARD_COLUMNS])
+            .select_from(d.outerjoin(f, f.c.sequence == first_feedback)
+                         .outerjoin(r, r.c.decision_id == d.c.decision_id))
+            .where(d.c.sequence > after_sequence)
+            .order_by(d.c.sequence)
+            .limit(limit)
+        )
+        aspects: dict[int, list[str]] = {}
+        async with self._guard(), self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+            with_feedback = sorted({row.feedback_sequence for row in rows if row.feedback_sequence is not None})
+            for at in range(0, len(with_feedback), _IN_CHUNK):
+                found = await conn.execute(
+                    sa.select(t.c.feedback_sequence, t.c.term)
+                    .where(t.c.feedback_sequence.in_(with_feedback[at:at + _IN_CHUNK]), t.c.kind == "aspect")
+                    .order_by(t.c.feedback_sequence, t.c.term))
+                for sequence, term in found:
+                    aspects.setdefault(sequence, []).append(term)
+        return [_rewarded_from(row._mapping, tuple(aspects.get(row.feedback_sequence, ()))) for row in rows]
+
+    async def decisions_without_feedback(self, older_than: datetime, *, limit: int) -> list[DecisionRow]:
+        d, f, r = schema.decisions, schema.feedback, schema.decision_rewards
+        query = (
+            _decision_select()
+            .where(d.c.decided_at < older_than,
+                   ~sa.exists().where(f.c.decision_id == d.c.decision_id, f.c.customer_key == d.c.customer_key),
+                   ~sa.exists().where(r.c.decision_id == d.c.decision_id))
+            .order_by(d.c.decided_at, d.c.sequence)
+            .limit(limit)
+        )
+        async with self._guard(), self.engine.connect() as conn:
+            return [_decision_from(row._mapping) for row in await conn.execute(query)]
+
     # --- customers ------------------------------------------------------------------------------------------
 
     async def erase_customer(self, customer_key: str, *, request_id: str) -> ErasureReport:
@@ -388,6 +484,48 @@ def _event_rows() -> sa.Select:
     """SELECT of every column an EventRow holds, the sequence number included."""
     e = schema.events
     return sa.select(*[e.c[c] for c in _EVENT_COLUMNS], e.c.sequence)
+
+
+def _decision_select() -> sa.Select:
+    """SELECT of every column a DecisionRow is read from."""
+    d = schema.decisions
+    return sa.select(*[d.c[c] for c in _DECISION_COLUMNS])
+
+
+def _json(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _decision_values(row: DecisionRow) -> dict:
+    return {
+        "decision_id": row.decision_id, "customer_key": row.customer_key, "policy_version": row.policy_version,
+        "catalogue_version": row.catalogue_version, "intent": row.intent, "seed": row.seed,
+        "context": _json(dict(row.context)),
+        "candidates": _json([{"plan_id": c.plan_id, "probability": float(c.probability), "score": float(c.score)}
+                             for c in row.candidates]),
+        "chosen": _json(list(row.chosen)), "top_plan_id": row.top_plan_id,
+    }
+
+
+def _decision_from(m) -> DecisionRow:
+    return DecisionRow(
+        decision_id=m["decision_id"], customer_key=m["customer_key"], policy_version=m["policy_version"],
+        catalogue_version=m["catalogue_version"], seed=int(m["seed"]),
+        candidates=tuple(Candidate(c["plan_id"], c["probability"], c["score"]) for c in json.loads(m["candidates"])),
+        chosen=tuple(json.loads(m["chosen"])), intent=m["intent"], context=json.loads(m["context"]),
+        decided_at=m["decided_at"], sequence=m["sequence"],
+    )
+
+
+def _rewarded_from(m, aspects: tuple[str, ...]) -> RewardedDecision:
+    reward = None
+    if m["reward_sequence"] is not None:
+        reward = RewardRow(**{c: m[f"reward_{c}"] for c in _REWARD_COLUMNS})
+    return RewardedDecision(
+        decision=_decision_from(m), feedback_id=m["feedback_id"], rating=m["rating"], sentiment=m["sentiment"],
+        sentiment_negative=m["sentiment_negative"], sentiment_neutral=m["sentiment_neutral"],
+        sentiment_positive=m["sentiment_positive"], aspects=aspects, reward=reward,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
