@@ -18,14 +18,12 @@ from infogap_server.errors import InvalidArgument, Unavailable
 from infogap_server.privacy.redaction import redact
 from infogap_server.services.keywords import KeywordExtractor
 from infogap_server.services.needs import SentimentResult
-from infogap_server.services.patterns import CLIENT_ID, CLIENT_ID_RULE, compile_pattern
+from infogap_server.services.patterns import CLIENT_ID, CLIENT_ID_RULE, DECISION_ID
 from infogap_server.services.text_model import TextModel
 from infogap_server.services.textwork import run_text_work
 from infogap_server.settings import Settings
 from infogap_server.store.base import FeedbackRow, FeedbackStore
 
-#: RecommendResponse.decision_id: 32 lower-case hexadecimal digits (a UUID without dashes).
-DECISION_ID = compile_pattern("feedback.decision_id", r"[0-9a-f]{32}")
 ASPECT, KEYWORD = "aspect", "keyword"
 
 

@@ -73,3 +73,6 @@ def adversarial_texts(length: int) -> dict[str, str]:
 #: log or a key, and the reason given when one is not.
 CLIENT_ID = compile_pattern("client_id", r"[A-Za-z0-9._:/+=-]{1,128}")
 CLIENT_ID_RULE = "must be at most 128 characters, each a letter, a digit or one of . _ : / + = -"
+#: A Recommend decision id (RecommendResponse.decision_id, SubmitFeedbackRequest.decision_id, the decision log's
+#: key): 32 lower-case hexadecimal digits, a UUID without dashes.
+DECISION_ID = compile_pattern("decision_id", r"[0-9a-f]{32}")

@@ -9,12 +9,13 @@ transaction has committed. A store that cannot be reached raises :class:`~infoga
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
+
+from infogap_server.services.patterns import DECISION_ID
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,6 @@ class ReplayStart:
 
 
 #: A decision id: 32 lower-case hexadecimal digits (a UUID without dashes), as Recommend returns it.
-DECISION_ID = re.compile(r"[0-9a-f]{32}")
 #: Where a decision's reward came from: the customer's feedback, or the default after no feedback came in time.
 REWARD_SOURCES = ("feedback", "default")
 #: Context values: numbers, flags and labels. A string longer than a label is refused (no free text in the log).
