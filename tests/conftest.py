@@ -152,3 +152,29 @@ async def store(store_url):
     await s.open(key_fingerprint="f" * 64)
     yield s
     await s.close()
+
+
+@contextlib.asynccontextmanager
+async def store_migrated_from(store_url: str, revision: str, fill):
+    """A database at migration ``revision`` holding what ``await fill(conn)`` writes, then upgraded to the head
+    and opened as a store (for the tests of a migration that must carry existing rows forward)."""
+    from infogap_server.store import create_store
+    from infogap_server.store.migrate import upgrade_on
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(store_url)
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(upgrade_on, revision)
+        async with engine.begin() as conn:
+            await fill(conn)
+        async with engine.connect() as conn:
+            await conn.run_sync(upgrade_on)
+    finally:
+        await engine.dispose()
+    store = create_store(store_url, timeout_s=10, migrate=False)
+    await store.open(key_fingerprint="f" * 64)
+    try:
+        yield store
+    finally:
+        await store.close()

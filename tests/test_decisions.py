@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from infogap_server.store import create_store, schema
+from infogap_server.store import schema
 from infogap_server.store.base import Candidate, DecisionRow, FeedbackRow, RewardRow
-from infogap_server.store.migrate import upgrade_on
 from infogap_server.store.sql import utc_now
-from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.conftest import store_migrated_from
 
 CANDIDATES = (Candidate("refund_now", 0.7, 1.25), Candidate("replace_item", 0.2, 0.5), Candidate("apology", 0.1, -0.25))
 
@@ -178,29 +178,19 @@ async def test_bad_rewards_are_refused(store):
 
 
 async def test_migration_0004_adds_the_log_to_a_database_holding_rows(store_url):
-    engine = create_async_engine(store_url)
     at = datetime(2024, 3, 1, 12)
-    try:
-        async with engine.connect() as conn:
-            await conn.run_sync(upgrade_on, "0003")
-        async with engine.begin() as conn:
-            await conn.execute(sa.insert(schema.events).values(
-                customer_key="k" * 64, event_id="e1", type="order", occurred_at=at, amount_minor=100, item_count=1,
-                received_at=at))
-            await conn.execute(sa.insert(schema.feedback).values(
-                customer_key="k" * 64, feedback_id="f1", rating=3, decision_id="d" * 32, received_at=at))
-            tables = await conn.run_sync(lambda sync: set(sa.inspect(sync).get_table_names()))
-            assert "decisions" not in tables
-        async with engine.connect() as conn:
-            await conn.run_sync(upgrade_on)
-    finally:
-        await engine.dispose()
-    store = create_store(store_url, timeout_s=10, migrate=False)
-    await store.open(key_fingerprint="f" * 64)
-    try:
+
+    async def fill(conn) -> None:
+        await conn.execute(sa.insert(schema.events).values(
+            customer_key="k" * 64, event_id="e1", type="order", occurred_at=at, amount_minor=100, item_count=1,
+            received_at=at))
+        await conn.execute(sa.insert(schema.feedback).values(
+            customer_key="k" * 64, feedback_id="f1", rating=3, decision_id="d" * 32, received_at=at))
+        tables = await conn.run_sync(lambda sync: set(sa.inspect(sync).get_table_names()))
+        assert "decisions" not in tables
+
+    async with store_migrated_from(store_url, "0003", fill) as store:
         assert await count(store, schema.events) == 1 and await count(store, schema.feedback) == 1
         row, _ = await store.add_decision(decision(decision_id="d" * 32))
         [read] = await store.rewards_since(0, limit=10)
         assert read.decision == row and (read.feedback_id, read.rating) == ("f1", 3)
-    finally:
-        await store.close()

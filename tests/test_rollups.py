@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from infogap_server.store import create_store, rollups, schema, sql
-from infogap_server.store.base import FeedbackRow, InsightsQuery
-from infogap_server.store.migrate import upgrade_on
-from sqlalchemy.ext.asyncio import create_async_engine
+from infogap_server.store.base import FeedbackRow, InsightsData, InsightsQuery, TermCount
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tests.conftest import store_migrated_from
 from tests.test_store import rollup_rows
 
 T0 = datetime(2026, 1, 10)
@@ -65,7 +65,7 @@ async def assert_rollups_exact(store, queries: list[InsightsQuery]) -> None:
     """Insights from the rollups equal the reference over the raw rows, and the rollups equal a rebuild."""
     async with store.engine.connect() as conn:
         for query in queries:
-            assert await rollups.insights(conn, query) == await rollups.reference_insights(conn, query), query
+            assert await rollups.insights(conn, query) == await reference_insights(conn, query), query
     assert await rollup_rows(store) == await rollup_rows(store, rebuilt=True)
 
 
@@ -144,34 +144,24 @@ async def test_concurrent_submissions_keep_the_rollups_exact(store_url, store):
 
 async def test_migration_0003_fills_the_rollups_from_the_feedback_stored_before_it(store_url):
     rng = random.Random(3)
-    engine = create_async_engine(store_url)
-    try:
-        async with engine.connect() as conn:
-            await conn.run_sync(upgrade_on, "0002")
-        async with engine.begin() as conn:
-            for sequence in range(1, 201):
-                row, terms = random_feedback(rng, f"c{sequence % 9}", f"f{sequence}")
-                at = random_time(rng)
-                await conn.execute(sa.insert(schema.feedback).values(
-                    sequence=sequence, customer_key=row.customer_key, feedback_id=row.feedback_id,
-                    rating=row.rating, intent=row.intent, plan_id=row.plan_id, segment=row.segment, received_at=at))
-                for kind, term, score in terms:
-                    await conn.execute(sa.insert(schema.feedback_terms).values(
-                        feedback_sequence=sequence, customer_key=row.customer_key, kind=kind, term=term,
-                        score=score, received_at=at))
-        async with engine.connect() as conn:
-            await conn.run_sync(upgrade_on)
-    finally:
-        await engine.dispose()
-    store = create_store(store_url, timeout_s=10, migrate=False)
-    await store.open(key_fingerprint="f" * 64)
-    try:
+
+    async def fill(conn) -> None:
+        for sequence in range(1, 201):
+            row, terms = random_feedback(rng, f"c{sequence % 9}", f"f{sequence}")
+            at = random_time(rng)
+            await conn.execute(sa.insert(schema.feedback).values(
+                sequence=sequence, customer_key=row.customer_key, feedback_id=row.feedback_id,
+                rating=row.rating, intent=row.intent, plan_id=row.plan_id, segment=row.segment, received_at=at))
+            for kind, term, score in terms:
+                await conn.execute(sa.insert(schema.feedback_terms).values(
+                    feedback_sequence=sequence, customer_key=row.customer_key, kind=kind, term=term,
+                    score=score, received_at=at))
+
+    async with store_migrated_from(store_url, "0002", fill) as store:
         migrated = await rollup_rows(store)
         assert sum(migrated["feedback_daily"].values()) == 4 * 200  # all feedback, and once per dimension
         assert migrated == await rollup_rows(store, rebuilt=True)
         await assert_rollups_exact(store, random_queries(rng, 30))
-    finally:
-        await store.close()
 
 
 def test_a_range_is_covered_by_whole_days_whole_hours_and_raw_time_exactly_once():
@@ -194,3 +184,40 @@ def test_a_range_is_covered_by_whole_days_whole_hours_and_raw_time_exactly_once(
     assert raw == [(datetime(2026, 1, 1, 10, 23), datetime(2026, 1, 1, 11)),
                    (datetime(2026, 1, 4, 5), datetime(2026, 1, 4, 5, 10))]
     assert [unit for unit, _, _ in whole] == ["hour", "day", "hour"]
+
+
+async def reference_insights(conn: AsyncConnection, query: InsightsQuery) -> InsightsData:
+    """The same figures straight from the raw rows (what GetInsights computed before the rollups): the reference
+    the tests hold :func:`insights` to. Scans every row in the range."""
+    f, t = schema.feedback, schema.feedback_terms
+    length = query.until - query.since
+    filters = [f.c[name] == value for name, value in rollups._filters(query).items()]
+    aggregates = (sa.func.count(), sa.func.sum(f.c.rating), sa.func.sum(sa.case((f.c.rating >= 4, 1), else_=0)))
+    current = [f.c.received_at >= query.since, f.c.received_at < query.until, *filters]
+    origin = int(query.since.replace(tzinfo=UTC).timestamp())
+    bucket = rollups.PeriodBucket(f.c.received_at, sa.literal(origin), sa.literal(query.period_s))
+    overall = rollups._satisfaction("", (await conn.execute(sa.select(*aggregates).where(*current))).one())
+    before = [f.c.received_at >= query.since - length, f.c.received_at < query.since, *filters]
+    previous = rollups._satisfaction("", (await conn.execute(sa.select(*aggregates).where(*before))).one())
+    groups = {}
+    for name, key in (("intent", f.c.intent), ("plan_id", f.c.plan_id), ("segment", f.c.segment),
+                      ("period", bucket)):
+        statement = sa.select(key, *aggregates).where(*current).group_by(key).order_by(key)
+        groups[name] = [rollups._satisfaction(str(row[0]), row[1:]) for row in await conn.execute(statement)]
+
+    def counts(kind: str, since: datetime, until: datetime) -> sa.Select:
+        statement = sa.select(t.c.term, sa.func.count().label("n")).where(
+            t.c.kind == kind, t.c.received_at >= since, t.c.received_at < until)
+        if filters:
+            statement = statement.join(f, f.c.sequence == t.c.feedback_sequence).where(*filters)
+        return statement.group_by(t.c.term)
+
+    terms = {}
+    for kind in ("aspect", "keyword"):
+        top = (await conn.execute(counts(kind, query.since, query.until)
+                                  .order_by(sa.desc("n"), t.c.term).limit(query.top_n))).all()
+        earlier = dict((await conn.execute(counts(kind, query.since - length, query.since)
+                                           .where(t.c.term.in_([term for term, _ in top])))).all())
+        terms[kind] = [TermCount(term, n, earlier.get(term, 0)) for term, n in top]
+    return InsightsData(overall, previous, groups["intent"], groups["plan_id"], groups["segment"], groups["period"],
+                        terms["aspect"], terms["keyword"])

@@ -4,7 +4,7 @@ that changes the raw rows (:func:`add`, :func:`subtract`); GetInsights sums them
 
 Exactness: a figure over [since, until) takes whole UTC days from the daily rollups, the whole hours left at either
 end from the hourly ones, and the minutes left at either end (a range need not start on the hour) from the raw
-rows, so it equals the same aggregate over the raw rows (:func:`reference_insights`, kept for the tests). The
+rows, so it equals the same aggregate over the raw rows (``reference_insights`` in tests/test_rollups.py). The
 period trend counts buckets from ``since``: when ``since`` is not on the hour, every bucket boundary cuts an hour
 in two, and those hours come from the raw rows too. What a rollup cannot answer (a figure grouped by one dimension
 and filtered by another, or filtered by two) comes from the raw rows, through the covering indexes of
@@ -457,8 +457,8 @@ def _satisfaction(key: str, row) -> Satisfaction:
 
 async def insights(conn: AsyncConnection, query: InsightsQuery) -> InsightsData:
     """:meth:`~infogap_server.store.base.FeedbackStore.feedback_insights` from the rollups (and the raw rows they
-    cannot answer for): the same figures as :func:`reference_insights`, from a few thousand rows instead of every
-    row in the range."""
+    cannot answer for): the same figures as the raw-row reference in the tests, from a few thousand rows instead
+    of every row in the range."""
     filters, length = _filters(query), query.until - query.since
     if conn.dialect.name == "postgresql":
         # PostgreSQL cannot estimate the rows joined to a table of ranges (it guesses a third of the table per
@@ -481,40 +481,3 @@ async def insights(conn: AsyncConnection, query: InsightsQuery) -> InsightsData:
     groups = {key: await figure(key, query.since, query.until) for key in (*DIMENSIONS, "period")}
     return InsightsData(overall, previous, groups["intent"], groups["plan_id"], groups["segment"], groups["period"],
                         await top_terms("aspect"), await top_terms("keyword"))
-
-
-async def reference_insights(conn: AsyncConnection, query: InsightsQuery) -> InsightsData:
-    """The same figures straight from the raw rows (what GetInsights computed before the rollups): the reference
-    the tests hold :func:`insights` to. Scans every row in the range."""
-    f, t = schema.feedback, schema.feedback_terms
-    length = query.until - query.since
-    filters = [f.c[name] == value for name, value in _filters(query).items()]
-    aggregates = (sa.func.count(), sa.func.sum(f.c.rating), sa.func.sum(sa.case((f.c.rating >= 4, 1), else_=0)))
-    current = [f.c.received_at >= query.since, f.c.received_at < query.until, *filters]
-    origin = int(query.since.replace(tzinfo=UTC).timestamp())
-    bucket = PeriodBucket(f.c.received_at, sa.literal(origin), sa.literal(query.period_s))
-    overall = _satisfaction("", (await conn.execute(sa.select(*aggregates).where(*current))).one())
-    before = [f.c.received_at >= query.since - length, f.c.received_at < query.since, *filters]
-    previous = _satisfaction("", (await conn.execute(sa.select(*aggregates).where(*before))).one())
-    groups = {}
-    for name, key in (("intent", f.c.intent), ("plan_id", f.c.plan_id), ("segment", f.c.segment),
-                      ("period", bucket)):
-        statement = sa.select(key, *aggregates).where(*current).group_by(key).order_by(key)
-        groups[name] = [_satisfaction(str(row[0]), row[1:]) for row in await conn.execute(statement)]
-
-    def counts(kind: str, since: datetime, until: datetime) -> sa.Select:
-        statement = sa.select(t.c.term, sa.func.count().label("n")).where(
-            t.c.kind == kind, t.c.received_at >= since, t.c.received_at < until)
-        if filters:
-            statement = statement.join(f, f.c.sequence == t.c.feedback_sequence).where(*filters)
-        return statement.group_by(t.c.term)
-
-    terms = {}
-    for kind in ("aspect", "keyword"):
-        top = (await conn.execute(counts(kind, query.since, query.until)
-                                  .order_by(sa.desc("n"), t.c.term).limit(query.top_n))).all()
-        earlier = dict((await conn.execute(counts(kind, query.since - length, query.since)
-                                           .where(t.c.term.in_([term for term, _ in top])))).all())
-        terms[kind] = [TermCount(term, n, earlier.get(term, 0)) for term, n in top]
-    return InsightsData(overall, previous, groups["intent"], groups["plan_id"], groups["segment"], groups["period"],
-                        terms["aspect"], terms["keyword"])

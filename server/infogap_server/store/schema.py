@@ -99,29 +99,24 @@ def _rollup_key_columns() -> list[sa.Column]:
     ]
 
 
-feedback_hourly = sa.Table(
-    "feedback_hourly",
-    metadata,
-    *_rollup_key_columns(),
-    sa.Column("hour", sa.BigInteger(), nullable=False, comment="Hours since 1970-01-01 00:00 UTC (received_at)."),
-    sa.Column("rating", sa.SmallInteger(), nullable=False),
-    sa.Column("feedback_count", sa.BigInteger(), nullable=False, comment="Feedback rows counted; never 0."),
-    sa.PrimaryKeyConstraint("dimension", "value", "hour", "rating", name="pk_feedback_hourly"),
-    info={"aggregate": True},
-)
-sa.Index("ix_feedback_hourly_time", feedback_hourly.c.dimension, feedback_hourly.c.hour)
+def _rating_counts(name: str, unit: str, unit_comment: str) -> sa.Table:
+    """A rollup of feedback counted per dimension value, time ``unit`` and rating, indexed by dimension and time."""
+    table = sa.Table(
+        name,
+        metadata,
+        *_rollup_key_columns(),
+        sa.Column(unit, sa.BigInteger(), nullable=False, comment=unit_comment),
+        sa.Column("rating", sa.SmallInteger(), nullable=False),
+        sa.Column("feedback_count", sa.BigInteger(), nullable=False, comment="Feedback rows counted; never 0."),
+        sa.PrimaryKeyConstraint("dimension", "value", unit, "rating", name=f"pk_{name}"),
+        info={"aggregate": True},
+    )
+    sa.Index(f"ix_{name}_time", table.c.dimension, table.c[unit])
+    return table
 
-feedback_daily = sa.Table(
-    "feedback_daily",
-    metadata,
-    *_rollup_key_columns(),
-    sa.Column("day", sa.BigInteger(), nullable=False, comment="Days since 1970-01-01 UTC (received_at)."),
-    sa.Column("rating", sa.SmallInteger(), nullable=False),
-    sa.Column("feedback_count", sa.BigInteger(), nullable=False, comment="Feedback rows counted; never 0."),
-    sa.PrimaryKeyConstraint("dimension", "value", "day", "rating", name="pk_feedback_daily"),
-    info={"aggregate": True},
-)
-sa.Index("ix_feedback_daily_time", feedback_daily.c.dimension, feedback_daily.c.day)
+
+feedback_hourly = _rating_counts("feedback_hourly", "hour", "Hours since 1970-01-01 00:00 UTC (received_at).")
+feedback_daily = _rating_counts("feedback_daily", "day", "Days since 1970-01-01 UTC (received_at).")
 
 feedback_terms_daily = sa.Table(
     "feedback_terms_daily",
