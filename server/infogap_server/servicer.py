@@ -322,6 +322,7 @@ class InfoGapServicer:
         self._draining = False
         self._stopping = asyncio.Event()  # set with draining: ends the server-streaming calls that would go on
         self._in_flight = 0
+        self._drain_started = 0.0  # time.monotonic() when draining began
         self._last_arrival = 0.0  # time.monotonic() of the latest call accepted as work (not refused by draining)
         self._shed_log = _ShedLog()
 
@@ -358,18 +359,25 @@ class InfoGapServicer:
     def start_draining(self) -> None:
         """From now on new calls are answered UNAVAILABLE at once; calls already running go on, except the
         server-streaming ones that would go on indefinitely (a following WatchAlerts): they end with UNAVAILABLE."""
+        if not self._draining:
+            self._drain_started = time.monotonic()
         self._draining = True
         self._stopping.set()
 
-    async def wait_drained(self, timeout_s: float, quiet_s: float = 0.1) -> bool:
-        """Wait until no call accepted before draining is running and none arrived in the last ``quiet_s`` (True),
-        or ``timeout_s`` passes (False). The quiet period matters: a call gRPC had accepted but not yet handed over
-        when draining began would be cancelled by the transport's stop; ``quiet_s`` after the last one, there is
-        none. Calls refused while draining do not count: clients that keep calling cannot hold the drain open."""
-        deadline = time.monotonic() + timeout_s
+    async def wait_drained(self, timeout_s: float, quiet_s: float = 0.1, settle_s: float = 0.5) -> bool:
+        """Wait until no call accepted before draining is running, none arrived in the last ``quiet_s``, and
+        draining has gone on for ``settle_s`` (True), or ``timeout_s`` passes (False).
+
+        Both waits are for calls gRPC had received but not yet handed over when draining began: the transport's
+        stop cancels those (the client reads CANCELLED) instead of letting the servicer refuse them. A busy event
+        loop hands them over late, so draining lasts at least ``settle_s`` (at most ``timeout_s``) whatever the
+        load. Calls refused while draining do not count: clients that keep calling cannot hold the drain open."""
+        now = time.monotonic()
+        deadline = now + timeout_s
+        settled_at = self._drain_started + min(settle_s, timeout_s)
         while True:
             now = time.monotonic()
-            if self._in_flight == 0 and now - self._last_arrival >= quiet_s:
+            if self._in_flight == 0 and now - self._last_arrival >= quiet_s and now >= settled_at:
                 return True
             if now >= deadline:
                 return False
