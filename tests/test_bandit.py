@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from infogap_server.bench import open_bandit_path
 from infogap_server.cli import main as cli_main
-from infogap_server.learning.bandit import (
+from infogap_server.learning.ope import LoggedDecisions, bootstrap_indices, evaluate, ratio
+from infogap_server.learning.open_bandit import DEFAULT_DATA, data_missing, wilson_interval
+from infogap_server.policies.bandit import (
     BanditConfig,
     BanditLearner,
     decision_seed,
@@ -21,8 +23,6 @@ from infogap_server.learning.bandit import (
     sample,
     sanitize,
 )
-from infogap_server.learning.ope import LoggedDecisions, bootstrap_indices, evaluate, ratio
-from infogap_server.learning.open_bandit import DEFAULT_DATA, data_missing, wilson_interval
 
 #: Plans described by features only: which kind a customer prefers depends on the segment.
 PLANS = [{"plan": {"id": f"p{i}", "kind": kind, "cost": cost}}

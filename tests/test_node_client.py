@@ -27,4 +27,4 @@ async def test_node_client_calls_identify_needs(start_server, real_repository):
     output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
     text = output.decode()
     assert process.returncode == 0, text
-    assert "# pass 4" in text and "# fail 0" in text and "# skipped 0" in text, text
+    assert "# pass 6" in text and "# fail 0" in text and "# skipped 0" in text, text

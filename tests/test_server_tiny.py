@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import urllib.request
+from pathlib import Path
 
 import grpc
 import pytest
@@ -17,6 +19,9 @@ from infogap_server.services.text_model import TextModel
 from infogap_server.settings import Settings
 
 from tests.conftest import channel_to
+
+#: The plan catalogue for the tiny model's four intents.
+TINY_PLANS = Path(__file__).resolve().parent / "data" / "tiny_plans.yaml"
 
 
 def bad_request_fields(error: grpc.aio.AioRpcError) -> list[str]:
@@ -109,14 +114,6 @@ async def test_request_over_max_request_bytes_names_the_request(start_server, ti
 
 
 async def test_other_rpcs_are_unimplemented_with_a_clear_message(tiny_stub):
-    calls = [
-        tiny_stub.Recommend(pb.RecommendRequest(intent="get_refund"), timeout=5),
-    ]
-    for call in calls:
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await call
-        assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert "not served by this version yet" in caught.value.details()
     stream = tiny_stub.TrackSession(iter([pb.SessionEvent(session_id="s1")]), timeout=5)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         async for _ in stream:
@@ -242,3 +239,31 @@ async def test_async_client_raises_errors_with_the_real_status_code(tiny_server)
             await client.identify_needs("refund", top_k=50)
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.field_violations[0][0] == "top_k"
+
+
+async def test_client_recommends_and_feedback_rates_the_decision(start_server, tiny_repository):
+    server = await start_server(tiny_repository, catalogue_path=TINY_PLANS)
+    async with AsyncInfoGapClient(f"127.0.0.1:{server.port}") as client:
+        response = await client.recommend(intent="get_refund", customer_id="py-c1", channel="chat", order_age_days=5,
+                                          top_k=3, explain=True)
+        # get_refund's plans in tiny_plans.yaml, all open on chat for an order 5 days old; callback's order_amount
+        # rule is unknown, so it is kept and left to the agent.
+        plans = {plan.plan_id: plan for plan in response.plans}
+        assert set(plans) == {"refund_full", "refund_partial", "callback"}
+        assert all(plan.reasons for plan in response.plans)
+        assert plans["callback"].unchecked and not plans["refund_full"].unchecked
+        assert 0 < response.plans[0].probability <= 1
+        assert re.fullmatch(r"[0-9a-f]{32}", response.decision_id)
+        assert response.policy_version and response.catalogue_version
+        assert response.intent == "get_refund" and not response.HasField("model")
+        old = await client.recommend(intent="get_refund", channel="chat", order_age_days=45, explain=True)
+        assert "refund_full" not in [plan.plan_id for plan in old.plans]
+        assert [plan.reasons for plan in old.excluded if plan.plan_id == "refund_full"][0]
+        receipt = await client.submit_feedback("py-fb-1", "py-c1", 5, intent="get_refund",
+                                               plan_id=response.plans[0].plan_id, decision_id=response.decision_id,
+                                               resolved=True)
+        assert receipt.feedback_id == "py-fb-1" and not receipt.duplicate
+        with pytest.raises(InfoGapError) as caught:
+            await client.recommend(channel="chat")
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "intent" in caught.value.message

@@ -117,6 +117,28 @@ class InfoGapClient {
   }
 
   /**
+   * Recommend: resolves to the service plans for a need, best first, with the `decision_id` to send back in
+   * submitFeedback; rejects with InfoGapError. Give `intent` (for example the top need from identifyNeeds), `text`,
+   * or both. `channel` ('chat', 'email', 'phone', 'app', 'web', 'social'), `orderAgeDays` and `orderAmount` feed
+   * the eligibility rules; left out they are unknown, and the rules that need them are listed in each plan's
+   * `unchecked`. `explain` also answers the plans the rules excluded, with the reasons (`excluded`). `history` as
+   * in identifyNeeds.
+   */
+  recommend({
+    intent = '', text = '', customerId = '', topK = 0, history = [], channel = '', orderAgeDays, orderAmount,
+    explain = false,
+  } = {}, { requestId = '', timeoutMs } = {}) {
+    const request = {
+      intent, text, customer_id: customerId, top_k: topK, history: history.map(behaviorEvent), channel, explain,
+      request_id: requestId,
+    };
+    // Optional fields: set only when known (unset means unknown to the eligibility rules).
+    if (orderAgeDays != null) request.order_age_days = orderAgeDays;
+    if (orderAmount != null) request.order_amount = orderAmount;
+    return this.call('Recommend', request, timeoutMs);
+  }
+
+  /**
    * RecordEvents: `events` are {customerId, eventId, type ('order', 'contact', 'return', 'complaint',
    * 'cancellation', 'refund'), time (Date), amount, itemCount, note}. Safe to retry as a whole.
    */
@@ -145,15 +167,17 @@ class InfoGapClient {
 
   /**
    * SubmitFeedback: stored once per feedbackId (a resubmission resolves to the original receipt with
-   * `duplicate` true), so it is safe to retry. `decisionId` is the Recommend decision the feedback rates.
+   * `duplicate` true), so it is safe to retry. `decisionId` is the Recommend decision the feedback rates;
+   * `resolved` (optional) whether the customer says the need was resolved: left out, it was not asked.
    */
   submitFeedback({
-    feedbackId, customerId, rating, text = '', sessionId = '', intent = '', planId = '', decisionId = '',
+    feedbackId, customerId, rating, text = '', sessionId = '', intent = '', planId = '', decisionId = '', resolved,
   }, { requestId = '', timeoutMs } = {}) {
     const request = {
       feedback_id: feedbackId, customer_id: customerId, rating, text, session_id: sessionId, intent,
       plan_id: planId, decision_id: decisionId, request_id: requestId,
     };
+    if (resolved != null) request.resolved = resolved;
     return this.call('SubmitFeedback', request, timeoutMs);
   }
 

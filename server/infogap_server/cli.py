@@ -182,6 +182,20 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_learn(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from infogap_server.learning.recommend import run
+    from infogap_server.logs import configure_logging
+
+    settings = _settings_or_exit()
+    configure_logging(settings.log_level)
+    report = asyncio.run(run(settings, every_s=args.every, parent_pid=args.parent_pid))
+    print(json.dumps(report.as_dict(), sort_keys=True))
+    return 0
+
+
 def _cmd_catalogue_check(args: argparse.Namespace) -> int:
     """Validate a plan catalogue file: a summary and exit code 0, or every problem and exit code 2."""
     from infogap_server.errors import Unavailable
@@ -488,6 +502,14 @@ def main(argv: list[str] | None = None) -> int:
     upgrade = db_sub.add_parser("upgrade", help="apply the store's schema migrations (Alembic) up to the latest")
     upgrade.add_argument("--url", default="", help="database URL (default INFOGAP_DATABASE_URL or the SQLite file)")
     upgrade.set_defaults(func=_cmd_db_upgrade)
+
+    learn = sub.add_parser(
+        "learn", help="Recommend's learner: rewards from feedback, train on the decision log, publish a checked "
+        "policy version when it beats the prior (settings from INFOGAP_* environment variables)")
+    learn.add_argument("--every", type=float, default=0.0, metavar="S",
+                       help="run again every S seconds (default: once)")
+    learn.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    learn.set_defaults(func=_cmd_learn)
 
     catalogue = sub.add_parser("catalogue", help="the plan catalogue Recommend chooses from")
     catalogue_sub = catalogue.add_subparsers(dest="catalogue_command", required=True)

@@ -44,7 +44,7 @@ SERVICE = pb.DESCRIPTOR.services_by_name["InfoGap"]
 CANARY = "zqcanary7"
 
 #: RPCs in the API that this version answers UNIMPLEMENTED (each issue that serves one removes it here).
-NOT_SERVED = frozenset({"Recommend", "TrackSession"})
+NOT_SERVED = frozenset({"TrackSession"})
 
 #: RPCs for which NOT_FOUND is a correct answer (a customer with nothing stored).
 ANSWERS_NOT_FOUND = frozenset({"GetCustomerProfile"})

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -32,15 +33,18 @@ from infogap_server.metrics import Metrics
 from infogap_server.models.behaviour import BehaviourModelInfo
 from infogap_server.models.registry import ModelRegistry
 from infogap_server.models.repository import TextModelInfo
+from infogap_server.policies.ranking import PolicyHolder
 from infogap_server.privacy.pseudonyms import pseudonymizer_for
 from infogap_server.servicer import InfoGapServicer
 from infogap_server.services.alerts import Alert, AlertService, FirstSeen
 from infogap_server.services.behaviour_model import BehaviourModel
+from infogap_server.services.catalogue import CatalogueError, CatalogueHolder
 from infogap_server.services.churn import ChurnService
 from infogap_server.services.customers import CustomerService
 from infogap_server.services.feedback import FeedbackService
 from infogap_server.services.insights import InsightsService
 from infogap_server.services.needs import NeedsService
+from infogap_server.services.recommend import RecommendService
 from infogap_server.services.text_model import TextModel
 from infogap_server.settings import Settings
 from infogap_server.store import Store, StoreConfigError, create_store
@@ -105,6 +109,10 @@ class InfoGapServer:
         self.store: Store | None = None
         self.customers: CustomerService | None = None
         self.feedback: FeedbackService | None = None
+        self.catalogue: CatalogueHolder | None = None
+        self.policies: PolicyHolder | None = None
+        self.recommend: RecommendService | None = None
+        self._learner: asyncio.subprocess.Process | None = None
         self._text_model: TextModel | None = None
         self._churn: ChurnService | None = None
         self._store_ready = 1
@@ -201,6 +209,9 @@ class InfoGapServer:
         self._servicer.feedback = self.feedback
         self._servicer.insights = InsightsService(self.store)
         self._servicer.alerts = AlertService(self.settings, self.store, on_alert=self._count_alert)
+        self.policies = PolicyHolder(self.store, epsilon=self.settings.recommend_epsilon,
+                                     poll_s=self.settings.policy_poll_s)
+        await self.policies.start()
         self._wire_services()
         self.metrics.store_ready.set(1)
         log.info("store open", extra={"fields": {"store": self.store.name}})
@@ -230,6 +241,7 @@ class InfoGapServer:
             s.text_model, self._build_text_model, version=s.text_model_version, on_serve=self._serve_text_model
         )
         await self.models.load_all()
+        await self.open_catalogue()
         self.metrics.queue_depth.set_function(self.models.queue_depth)
         for name in self.models.names:
             self.metrics.model_ready.labels(name).set(1)
@@ -245,6 +257,27 @@ class InfoGapServer:
                 }
             },
         )
+
+    async def open_catalogue(self) -> None:
+        """Load the plan catalogue (an invalid file fails the start), keep it reloading, and serve Recommend on it.
+        A plan may name an intent the text model lacks (a caller may name it); a model intent no plan serves is
+        logged, and Recommend answers it with no plan."""
+        assert self._text_model is not None and self.store is not None and self.customers is not None
+        self.catalogue = CatalogueHolder(self.settings.catalogue_path, reload_s=self.settings.catalogue_reload_s)
+        try:
+            catalogue = await self.catalogue.start()
+        except CatalogueError as exc:
+            raise StartupError(exc.message) from None
+        unserved = sorted(set(self._text_model.info.intents) - catalogue.intents - {"out_of_scope"})
+        if unserved:
+            log.warning("intents of the text model that no plan serves", extra={"fields": {"intents": unserved}})
+        assert self.policies is not None
+        self.recommend = RecommendService(self.settings, self.catalogue, self.policies, self.store,
+                                          self.customers.pseudonym, self.customers.history)
+        self._servicer.recommend = self.recommend
+        self._wire_services()
+        if self.settings.learner_interval_s > 0:
+            self._learner = await start_learner(self.settings)
 
     def _build_text_model(self, name: str, version: int) -> TextModel:
         info = TextModelInfo.read(self.settings.model_repository, name, version)
@@ -274,6 +307,9 @@ class InfoGapServer:
                 self.settings, self._text_model, self.customers.history if self.customers is not None else None,
                 self._churn,
             )
+        if self.recommend is not None:
+            self.recommend.needs, self.recommend.text_model = self._servicer.needs, self._text_model
+            self.recommend.churn = self._churn
 
     async def _set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -333,6 +369,10 @@ class InfoGapServer:
         # gRPC's own graceful stop: no new streams (GOAWAY), the calls it has accepted meanwhile are answered
         # (UNAVAILABLE, by the draining servicer) instead of being cancelled.
         await self._server.stop(max(0.0, grace - (time.monotonic() - started)))
+        await stop_learner(self._learner)
+        for holder in (self.catalogue, self.policies):
+            if holder is not None:
+                await holder.close()
         await self.models.close()
         await self._backend.close()
         if self.store is not None:
@@ -342,6 +382,31 @@ class InfoGapServer:
 
     async def wait_for_termination(self) -> None:
         await self._server.wait_for_termination()
+
+
+async def start_learner(settings: Settings) -> asyncio.subprocess.Process:
+    """``infogap learn --every learner_interval_s`` as a child process with this server's settings: training runs
+    beside the event loop, never in it, and the serving process imports nothing of the learner. The child ends
+    when this process stops it, or by itself once this process is gone (even killed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFOGAP_")}
+    env.update(settings.as_environment())
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "infogap_server.cli", "learn", "--every", str(settings.learner_interval_s),
+        "--parent-pid", str(os.getpid()), env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL)
+    log.info("learner started", extra={"fields": {"pid": process.pid, "every_s": settings.learner_interval_s}})
+    return process
+
+
+async def stop_learner(process: asyncio.subprocess.Process | None) -> None:
+    if process is None or process.returncode is not None:
+        return
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), 10)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
 
 
 async def open_customer_layer(

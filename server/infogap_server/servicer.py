@@ -46,6 +46,7 @@ from infogap_server.services.needs import (
     SentimentResult,
 )
 from infogap_server.services.patterns import CLIENT_ID, CLIENT_ID_RULE
+from infogap_server.services.recommend import RecommendQuery, RecommendResult, RecommendService
 from infogap_server.settings import Settings
 from infogap_server.store.base import ErasureReport
 
@@ -81,23 +82,55 @@ def _optional_time(message: Message, name: str, field: str) -> datetime | None:
         raise InvalidArgument(field, "is outside the years 1 to 9999") from None
 
 
-def needs_query_from_proto(request: pb.IdentifyNeedsRequest) -> NeedsQuery:
-    history = tuple(
+def _history_from_proto(history) -> tuple[BehaviorEvent, ...]:
+    return tuple(
         BehaviorEvent(
             type=_EVENT_TYPE.get(e.type, ""),
             time=_optional_time(e, "time", f"history[{i}].time"),
             amount=e.amount,
             item_count=e.item_count,
         )
-        for i, e in enumerate(request.history)
+        for i, e in enumerate(history)
     )
+
+
+def needs_query_from_proto(request: pb.IdentifyNeedsRequest) -> NeedsQuery:
     return NeedsQuery(
         text=request.text,
         customer_id=request.customer_id,
         language=request.language,
         top_k=request.top_k,
-        history=history,
+        history=_history_from_proto(request.history),
     )
+
+
+def recommend_query_from_proto(request: pb.RecommendRequest) -> RecommendQuery:
+    return RecommendQuery(
+        intent=request.intent, text=request.text, customer_id=request.customer_id,
+        history=_history_from_proto(request.history), top_k=request.top_k, channel=request.channel,
+        order_age_days=request.order_age_days if request.HasField("order_age_days") else None,
+        order_amount=request.order_amount if request.HasField("order_amount") else None, explain=request.explain,
+    )
+
+
+_PLAN_KIND = {"resolution": pb.PLAN_KIND_RESOLUTION, "offer": pb.PLAN_KIND_OFFER, "product": pb.PLAN_KIND_PRODUCT,
+              "information": pb.PLAN_KIND_INFORMATION, "contact": pb.PLAN_KIND_CONTACT}
+
+
+def recommend_result_to_proto(result: RecommendResult, request_id: str) -> pb.RecommendResponse:
+    response = pb.RecommendResponse(
+        plans=[pb.Plan(plan_id=r.plan.id, kind=_PLAN_KIND[r.plan.kind], title=r.plan.title,
+                       expected_satisfaction=r.expected_satisfaction, reasons=list(r.reasons),
+                       probability=r.probability, cost=float(r.plan.cost), requires_approval=r.plan.requires_approval,
+                       unchecked=list(r.unchecked), description=r.plan.description) for r in result.plans],
+        request_id=request_id, decision_id=result.decision_id, policy_version=result.policy_version,
+        catalogue_version=result.catalogue_version, out_of_scope=result.out_of_scope,
+        excluded=[pb.ExcludedPlan(plan_id=p, reasons=list(reasons)) for p, reasons in result.excluded.items()],
+        intent=result.intent, explored=result.explored,
+    )
+    if result.model is not None:
+        response.model.CopyFrom(pb.ModelInfo(name=result.model[0], version=result.model[1]))
+    return response
 
 
 def needs_result_to_proto(result: NeedsResult, request_id: str) -> pb.IdentifyNeedsResponse:
@@ -205,7 +238,7 @@ def feedback_from_proto(request: pb.SubmitFeedbackRequest) -> FeedbackSubmission
     return FeedbackSubmission(
         feedback_id=request.feedback_id, customer_id=request.customer_id, rating=request.rating, text=request.text,
         session_id=request.session_id, intent=request.intent, plan_id=request.plan_id,
-        decision_id=request.decision_id,
+        decision_id=request.decision_id, resolved=request.resolved if request.HasField("resolved") else None,
     )
 
 
@@ -317,6 +350,7 @@ class InfoGapServicer:
         self.needs: NeedsService | None = None  # set once the model is loaded
         self.customers: CustomerService | None = None  # set once the store is open
         self.feedback: FeedbackService | None = None  # set once the store is open
+        self.recommend: RecommendService | None = None  # set once the store and the catalogue are open
         self.insights: InsightsService | None = None  # set once the store is open
         self.alerts: AlertService | None = None  # set once the store is open
         self._draining = False
@@ -526,7 +560,10 @@ class InfoGapServicer:
         return insights_to_proto(result, request_id)
 
     async def Recommend(self, request: pb.RecommendRequest, request_id: str) -> pb.RecommendResponse:
-        raise _unimplemented_error("Recommend")
+        if self.recommend is None:
+            raise Unavailable("the plan catalogue and the store are opening; retry shortly")
+        result = await self.recommend.recommend(recommend_query_from_proto(request))
+        return recommend_result_to_proto(result, request_id)
 
     async def SubmitFeedback(self, request: pb.SubmitFeedbackRequest, request_id: str) -> pb.FeedbackReceipt:
         if self.feedback is None:

@@ -5,6 +5,7 @@ Every field is documented here and in the README's settings table; names carry t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -232,6 +233,49 @@ class Settings(BaseSettings):
         description="How often the catalogue file is checked for changes and reloaded without a restart (an invalid "
         "file is logged and the previous catalogue kept); 0 turns reloading off.",
     )
+    recommend_epsilon: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Recommend's exploration rate: the share of answers whose first plan is drawn at random among the "
+        "eligible ones instead of the policy's best guess (epsilon-greedy), so that the learner sees every plan's "
+        "outcome. 0 turns exploration off (and with it learning about plans the policy never puts first).",
+    )
+    policy_poll_s: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="How often each replica asks the store for a newer published Recommend policy; 0: only at start.",
+    )
+    reward_wait_s: float = Field(
+        7 * 86400.0,
+        gt=0,
+        description="How long a Recommend decision waits for feedback before the learner gives it the default reward.",
+    )
+    default_satisfaction: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="The satisfaction part of the default reward (a decision without feedback after reward_wait_s), "
+        "on the reward's 0 to 1 scale (README: Recommend, the reward).",
+    )
+    reward_cost_weight: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="How much a plan's cost takes off its reward: weight x cost / (cost + 50).",
+    )
+    learner_interval_s: float = Field(
+        0.0,
+        ge=0,
+        description="Run the Recommend learner (infogap learn) as a child process of this server every so many "
+        "seconds; 0: off (run `infogap learn` from a scheduler, or turn it on in one replica only).",
+    )
+    learner_min_rewards: int = Field(
+        200,
+        ge=10,
+        description="Rewarded decisions the learner needs before it may publish a learned policy.",
+    )
     auth_tokens: dict[str, tuple[str, ...]] = Field(
         {},
         description="Access tokens as a JSON object: the SHA-256 hex digest of each token -> its scopes (identify, "
@@ -285,6 +329,21 @@ class Settings(BaseSettings):
         if self.alerts_lookback_rows < self.alerts_window_events + self.alerts_baseline_events:
             raise ValueError("alerts_lookback_rows must be at least alerts_window_events + alerts_baseline_events")
         return self
+
+    def as_environment(self) -> dict[str, str]:
+        """These settings as ``INFOGAP_*`` environment variables (secrets included): what a child process of
+        the server (the learner) reads to run with the same settings. Unset (None) settings are left out."""
+        env = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, (dict, list, tuple)):
+                value = json.dumps(value)
+            env[f"INFOGAP_{name.upper()}"] = str(value)
+        return env
 
     @property
     def store_url(self) -> str:

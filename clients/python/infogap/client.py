@@ -191,11 +191,28 @@ def _profile_request(customer_id: str, as_of: datetime | None, request_id: str) 
     return request
 
 
+def _recommend_request(intent: str, text: str, customer_id: str, top_k: int, history: Iterable[pb.BehaviorEvent],
+                       channel: str, order_age_days: float | None, order_amount: float | None, explain: bool,
+                       request_id: str) -> pb.RecommendRequest:
+    """The optional figures are set only when known: unset means unknown to the eligibility rules."""
+    request = pb.RecommendRequest(intent=intent, text=text, customer_id=customer_id, top_k=top_k,
+                                  history=list(history), channel=channel, explain=explain, request_id=request_id)
+    if order_age_days is not None:
+        request.order_age_days = order_age_days
+    if order_amount is not None:
+        request.order_amount = order_amount
+    return request
+
+
 def _feedback_request(feedback_id: str, customer_id: str, rating: int, text: str, session_id: str, intent: str,
-                      plan_id: str, decision_id: str, request_id: str) -> pb.SubmitFeedbackRequest:
-    return pb.SubmitFeedbackRequest(feedback_id=feedback_id, customer_id=customer_id, rating=rating, text=text,
-                                    session_id=session_id, intent=intent, plan_id=plan_id, decision_id=decision_id,
-                                    request_id=request_id)
+                      plan_id: str, decision_id: str, resolved: bool | None,
+                      request_id: str) -> pb.SubmitFeedbackRequest:
+    request = pb.SubmitFeedbackRequest(feedback_id=feedback_id, customer_id=customer_id, rating=rating, text=text,
+                                       session_id=session_id, intent=intent, plan_id=plan_id,
+                                       decision_id=decision_id, request_id=request_id)
+    if resolved is not None:  # unset: the customer was not asked
+        request.resolved = resolved
+    return request
 
 
 _PERIODS = {"hour": pb.INSIGHT_PERIOD_HOUR, "day": pb.INSIGHT_PERIOD_DAY, "week": pb.INSIGHT_PERIOD_WEEK}
@@ -297,13 +314,28 @@ class InfoGapClient:
         return self._invoke(self._stub.EraseCustomer,
                             pb.EraseCustomerRequest(customer_id=customer_id, request_id=request_id), timeout_s)
 
+    def recommend(self, *, intent: str = "", text: str = "", customer_id: str = "", top_k: int = 0,
+                  history: Iterable[pb.BehaviorEvent] = (), channel: str = "", order_age_days: float | None = None,
+                  order_amount: float | None = None, explain: bool = False, request_id: str = "",
+                  timeout_s: float | None = None) -> pb.RecommendResponse:
+        """Service plans for a need, best first: give ``intent`` (for example the top need from
+        :meth:`identify_needs`), ``text``, or both. ``channel`` (chat, email, phone, app, web, social),
+        ``order_age_days`` and ``order_amount`` feed the eligibility rules; left out they are unknown, and the rules
+        that need them are listed in each plan's ``unchecked``. ``explain`` also answers the excluded plans with the
+        reasons. Send the answer's ``decision_id`` back with :meth:`submit_feedback`."""
+        request = _recommend_request(intent, text, customer_id, top_k, history, channel, order_age_days,
+                                     order_amount, explain, request_id)
+        return self._invoke(self._stub.Recommend, request, timeout_s)
+
     def submit_feedback(self, feedback_id: str, customer_id: str, rating: int, *, text: str = "",
                         session_id: str = "", intent: str = "", plan_id: str = "", decision_id: str = "",
-                        request_id: str = "", timeout_s: float | None = None) -> pb.FeedbackReceipt:
+                        resolved: bool | None = None, request_id: str = "",
+                        timeout_s: float | None = None) -> pb.FeedbackReceipt:
         """Store the customer's feedback once per ``feedback_id``: safe to retry (a resubmission answers the
-        original receipt with ``duplicate`` set)."""
+        original receipt with ``duplicate`` set). ``decision_id``: the :meth:`recommend` answer rated;
+        ``resolved``: whether the customer says the need was resolved (None: not asked)."""
         request = _feedback_request(feedback_id, customer_id, rating, text, session_id, intent, plan_id, decision_id,
-                                    request_id)
+                                    resolved, request_id)
         return self._invoke(self._stub.SubmitFeedback, request, timeout_s)
 
     def get_insights(self, *, since: datetime | None = None, until: datetime | None = None, intent: str = "",
@@ -396,12 +428,23 @@ class AsyncInfoGapClient:
         return await self._invoke(self._stub.EraseCustomer,
                                   pb.EraseCustomerRequest(customer_id=customer_id, request_id=request_id), timeout_s)
 
+    async def recommend(self, *, intent: str = "", text: str = "", customer_id: str = "", top_k: int = 0,
+                        history: Iterable[pb.BehaviorEvent] = (), channel: str = "",
+                        order_age_days: float | None = None, order_amount: float | None = None,
+                        explain: bool = False, request_id: str = "",
+                        timeout_s: float | None = None) -> pb.RecommendResponse:
+        """Service plans for a need, best first (see :meth:`InfoGapClient.recommend`)."""
+        request = _recommend_request(intent, text, customer_id, top_k, history, channel, order_age_days,
+                                     order_amount, explain, request_id)
+        return await self._invoke(self._stub.Recommend, request, timeout_s)
+
     async def submit_feedback(self, feedback_id: str, customer_id: str, rating: int, *, text: str = "",
                               session_id: str = "", intent: str = "", plan_id: str = "", decision_id: str = "",
-                              request_id: str = "", timeout_s: float | None = None) -> pb.FeedbackReceipt:
+                              resolved: bool | None = None, request_id: str = "",
+                              timeout_s: float | None = None) -> pb.FeedbackReceipt:
         """Store the customer's feedback once per ``feedback_id`` (see :meth:`InfoGapClient.submit_feedback`)."""
         request = _feedback_request(feedback_id, customer_id, rating, text, session_id, intent, plan_id, decision_id,
-                                    request_id)
+                                    resolved, request_id)
         return await self._invoke(self._stub.SubmitFeedback, request, timeout_s)
 
     async def get_insights(self, *, since: datetime | None = None, until: datetime | None = None, intent: str = "",

@@ -11,7 +11,7 @@ describes the items.
 Procedure:
 
 1. the uniform-random log, in time order, is split: the first ``train_fraction`` trains, the rest evaluates;
-2. the learner (:class:`~infogap_server.learning.bandit.BanditLearner`, as configured for serving) learns from every
+2. the learner (:class:`~infogap_server.policies.bandit.BanditLearner`, as configured for serving) learns from every
    training impression once, in time order, as it would online: one decision per impression whose actions are all
    the campaign's items (item id and item features, and the user's affinity to that item), cost ``-click``, the
    logged propensity;
@@ -41,7 +41,6 @@ from pathlib import Path
 
 import numpy as np
 
-from infogap_server.learning.bandit import BanditConfig, BanditLearner
 from infogap_server.learning.ope import (
     Estimate,
     LoggedDecisions,
@@ -51,6 +50,7 @@ from infogap_server.learning.ope import (
     importance_weights,
     ratio,
 )
+from infogap_server.policies.bandit import BanditConfig, BanditLearner
 from infogap_server.settings import PROJECT_ROOT
 
 #: The sample beside the project (``../shared/data/open_bandit``).
@@ -369,7 +369,7 @@ def print_report(result: dict) -> None:
           f"{r['random_log']['impressions']:,} impressions, {r['random_log']['clicks']} clicks; trained on the first "
           f"{r['train']['impressions']:,} in time order ({r['train']['clicks']} clicks), evaluated on the last "
           f"{r['test']['impressions']:,} ({r['test']['clicks']} clicks, from {r['test']['from'][:16]})", flush=True)
-    print(f"open-bandit: learner VW cb_explore_adf, epsilon {learner['epsilon']}, interactions "
+    print(f"open-bandit: learner VW cb_adf + epsilon-greedy, epsilon {learner['epsilon']}, interactions "
           f"{','.join(learner['interactions'])}; {learner['updates']:,} updates in {learner['train_s']} s, "
           f"{r['test']['impressions']:,} pmfs in {learner['predict_s']} s; mean probability on its top item "
           f"{learner['mean_top_probability']}, {learner['distinct_top_items']} distinct top items; importance "

@@ -603,11 +603,13 @@ class CatalogueHolder:
             raise Unavailable("the plan catalogue is not loaded")
         return self._current
 
-    async def start(self) -> None:
-        """Load the file (raises :class:`CatalogueError` when it is invalid) and start polling it."""
-        await asyncio.to_thread(self.load)
+    async def start(self) -> Catalogue:
+        """Load the file (raises :class:`CatalogueError` when it is invalid), start polling it, and return what
+        it loaded."""
+        catalogue = await asyncio.to_thread(self.load)
         if self.reload_s > 0 and self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._poll(), name="catalogue-reload")
+        return catalogue
 
     async def close(self) -> None:
         """Stop polling; the current catalogue stays readable."""

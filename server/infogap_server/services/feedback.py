@@ -37,6 +37,7 @@ class FeedbackSubmission:
     intent: str = ""
     plan_id: str = ""
     decision_id: str = ""
+    resolved: bool | None = None  # None: not asked
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class FeedbackService:
             sentiment_positive=sentiment.probabilities.get("positive") if sentiment else None,
             segment=segment,
             model=model_name,
+            resolved=f.resolved,
         )
         stored, duplicate = await self._store.add_feedback(row, terms)
         if duplicate:  # the first submission's reading of its text, as stored with it

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -74,6 +74,9 @@ class NeedsResult:
     history_from_store: bool = False
     #: The behaviour model that gave churn_risk (name, version), when it did.
     behaviour_model: tuple[str, str] | None = None
+    #: Every intent's probability (intent -> p) and the message's embedding: what Recommend reads.
+    intent_probabilities: dict[str, float] = field(default_factory=dict)
+    embedding: np.ndarray | None = None
 
 
 class NeedsService:
@@ -170,6 +173,8 @@ class NeedsService:
             history_events_used=len(history),
             history_from_store=from_store,
             behaviour_model=None if churn is None else (churn.model_name, str(churn.model_version)),
+            intent_probabilities={intent: float(p) for intent, p in zip(info.intents, probs, strict=True)},
+            embedding=prediction.embedding,
         )
 
 

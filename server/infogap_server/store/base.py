@@ -52,6 +52,7 @@ class FeedbackRow:
     model: str = ""
     received_at: datetime | None = None  # set by the store when it commits
     sequence: int | None = None
+    resolved: bool | None = None  # whether the customer says the need was resolved; None: not asked
 
 
 @dataclass(frozen=True)
@@ -134,11 +135,14 @@ MAX_CONTEXT_FEATURES = 256
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """One plan the policy ranked: its probability of being answered first (the logging propensity) and score."""
+    """One plan the policy ranked: its probability of being answered first (the logging propensity), its score
+    and the plan's features as the policy read them (numbers, flags and labels, as in a decision's context), so a
+    learner trains on exactly what the policy saw."""
 
     plan_id: str
     probability: float
     score: float
+    features: Mapping[str, float | int | bool | str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -190,11 +194,25 @@ class RewardedDecision:
     sentiment_positive: float | None = None
     aspects: tuple[str, ...] = ()  # sorted: the complaint aspects of the feedback's text
     reward: RewardRow | None = None
+    resolved: bool | None = None  # the feedback's answer to "was it resolved?"; None: not asked or no feedback
 
 
 def _check_label(name: str, value: str, limit: int) -> None:
     if not isinstance(value, str) or len(value) > limit:
         raise ValueError(f"{name} must be a string of at most {limit} characters")
+
+
+def _check_features(what: str, features: Mapping) -> None:
+    if not isinstance(features, Mapping) or len(features) > MAX_CONTEXT_FEATURES:
+        raise ValueError(f"{what} must be a mapping of at most {MAX_CONTEXT_FEATURES} features")
+    for key, value in features.items():
+        _check_label(f"a feature's name in {what}", key, MAX_CONTEXT_LABEL_CHARS)
+        if isinstance(value, str):
+            _check_label(f"{what}[{key!r}]", value, MAX_CONTEXT_LABEL_CHARS)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{what}[{key!r}] must be finite")
+        elif value is not None and not isinstance(value, (bool, int, float)):
+            raise ValueError(f"{what}[{key!r}] must be a number, a flag or a label (features only, no free text)")
 
 
 def check_decision(row: DecisionRow) -> None:
@@ -210,19 +228,11 @@ def check_decision(row: DecisionRow) -> None:
         raise ValueError("policy_version and catalogue_version must not be empty")
     if isinstance(row.seed, bool) or not isinstance(row.seed, int) or not 0 <= row.seed < 2**63:
         raise ValueError("seed must be an integer in [0, 2**63)")
-    if not isinstance(row.context, Mapping) or len(row.context) > MAX_CONTEXT_FEATURES:
-        raise ValueError(f"context must be a mapping of at most {MAX_CONTEXT_FEATURES} features")
-    for key, value in row.context.items():
-        _check_label("a context feature's name", key, MAX_CONTEXT_LABEL_CHARS)
-        if isinstance(value, str):
-            _check_label(f"context[{key!r}]", value, MAX_CONTEXT_LABEL_CHARS)
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"context[{key!r}] must be finite")
-        elif value is not None and not isinstance(value, (bool, int, float)):
-            raise ValueError(f"context[{key!r}] must be a number, a flag or a label (features only, no free text)")
+    _check_features("context", row.context)
     seen: set[str] = set()
     for candidate in row.candidates:
         _check_label("a candidate's plan_id", candidate.plan_id, 128)
+        _check_features(f"the features of {candidate.plan_id!r}", candidate.features)
         if not candidate.plan_id or candidate.plan_id in seen:
             raise ValueError("candidates must have distinct, non-empty plan ids")
         seen.add(candidate.plan_id)
@@ -242,6 +252,29 @@ def check_reward(row: RewardRow) -> None:
         raise ValueError(f"source must be one of {', '.join(REWARD_SOURCES)}")
     if isinstance(row.reward, bool) or not isinstance(row.reward, (int, float)) or not math.isfinite(row.reward):
         raise ValueError("reward must be a finite number")
+
+
+@dataclass(frozen=True)
+class PolicyRow:
+    """A published policy version: ``payload`` is what replicas load (:mod:`infogap_server.learning.policy`),
+    ``summary`` the learner's report of it (JSON-ready: its offline check and estimates), no customer in either."""
+
+    version: str
+    payload: bytes
+    summary: Mapping[str, object] = field(default_factory=dict)
+    trained_decisions: int = 0
+    published_at: datetime | None = None  # set by the store when it commits
+    sequence: int | None = None
+
+
+def check_policy(row: PolicyRow) -> None:
+    """Raise ValueError when ``row`` cannot be published as it is."""
+    _check_label("version", row.version, 64)
+    if not row.version or not isinstance(row.payload, (bytes, bytearray)) or not row.payload:
+        raise ValueError("a policy needs a version and a payload")
+    if isinstance(row.trained_decisions, bool) or not isinstance(row.trained_decisions, int) \
+            or row.trained_decisions < 0:
+        raise ValueError("trained_decisions must be an integer >= 0")
 
 
 @dataclass(frozen=True)
@@ -382,6 +415,19 @@ class DecisionStore(Protocol):
         customer nor a stored reward, oldest first: the ones due a default reward."""
 
 
+class PolicyStore(Protocol):
+    """Policy versions: the learner publishes, every replica polls for the newest."""
+
+    async def publish_policy(self, row: PolicyRow) -> tuple[PolicyRow, bool]:
+        """Store a new version once it has passed its check; publishing a version that exists changes nothing
+        (the stored one and True come back). Answered after the commit."""
+        ...
+
+    async def latest_policy(self, *, with_payload: bool = True) -> PolicyRow | None:
+        """The newest published version (highest sequence), or None; without the payload when not needed."""
+        ...
+
+
 class CustomerStore(Protocol):
     """Everything the store keeps about one customer, as a whole."""
 
@@ -391,7 +437,7 @@ class CustomerStore(Protocol):
         customers) lose the customer's feedback in the same transaction."""
 
 
-class Store(EventStore, FeedbackStore, AlertFeedStore, DecisionStore, CustomerStore, Protocol):
+class Store(EventStore, FeedbackStore, AlertFeedStore, DecisionStore, PolicyStore, CustomerStore, Protocol):
     """The whole store: opened once at start, closed at stop."""
 
     name: str

@@ -62,6 +62,8 @@ feedback = sa.Table(
     sa.Column("model", sa.String(64), nullable=False, server_default="",
               comment="name:version of the text model that read the text."),
     sa.Column("received_at", sa.DateTime(), nullable=False, comment="UTC; when the store committed it."),
+    sa.Column("resolved", sa.Boolean(), nullable=True,
+              comment="Whether the customer says the need was resolved; null when not asked."),
     sa.UniqueConstraint(CUSTOMER_KEY, "feedback_id", name="uq_feedback_customer_feedback"),
 )
 sa.Index("ix_feedback_received", feedback.c.received_at)
@@ -170,6 +172,18 @@ decision_rewards = sa.Table(
     sa.UniqueConstraint("decision_id", name="uq_decision_rewards_decision_id"),
 )
 sa.Index("ix_decision_rewards_customer", decision_rewards.c.customer_key)
+
+policies = sa.Table(
+    "policies",
+    metadata,
+    sa.Column("sequence", BigId, primary_key=True, autoincrement=True, comment="Publication order."),
+    sa.Column("version", sa.String(64), nullable=False, comment="The policy version Recommend answers name."),
+    sa.Column("payload", sa.LargeBinary(), nullable=False, comment="What replicas load (learning/policy.py)."),
+    sa.Column("summary", sa.Text(), nullable=False, comment="JSON: the learner's offline check and estimates."),
+    sa.Column("trained_decisions", sa.Integer(), nullable=False, comment="Rewarded decisions it learned from."),
+    sa.Column("published_at", sa.DateTime(), nullable=False, comment="UTC; when the store committed it."),
+    sa.UniqueConstraint("version", name="uq_policies_version"),
+)
 
 erasures = sa.Table(
     "erasures",

@@ -34,12 +34,14 @@ from infogap_server.store.base import (
     FeedbackSignal,
     InsightsData,
     InsightsQuery,
+    PolicyRow,
     ReplayStart,
     RewardedDecision,
     RewardRow,
     StoreConfigError,
     TypeSummary,
     check_decision,
+    check_policy,
     check_reward,
 )
 from infogap_server.store.migrate import current_revision, head_revision, upgrade_on
@@ -423,7 +425,7 @@ class SqlStore:
         query = (
             sa.select(*[d.c[c] for c in _DECISION_COLUMNS],
                       f.c.sequence.label("feedback_sequence"), f.c.feedback_id, f.c.rating, f.c.sentiment,
-                      f.c.sentiment_negative, f.c.sentiment_neutral, f.c.sentiment_positive,
+                      f.c.sentiment_negative, f.c.sentiment_neutral, f.c.sentiment_positive, f.c.resolved,
                       *[r.c[c].label(f"reward_{c}") for c in _REWARD_COLUMNS])
             .select_from(d.outerjoin(f, f.c.sequence == first_feedback)
                          .outerjoin(r, r.c.decision_id == d.c.decision_id))
@@ -456,6 +458,25 @@ class SqlStore:
         )
         async with self._guard(), self.engine.connect() as conn:
             return [_decision_from(row._mapping) for row in await conn.execute(query)]
+
+    # --- policies -------------------------------------------------------------------------------------------
+
+    async def publish_policy(self, row: PolicyRow) -> tuple[PolicyRow, bool]:
+        check_policy(row)
+        p = schema.policies
+        values = {"version": row.version, "payload": bytes(row.payload), "summary": _json(dict(row.summary)),
+                  "trained_decisions": row.trained_decisions, "published_at": utc_now()}
+        statement = self._insert(p).on_conflict_do_nothing(index_elements=["version"]).returning(p.c.sequence)
+        async with self._guard(), self.engine.begin() as conn:
+            inserted = (await conn.execute(statement, values)).scalar() is not None
+            stored = (await conn.execute(_policy_select(True).where(p.c.version == row.version))).one()
+        return _policy_from(stored._mapping, True), not inserted
+
+    async def latest_policy(self, *, with_payload: bool = True) -> PolicyRow | None:
+        p = schema.policies
+        async with self._guard(), self.engine.connect() as conn:
+            found = (await conn.execute(_policy_select(with_payload).order_by(p.c.sequence.desc()).limit(1))).first()
+        return None if found is None else _policy_from(found._mapping, with_payload)
 
     # --- customers ------------------------------------------------------------------------------------------
 
@@ -492,6 +513,18 @@ def _decision_select() -> sa.Select:
     return sa.select(*[d.c[c] for c in _DECISION_COLUMNS])
 
 
+def _policy_select(with_payload: bool) -> sa.Select:
+    p = schema.policies
+    columns = ["sequence", "version", "summary", "trained_decisions", "published_at"]
+    return sa.select(*[p.c[c] for c in columns + (["payload"] if with_payload else [])])
+
+
+def _policy_from(m, with_payload: bool) -> PolicyRow:
+    return PolicyRow(version=m["version"], payload=bytes(m["payload"]) if with_payload else b"",
+                     summary=json.loads(m["summary"]), trained_decisions=int(m["trained_decisions"]),
+                     published_at=m["published_at"], sequence=int(m["sequence"]))
+
+
 def _json(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
@@ -501,8 +534,8 @@ def _decision_values(row: DecisionRow) -> dict:
         "decision_id": row.decision_id, "customer_key": row.customer_key, "policy_version": row.policy_version,
         "catalogue_version": row.catalogue_version, "intent": row.intent, "seed": row.seed,
         "context": _json(dict(row.context)),
-        "candidates": _json([{"plan_id": c.plan_id, "probability": float(c.probability), "score": float(c.score)}
-                             for c in row.candidates]),
+        "candidates": _json([{"plan_id": c.plan_id, "probability": float(c.probability), "score": float(c.score),
+                              **({"features": dict(c.features)} if c.features else {})} for c in row.candidates]),
         "chosen": _json(list(row.chosen)), "top_plan_id": row.top_plan_id,
     }
 
@@ -511,7 +544,8 @@ def _decision_from(m) -> DecisionRow:
     return DecisionRow(
         decision_id=m["decision_id"], customer_key=m["customer_key"], policy_version=m["policy_version"],
         catalogue_version=m["catalogue_version"], seed=int(m["seed"]),
-        candidates=tuple(Candidate(c["plan_id"], c["probability"], c["score"]) for c in json.loads(m["candidates"])),
+        candidates=tuple(Candidate(c["plan_id"], c["probability"], c["score"], c.get("features", {}))
+                         for c in json.loads(m["candidates"])),
         chosen=tuple(json.loads(m["chosen"])), intent=m["intent"], context=json.loads(m["context"]),
         decided_at=m["decided_at"], sequence=m["sequence"],
     )
@@ -525,6 +559,7 @@ def _rewarded_from(m, aspects: tuple[str, ...]) -> RewardedDecision:
         decision=_decision_from(m), feedback_id=m["feedback_id"], rating=m["rating"], sentiment=m["sentiment"],
         sentiment_negative=m["sentiment_negative"], sentiment_neutral=m["sentiment_neutral"],
         sentiment_positive=m["sentiment_positive"], aspects=aspects, reward=reward,
+        resolved=None if m["resolved"] is None else bool(m["resolved"]),
     )
 
 

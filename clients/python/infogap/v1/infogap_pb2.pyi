@@ -40,6 +40,8 @@ class PlanKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PLAN_KIND_RESOLUTION: _ClassVar[PlanKind]
     PLAN_KIND_OFFER: _ClassVar[PlanKind]
     PLAN_KIND_PRODUCT: _ClassVar[PlanKind]
+    PLAN_KIND_INFORMATION: _ClassVar[PlanKind]
+    PLAN_KIND_CONTACT: _ClassVar[PlanKind]
 
 class SessionStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -81,6 +83,8 @@ PLAN_KIND_UNSPECIFIED: PlanKind
 PLAN_KIND_RESOLUTION: PlanKind
 PLAN_KIND_OFFER: PlanKind
 PLAN_KIND_PRODUCT: PlanKind
+PLAN_KIND_INFORMATION: PlanKind
+PLAN_KIND_CONTACT: PlanKind
 SESSION_STAGE_UNSPECIFIED: SessionStage
 SESSION_STAGE_DISCOVERY: SessionStage
 SESSION_STAGE_RESOLVING: SessionStage
@@ -204,44 +208,84 @@ class IdentifyNeedsResponse(_message.Message):
     def __init__(self, needs: _Optional[_Iterable[_Union[Need, _Mapping]]] = ..., out_of_scope: bool = ..., sentiment: _Optional[_Union[Sentiment, _Mapping]] = ..., urgency: _Optional[_Union[Urgency, _Mapping]] = ..., entities: _Optional[_Iterable[_Union[Entity, _Mapping]]] = ..., churn_risk: _Optional[float] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., request_id: _Optional[str] = ..., history_events_used: _Optional[int] = ..., history_from_store: bool = ..., behaviour_model: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
 
 class RecommendRequest(_message.Message):
-    __slots__ = ("customer_id", "intent", "text", "history", "top_k", "request_id")
+    __slots__ = ("customer_id", "intent", "text", "history", "top_k", "request_id", "channel", "order_age_days", "order_amount", "explain")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     INTENT_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    ORDER_AGE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    ORDER_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    EXPLAIN_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     intent: str
     text: str
     history: _containers.RepeatedCompositeFieldContainer[BehaviorEvent]
     top_k: int
     request_id: str
-    def __init__(self, customer_id: _Optional[str] = ..., intent: _Optional[str] = ..., text: _Optional[str] = ..., history: _Optional[_Iterable[_Union[BehaviorEvent, _Mapping]]] = ..., top_k: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+    channel: str
+    order_age_days: float
+    order_amount: float
+    explain: bool
+    def __init__(self, customer_id: _Optional[str] = ..., intent: _Optional[str] = ..., text: _Optional[str] = ..., history: _Optional[_Iterable[_Union[BehaviorEvent, _Mapping]]] = ..., top_k: _Optional[int] = ..., request_id: _Optional[str] = ..., channel: _Optional[str] = ..., order_age_days: _Optional[float] = ..., order_amount: _Optional[float] = ..., explain: bool = ...) -> None: ...
+
+class ExcludedPlan(_message.Message):
+    __slots__ = ("plan_id", "reasons")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, plan_id: _Optional[str] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Plan(_message.Message):
-    __slots__ = ("plan_id", "kind", "title", "expected_satisfaction", "reasons")
+    __slots__ = ("plan_id", "kind", "title", "expected_satisfaction", "reasons", "probability", "cost", "requires_approval", "unchecked", "description")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_SATISFACTION_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    REQUIRES_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    UNCHECKED_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     kind: PlanKind
     title: str
     expected_satisfaction: float
     reasons: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, plan_id: _Optional[str] = ..., kind: _Optional[_Union[PlanKind, str]] = ..., title: _Optional[str] = ..., expected_satisfaction: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+    probability: float
+    cost: float
+    requires_approval: bool
+    unchecked: _containers.RepeatedScalarFieldContainer[str]
+    description: str
+    def __init__(self, plan_id: _Optional[str] = ..., kind: _Optional[_Union[PlanKind, str]] = ..., title: _Optional[str] = ..., expected_satisfaction: _Optional[float] = ..., reasons: _Optional[_Iterable[str]] = ..., probability: _Optional[float] = ..., cost: _Optional[float] = ..., requires_approval: bool = ..., unchecked: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ...) -> None: ...
 
 class RecommendResponse(_message.Message):
-    __slots__ = ("plans", "model", "request_id")
+    __slots__ = ("plans", "model", "request_id", "decision_id", "policy_version", "catalogue_version", "out_of_scope", "excluded", "intent", "explored")
     PLANS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CATALOGUE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_SCOPE_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_FIELD_NUMBER: _ClassVar[int]
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    EXPLORED_FIELD_NUMBER: _ClassVar[int]
     plans: _containers.RepeatedCompositeFieldContainer[Plan]
     model: ModelInfo
     request_id: str
-    def __init__(self, plans: _Optional[_Iterable[_Union[Plan, _Mapping]]] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    decision_id: str
+    policy_version: str
+    catalogue_version: str
+    out_of_scope: bool
+    excluded: _containers.RepeatedCompositeFieldContainer[ExcludedPlan]
+    intent: str
+    explored: bool
+    def __init__(self, plans: _Optional[_Iterable[_Union[Plan, _Mapping]]] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., request_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., catalogue_version: _Optional[str] = ..., out_of_scope: bool = ..., excluded: _Optional[_Iterable[_Union[ExcludedPlan, _Mapping]]] = ..., intent: _Optional[str] = ..., explored: bool = ...) -> None: ...
 
 class SessionMessage(_message.Message):
     __slots__ = ("from_customer", "text")
@@ -316,7 +360,7 @@ class SessionState(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., stage: _Optional[_Union[SessionStage, str]] = ..., sentiment_trend: _Optional[float] = ..., sla_breach_risk: _Optional[float] = ..., escalation_risk: _Optional[float] = ..., next_best_action: _Optional[str] = ..., events_seen: _Optional[int] = ..., current_need: _Optional[_Union[Need, _Mapping]] = ...) -> None: ...
 
 class SubmitFeedbackRequest(_message.Message):
-    __slots__ = ("feedback_id", "customer_id", "session_id", "rating", "text", "intent", "plan_id", "decision_id", "request_id")
+    __slots__ = ("feedback_id", "customer_id", "session_id", "rating", "text", "intent", "plan_id", "decision_id", "request_id", "resolved")
     FEEDBACK_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -326,6 +370,7 @@ class SubmitFeedbackRequest(_message.Message):
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_FIELD_NUMBER: _ClassVar[int]
     feedback_id: str
     customer_id: str
     session_id: str
@@ -335,7 +380,8 @@ class SubmitFeedbackRequest(_message.Message):
     plan_id: str
     decision_id: str
     request_id: str
-    def __init__(self, feedback_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., session_id: _Optional[str] = ..., rating: _Optional[int] = ..., text: _Optional[str] = ..., intent: _Optional[str] = ..., plan_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    resolved: bool
+    def __init__(self, feedback_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., session_id: _Optional[str] = ..., rating: _Optional[int] = ..., text: _Optional[str] = ..., intent: _Optional[str] = ..., plan_id: _Optional[str] = ..., decision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., resolved: bool = ...) -> None: ...
 
 class FeedbackReceipt(_message.Message):
     __slots__ = ("feedback_id", "duplicate", "sentiment", "keywords", "aspects", "stored_at", "request_id", "model", "aspect_scores", "keyword_scores")

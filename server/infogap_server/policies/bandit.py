@@ -1,4 +1,5 @@
-"""The contextual-bandit learner: Vowpal Wabbit's ``cb_explore_adf`` behind a small, checked Python surface.
+"""The contextual-bandit learner: Vowpal Wabbit's ``cb_adf`` with ``cb_explore_adf``'s epsilon-greedy exploration,
+behind a small, checked Python surface.
 
 Why this learner: ``cb_explore_adf`` is the reduction behind Azure Personalizer. Its *action-dependent features*
 (ADF) score any number of actions described by their own features, so a plan added to the catalogue is scored from
@@ -21,6 +22,12 @@ action feature (churn risk x plan kind, segment x plan id, ...): without it, ADF
 feature the same for every customer. Names and values are passed through :func:`sanitize` (VW's reserved
 characters ``|`` and ``:`` and whitespace become ``_``), and every name is hashed (``--hash all``), so a name that
 happens to be a number is not taken as a raw weight index.
+
+VW runs as ``--cb_adf``, the learner ``cb_explore_adf`` wraps, and this module adds the exploration that
+``cb_explore_adf --epsilon`` would: learning is the same (``cb_explore_adf`` passes every update to ``cb_adf``),
+and prediction gives each action's estimated cost as well (:meth:`BanditLearner.predict_costs`). Recommend needs
+those to rank every plan, not only to draw the first: ``cb_explore_adf`` answers the pmf alone, in which all
+non-greedy actions tie.
 
 Exploration. Epsilon-greedy, as Personalizer's default: the returned pmf gives ``1 - epsilon + epsilon / K`` to the
 action with the lowest predicted cost and ``epsilon / K`` to each other one; actions tied for the lowest cost share
@@ -108,7 +115,7 @@ class BanditConfig:
             raise ValueError(f"cb_type must be one of mtr, ips, dr, dm, got {self.cb_type!r}")
 
     def vw_arguments(self) -> list[str]:
-        arguments = ["--cb_explore_adf", "--epsilon", repr(float(self.epsilon)), "--cb_type", self.cb_type,
+        arguments = ["--cb_adf", "--cb_type", self.cb_type,
                      "--bit_precision", str(self.bits), "--learning_rate", repr(float(self.learning_rate)),
                      "--hash", "all", "--random_seed", "0", "--quiet"]
         for term in self.interactions:
@@ -160,6 +167,17 @@ def features_text(features: Features | None) -> str:
     return " ".join(tokens)
 
 
+def greedy_pmf(costs: Sequence[float], epsilon: float) -> list[float]:
+    """Epsilon-greedy over estimated costs, as VW's ``cb_explore_adf --epsilon``: ``epsilon / K`` to every action
+    and ``1 - epsilon`` shared by the actions tied for the lowest cost."""
+    if not costs:
+        raise ValueError("a decision needs at least one action")
+    best = min(costs)
+    tied = sum(1 for c in costs if c == best)
+    floor = epsilon / len(costs)
+    return [floor + ((1.0 - epsilon) / tied if c == best else 0.0) for c in costs]
+
+
 def decision_seed(decision_id: str) -> int:
     """A 64-bit seed derived from a decision id (SHA-256): the same id gives the same seed on every machine."""
     return int.from_bytes(hashlib.sha256(decision_id.encode("utf-8")).digest()[:8], "big")
@@ -188,7 +206,7 @@ def sample(pmf: Sequence[float], seed: int) -> int:
 
 
 class BanditLearner:
-    """A contextual bandit over actions described by features (VW ``cb_explore_adf``, epsilon-greedy).
+    """A contextual bandit over actions described by features (VW ``cb_adf`` with epsilon-greedy exploration).
 
     ``learn`` takes one logged decision; ``predict_pmf`` gives the probability of each action for a new one;
     ``sample`` draws from it, seeded; ``save`` and ``load`` turn the learner into bytes and back (a policy version).
@@ -239,13 +257,16 @@ class BanditLearner:
         self._vw.learn(lines)
         self.updates += 1
 
+    def predict_costs(self, context: Features | None, actions: Sequence[Features]) -> list[float]:
+        """Each action's estimated cost, in the order given (lower is better; 0 for all before any learning)."""
+        costs = [float(c) for c in self._vw.predict(self._lines(context, actions))]
+        if len(costs) != len(actions):  # VW answers one score per action line; anything else is a bug
+            raise RuntimeError(f"VW returned {len(costs)} scores for {len(actions)} actions")
+        return costs
+
     def predict_pmf(self, context: Features | None, actions: Sequence[Features]) -> list[float]:
         """The probability of each action, in the order given (sums to 1; exploration included)."""
-        pmf = [float(p) for p in self._vw.predict(self._lines(context, actions))]
-        if len(pmf) != len(actions):  # VW answers one probability per action line; anything else is a bug
-            raise RuntimeError(f"VW returned {len(pmf)} probabilities for {len(actions)} actions")
-        total = math.fsum(pmf)
-        return [p / total for p in pmf]  # VW's float32 sums to 1 only within ~1e-7
+        return greedy_pmf(self.predict_costs(context, actions), self.config.epsilon)
 
     sample = staticmethod(sample)
 
