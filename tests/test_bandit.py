@@ -1,6 +1,7 @@
 """The contextual-bandit learner (VW cb_explore_adf): it learns a planted preference, a decision replays from its
 seed, a saved policy loads back to the same pmf, odd input is refused; the off-policy estimators recover a known
-value; and a reduced `infogap bench --paths open-bandit` run prints every estimator."""
+value; a reduced `infogap bench --paths open-bandit` run prints every estimator; and reduced recommend-sim and
+recommend-speed runs print their tables."""
 
 from __future__ import annotations
 
@@ -281,3 +282,48 @@ def test_reduced_open_bandit_bench_prints_every_estimator(tmp_path, capsys):
         assert estimate["ci_low"] <= estimate["value"] <= estimate["ci_high"] or estimate["value"] == 0.0
     assert result["published_bts_over_random_full_data"] == 1.43
     assert result["bts_log"]["clicks"] > 0 and 0 < result["estimates"]["bts_whole_log"]["value"] < 0.05
+
+
+# --- the Recommend benchmark paths -------------------------------------------------------------------------------
+
+def test_reduced_recommend_sim_bench_prints_the_table(tmp_path, capsys):
+    code = cli_main(["bench", "--paths", "recommend-sim", "--sim-feedbacks", "300", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "SIMULATION: synthetic customers with hidden preferences, not real data" in out
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split("|")[0].strip() == "feedbacks")
+    assert [c.strip() for c in lines[header].split("|")] == [
+        "feedbacks", "learned", "prior", "random", "learned/prior", "elapsed s"]
+    rows = [[float(c) for c in line.split("|")] for line in lines[header + 1:header + 3]]
+    assert [int(r[0]) for r in rows] == [0, 300]
+    for _, learned, prior, random_value, over_prior, elapsed in rows:
+        assert 0 < random_value < prior < 1 and 0 < learned < 1 and elapsed >= 0
+        assert over_prior == pytest.approx(learned / prior, abs=2e-3)
+    (written,) = tmp_path.glob("bench-*.json")
+    result = json.loads(written.read_text())["recommend_sim"]
+    assert [r["feedbacks"] for r in result["rows"]] == [0, 300]
+    assert result["rows"][0]["learned_over_prior"] > 0.95  # the warm start imitates the prior
+    assert result["best_possible"] > result["rows"][0]["prior"]
+
+
+def test_sim_feedbacks_must_be_positive_counts(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["bench", "--paths", "recommend-sim", "--sim-feedbacks", "10,x"])
+    assert "comma list of positive integers" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_reduced_recommend_speed_bench_measures_both_modes(tmp_path, capsys, real_repository):
+    code = cli_main(["bench", "--paths", "recommend-speed", "--duration-s", "1", "--concurrency", "4",
+                     "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out  # no errors
+    for name in ("recommend (intent)", "recommend (text)"):
+        (row,) = [line for line in out.splitlines() if line.startswith(name)]
+        rate, p50, p95, p99 = (float(x) for x in row[len(name):].split()[:4])
+        assert rate > 0 and 0 < p50 <= p95 <= p99, row
+    (written,) = tmp_path.glob("bench-*.json")
+    result = json.loads(written.read_text())["recommend_speed"]
+    assert result["intent"]["errors"] == {} and result["text"]["errors"] == {}
+    assert result["text"]["mean_batch_size"]  # the text model read the messages

@@ -556,8 +556,18 @@ async def run(args) -> dict:
     if "behaviour" in paths:  # churn scoring: the behaviour model alone, in GetCustomerProfile, in IdentifyNeeds
         report["behaviour"] = await behaviour_paths(settings, args, texts, loads)
 
+    if "recommend-speed" in paths:  # Recommend through a gateway at the bench's concurrency: intent given, and text
+        from infogap_server.learning.bench_recommend import recommend_speed_path
+
+        report["recommend_speed"] = await recommend_speed_path(settings, args, texts, measured)
+
     if "open-bandit" in paths:  # the bandit learner on real logged recommendations, against random and Thompson
         report["open_bandit"] = await asyncio.to_thread(open_bandit_path, args)
+
+    if "recommend-sim" in paths:  # SIMULATION: the learned ranking against the prior and random, by feedbacks
+        from infogap_server.learning.bench_recommend import recommend_sim_path
+
+        report["recommend_sim"] = await asyncio.to_thread(recommend_sim_path, args)
 
     if "triton" in paths:
         import tritonclient.grpc.aio as triton_grpc

@@ -415,6 +415,17 @@ def enum_name(enum, value: int) -> str:
         return str(value)
 
 
+def _feedback_counts(text: str) -> tuple[int, ...]:
+    """``--sim-feedbacks``: a comma list of positive integers."""
+    try:
+        counts = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"expected a comma list of positive integers, got {text!r}")
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     if (sys.argv[1:] if argv is None else argv)[:1] == ["serve"]:
         from infogap_server.signals import install_early_handlers
@@ -461,11 +472,13 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="measure throughput and latency: model alone, gateway, Triton (one run)")
     bench.add_argument("--paths",
                        default="patterns,model,embedded,overload,workers,noop,store,insights,alerts,behaviour,"
-                       "open-bandit,triton",
+                       "recommend-speed,open-bandit,recommend-sim,triton",
                        help="comma list of patterns, model, embedded, overload, workers, noop, store, insights "
                        "(GetInsights over 100,000 feedback rows), alerts (WatchAlerts' rule: delay to a planted "
-                       "spike, false alerts per 10,000 steady rows), behaviour, open-bandit (the bandit learner "
-                       "judged off policy on the Open Bandit Dataset sample), triton")
+                       "spike, false alerts per 10,000 steady rows), behaviour, recommend-speed (Recommend p50/p99 "
+                       "with an intent and with text), open-bandit (the bandit learner judged off policy on the Open "
+                       "Bandit Dataset sample), recommend-sim (a SIMULATION: the learned plan ranking against the "
+                       "prior and random on synthetic customers), triton")
     bench.add_argument("--alerts-grid", action="store_true",
                        help="with the alerts path, also the trade-off over a grid of windows and levels")
     bench.add_argument("--concurrency", type=int, default=32, help="closed-loop concurrent callers")
@@ -487,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="read only the first N impressions of each log (a reduced run; default all 10,000)")
     bench.add_argument("--open-bandit-resamples", type=int, default=200,
                        help="bootstrap resamples of the open-bandit intervals")
+    bench.add_argument("--sim-feedbacks", type=_feedback_counts, default=(1000, 10_000, 100_000),
+                       help="recommend-sim: comma list of feedback counts after which the policies are evaluated")
     bench.add_argument("--out", default="bench_results", help="folder for the JSON result and the PNG plot")
     bench.set_defaults(func=lambda a: __import__("infogap_server.bench", fromlist=["main"]).main(a))
 

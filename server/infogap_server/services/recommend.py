@@ -27,6 +27,7 @@ from infogap_server.policies.ranking import PlanInput, Policy, PolicyHolder, con
 from infogap_server.services.catalogue import CHANNELS, Catalogue, CatalogueHolder, Context, Plan
 from infogap_server.services.customers import rfm as rfm_of
 from infogap_server.services.customers import segment as segment_of
+from infogap_server.services.customers import to_utc_naive
 from infogap_server.services.needs import EVENT_TYPES, BehaviorEvent, NeedsQuery, NeedsService
 from infogap_server.services.patterns import compile_pattern
 from infogap_server.services.text_model import TextModel
@@ -231,8 +232,9 @@ class RecommendService:
         for event in history:
             if event.time is None:
                 continue
-            count, minor, last = by_type.get(event.type, (0, 0, event.time))
-            by_type[event.type] = (count + 1, minor + round(event.amount * 100), max(last, event.time))
+            time = to_utc_naive(event.time)
+            count, minor, last = by_type.get(event.type, (0, 0, time))
+            by_type[event.type] = (count + 1, minor + round(event.amount * 100), max(last, time))
         if not by_type:
             return _Customer(history, churn, None, None)
         r = rfm_of(by_type, now)
@@ -265,7 +267,7 @@ def _recent(history: Sequence[BehaviorEvent], now: datetime) -> dict[str, int]:
     since = now - timedelta(days=RECENT_DAYS)
     counts = dict.fromkeys(RECENT_TYPES, 0)
     for event in history:
-        if event.type in counts and event.time is not None and event.time >= since:
+        if event.type in counts and event.time is not None and to_utc_naive(event.time) >= since:
             counts[event.type] += 1
     return counts
 
