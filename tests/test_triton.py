@@ -207,3 +207,20 @@ def test_triton_error_mapping():
     assert isinstance(err("StatusCode.UNAVAILABLE", "Request for unknown model: 'x' is not found"), Unavailable)
     assert isinstance(err("StatusCode.DEADLINE_EXCEEDED", "Deadline Exceeded"), DeadlineExceeded)
     assert isinstance(err("StatusCode.INVALID_ARGUMENT", "unexpected shape for input"), BackendFailure)
+
+
+async def test_recommend_through_triton_matches_the_embedded_backend(start_server, real_repository, triton, gateway):
+    """Recommend with text on Triton: the same intent, the same eligible plans and, with exploration off, the same
+    first plan as the embedded backend (the prior policy; similarity from the plan descriptions' embeddings)."""
+    _, triton_stub, _ = gateway
+    embedded = await start_server(real_repository, recommend_epsilon=0.0)
+    async with channel_to(embedded) as channel:
+        embedded_stub = infogap_pb2_grpc.InfoGapStub(channel)
+        request = pb.RecommendRequest(text="I want my money back for the broken kettle", channel="chat", top_k=10)
+        a, b = await asyncio.gather(embedded_stub.Recommend(request, timeout=30),
+                                    triton_stub.Recommend(request, timeout=30))
+    assert a.intent == b.intent and b.model.name == "infogap_text"
+    assert {p.plan_id for p in a.plans} == {p.plan_id for p in b.plans} and b.plans
+    assert len(b.decision_id) == 32 and all(p.reasons for p in b.plans)
+    if not b.explored:  # the Triton gateway explores with the default epsilon
+        assert a.plans[0].plan_id == b.plans[0].plan_id

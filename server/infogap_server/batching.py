@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from infogap_server.errors import DeadlineExceeded, ResourceExhausted, Unavailable
+from infogap_server.tasks import cancel_and_wait
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -73,13 +74,8 @@ class MicroBatcher(Generic[T, R]):
 
     async def stop(self) -> None:
         """Stop the loop; requests still queued fail with UNAVAILABLE (graceful shutdown drains calls first)."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         while not self._queue.empty():
             pending = self._queue.get_nowait()
             if not pending.future.done():

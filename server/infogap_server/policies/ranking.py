@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from infogap_server.policies.bandit import BanditLearner, Features, greedy_pmf
+from infogap_server.tasks import cancel_and_wait
 
 log = logging.getLogger("infogap.policy")
 
@@ -198,13 +199,8 @@ class PolicyHolder:
             self._task = asyncio.get_running_loop().create_task(self._poll(), name="policy-poll")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def check(self) -> bool:
         """Swap to the newest published version if it is not the one in service; True when it swapped."""

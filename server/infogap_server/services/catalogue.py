@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from infogap_server.errors import InfogapError, InvalidArgument, Unavailable
 from infogap_server.services.customers import SEGMENTS
 from infogap_server.services.patterns import compile_pattern
+from infogap_server.tasks import cancel_and_wait
 
 log = logging.getLogger("infogap.catalogue")
 
@@ -613,13 +614,8 @@ class CatalogueHolder:
 
     async def close(self) -> None:
         """Stop polling; the current catalogue stays readable."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def load(self) -> Catalogue:
         """Load the file now, whatever its signature; raises :class:`CatalogueError` and keeps the old one when it
