@@ -1,7 +1,9 @@
 """Update rules: what the learner does offline with logged decisions and their rewards.
 
-- :mod:`.bandit`: the contextual-bandit learner (Vowpal Wabbit ``cb_explore_adf``) with seeded, replayable sampling
-  and a byte format for publishing policy versions;
+- :mod:`.recommend`: Recommend's loop (``infogap learn``): rewards from feedback, training on the decision log, the
+  takeover rule, the offline check and publishing (the bandit itself is ``policies/bandit.py``, which serving
+  loads);
+- :mod:`.bench_recommend`: the seeded simulation and the speed run of ``infogap bench``;
 - :mod:`.ope`: off-policy estimators (IPW, self-normalised IPW, direct method, doubly robust) with bootstrap
   intervals, to judge a policy on logs another policy collected;
 - :mod:`.open_bandit`: the Open Bandit Dataset benchmark (``infogap bench --paths open-bandit``).
