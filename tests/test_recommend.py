@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import re
 from datetime import timedelta
 
 import grpc
@@ -95,7 +94,7 @@ async def test_text_names_the_intent_reads_similarity_and_an_out_of_scope_messag
         assert response.plans[0].reasons[0] == "serves track_order (prior 0.95)"
         row = await server.store.get_decision(response.decision_id)
         assert "where" not in str(row.context) and "parcel" not in str(row.context)  # features only, no text
-        assert any("similar" in c.features for c in row.candidates)
+        assert any(c.features["similar"] != 0 for c in row.candidates)  # the message was compared with plans
         nothing = await client.recommend(text="zzz qqq")
         assert nothing.out_of_scope and not nothing.plans and nothing.decision_id == ""
         named = await client.recommend(intent="get_refund", text="zzz qqq")  # the caller's intent is served
@@ -199,4 +198,4 @@ def test_the_policy_payload_round_trips_and_refuses_anything_else():
     for bad in (b"", b"garbage", b"infogap-policy/1\n{\"version\": 1}\n"):
         with pytest.raises(ValueError):
             Policy.from_payload(bad)
-    assert re.fullmatch(r"learned-x", loaded.version)
+    assert loaded.version == "learned-x"

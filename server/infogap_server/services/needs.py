@@ -103,10 +103,7 @@ class NeedsService:
         s = self._settings
         if not query.text or not query.text.strip():
             raise InvalidArgument("text", "must not be empty or whitespace only")
-        if len(query.text) > s.max_text_chars:
-            raise InvalidArgument("text", f"is {len(query.text)} characters; the maximum is {s.max_text_chars}")
-        if len(query.customer_id) > 128:
-            raise InvalidArgument("customer_id", "is longer than 128 characters")
+        validate_lengths(query.text, query.customer_id, s.max_text_chars)
         language = query.language or s.default_language
         # The value is echoed in no error: only what passed validation (the primary subtag) is quoted back.
         if len(language) > 35 or not _LANGUAGE_CODE.fullmatch(language):
@@ -120,17 +117,7 @@ class NeedsService:
         n_intents = len(self._model.info.intents)
         if not 1 <= top_k <= min(s.max_top_k, n_intents):
             raise InvalidArgument("top_k", f"is {query.top_k}; it must be between 1 and {min(s.max_top_k, n_intents)}")
-        if len(query.history) > s.max_history_events:
-            raise InvalidArgument(
-                "history", f"has {len(query.history)} events; the maximum is {s.max_history_events}"
-            )
-        for i, event in enumerate(query.history):
-            if event.type not in EVENT_TYPES:
-                raise InvalidArgument(f"history[{i}].type", "must be set to a known event type")
-            if event.amount < 0 or not np.isfinite(event.amount):
-                raise InvalidArgument(f"history[{i}].amount", "must be a finite number >= 0")
-            if event.item_count < 0:
-                raise InvalidArgument(f"history[{i}].item_count", "must be >= 0")
+        validate_history(query.history, s.max_history_events)
         return language, top_k
 
     async def identify(self, query: NeedsQuery) -> NeedsResult:
@@ -176,6 +163,27 @@ class NeedsService:
             intent_probabilities={intent: float(p) for intent, p in zip(info.intents, probs, strict=True)},
             embedding=prediction.embedding,
         )
+
+
+def validate_lengths(text: str, customer_id: str, max_text_chars: int) -> None:
+    """The limits every call reading a customer's message shares: InvalidArgument naming the field."""
+    if len(text) > max_text_chars:
+        raise InvalidArgument("text", f"is {len(text)} characters; the maximum is {max_text_chars}")
+    if len(customer_id) > 128:
+        raise InvalidArgument("customer_id", "is longer than 128 characters")
+
+
+def validate_history(history: tuple[BehaviorEvent, ...], max_events: int) -> None:
+    """A request's behaviour history (IdentifyNeeds, Recommend): InvalidArgument naming the event and field."""
+    if len(history) > max_events:
+        raise InvalidArgument("history", f"has {len(history)} events; the maximum is {max_events}")
+    for i, event in enumerate(history):
+        if event.type not in EVENT_TYPES:
+            raise InvalidArgument(f"history[{i}].type", "must be set to a known event type")
+        if event.amount < 0 or not np.isfinite(event.amount):
+            raise InvalidArgument(f"history[{i}].amount", "must be a finite number >= 0")
+        if event.item_count < 0:
+            raise InvalidArgument(f"history[{i}].item_count", "must be >= 0")
 
 
 def _analyse_text(text: str, negative_probability: float) -> tuple[list[Entity], UrgencyResult]:

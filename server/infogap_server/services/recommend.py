@@ -28,7 +28,13 @@ from infogap_server.services.catalogue import CHANNELS, Catalogue, CatalogueHold
 from infogap_server.services.customers import rfm as rfm_of
 from infogap_server.services.customers import segment as segment_of
 from infogap_server.services.customers import to_utc_naive
-from infogap_server.services.needs import EVENT_TYPES, BehaviorEvent, NeedsQuery, NeedsService
+from infogap_server.services.needs import (
+    BehaviorEvent,
+    NeedsQuery,
+    NeedsService,
+    validate_history,
+    validate_lengths,
+)
 from infogap_server.services.patterns import compile_pattern
 from infogap_server.services.text_model import TextModel
 from infogap_server.settings import Settings
@@ -128,10 +134,7 @@ class RecommendService:
                 raise InvalidArgument("intent", "must be an intent name: lower-case letters, digits and underscores")
             if q.intent not in catalogue.intents:
                 raise InvalidArgument("intent", f"{q.intent!r} is served by no plan of the catalogue")
-        if len(q.text) > s.max_text_chars:
-            raise InvalidArgument("text", f"is {len(q.text)} characters; the maximum is {s.max_text_chars}")
-        if len(q.customer_id) > 128:
-            raise InvalidArgument("customer_id", "is longer than 128 characters")
+        validate_lengths(q.text, q.customer_id, s.max_text_chars)
         if not 0 <= q.top_k <= s.max_top_k:
             raise InvalidArgument("top_k", f"is {q.top_k}; it must be between 1 and {s.max_top_k} (0: the default)")
         if q.channel and q.channel not in CHANNELS:
@@ -140,15 +143,7 @@ class RecommendService:
             value = getattr(q, name)
             if value is not None and (not math.isfinite(value) or value < 0):
                 raise InvalidArgument(name, "must be a finite number, at least 0")
-        if len(q.history) > s.max_history_events:
-            raise InvalidArgument("history", f"has {len(q.history)} events; the maximum is {s.max_history_events}")
-        for i, event in enumerate(q.history):
-            if event.type not in EVENT_TYPES:
-                raise InvalidArgument(f"history[{i}].type", "must be set to a known event type")
-            if event.amount < 0 or not np.isfinite(event.amount):
-                raise InvalidArgument(f"history[{i}].amount", "must be a finite number >= 0")
-            if event.item_count < 0:
-                raise InvalidArgument(f"history[{i}].item_count", "must be >= 0")
+        validate_history(q.history, s.max_history_events)
         return q.top_k or s.default_top_k
 
     # --- the call --------------------------------------------------------------------------------------------
@@ -285,8 +280,8 @@ def reasons_for(plan: PlanInput, peer, policy: Policy, *, intent: str, churn: fl
         reasons.append("shown first to learn how customers like it (exploration)")
     learned = None
     if policy.learned and peer is not None and peer.count >= PEER_REASON_MIN:
-        who = f"customers in segment {segment}" if segment and policy.peer(segment, plan.plan_id) is peer \
-            and segment in policy.peers else "customers like this"
+        own_segment = segment is not None and plan.plan_id in policy.peers.get(segment, {})
+        who = f"customers in segment {segment}" if own_segment else "customers like this"
         learned = f"learned: {who} rated it {peer.mean:.1f} ({peer.count} ratings)"
     prior = f"serves {intent} (prior {plan.prior:.2f})"
     reasons.extend([learned, prior] if learned else [prior])
