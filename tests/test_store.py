@@ -16,6 +16,8 @@ from infogap_server.errors import Unavailable
 from infogap_server.store import SUPPORTED_URLS, StoreConfigError, create_store, schema
 from infogap_server.store.base import Candidate, DecisionRow, EventRow, FeedbackRow, RewardRow
 
+from tests.test_session_store import LEASE, add_session
+
 T0 = datetime(2024, 3, 1, 12, 0, 0)
 
 
@@ -106,12 +108,14 @@ async def test_erasure_reaches_every_customer_table_and_leaves_an_anonymous_audi
         await store.add_decision(DecisionRow(decision_id, customer, "p1", "c1", 7, (Candidate("planA", 1.0, 0.5),),
                                              ("planA",), intent="track_order"))
         await store.add_reward(RewardRow(decision_id, 0.0, "default"))
+    for customer, session_id in ((key, "s1"), (key, "s2"), ("other", "s3")):
+        await add_session(store, session_id, customer, events=2, lease=LEASE)
     stored = {t.name: await count_rows(store, t, customer_key=key) for t in schema.customer_tables()}
     # A table added later must be given rows here: erasure is only shown to reach the tables this test fills.
     assert all(stored.values()), f"no rows of the customer in {[n for n, c in stored.items() if not c]}"
     report = await store.erase_customer(key, request_id="erase-1")
     assert report.deleted == stored == {"events": 3, "feedback": 2, "feedback_terms": 2, "decisions": 2,
-                                        "decision_rewards": 2}
+                                        "decision_rewards": 2, "sessions": 2, "session_events": 4}
     for table in schema.customer_tables():
         assert await count_rows(store, table, customer_key=key) == 0
     assert await count_rows(store, schema.events, customer_key="other") == 1

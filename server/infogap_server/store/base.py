@@ -265,16 +265,165 @@ class PolicyRow:
     trained_decisions: int = 0
     published_at: datetime | None = None  # set by the store when it commits
     sequence: int | None = None
+    kind: str = "recommend"  # one of POLICY_KINDS
+
+
+#: The learning loops that publish policies: Recommend's bandit, TrackSession's next best action.
+POLICY_KINDS = ("recommend", "session")
 
 
 def check_policy(row: PolicyRow) -> None:
     """Raise ValueError when ``row`` cannot be published as it is."""
+    if row.kind not in POLICY_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(POLICY_KINDS)}")
     _check_label("version", row.version, 64)
     if not row.version or not isinstance(row.payload, (bytes, bytearray)) or not row.payload:
         raise ValueError("a policy needs a version and a payload")
     if isinstance(row.trained_decisions, bool) or not isinstance(row.trained_decisions, int) \
             or row.trained_decisions < 0:
         raise ValueError("trained_decisions must be an integer >= 0")
+
+
+#: Session event kinds: the five a client sends, and ``expired`` (written by the server when the inactivity timeout
+#: closes a session).
+SESSION_EVENT_KINDS = ("message", "action", "wait", "transfer", "end", "expired")
+#: Why a session closed.
+CLOSE_REASONS = ("ended", "expired")
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A session as stored: its latest snapshot (JSON-ready, no free text), what the bottleneck queries group by,
+    its outcome once closed, and the lease of the stream that writes it. Times in UTC (naive)."""
+
+    session_id: str
+    customer_key: str
+    opened_at: datetime
+    updated_at: datetime  # when the store committed the last event
+    last_event_at: datetime
+    last_sequence: int
+    snapshot: Mapping[str, object]
+    stage: str
+    intent: str = ""
+    queue: str = ""
+    closed_at: datetime | None = None
+    close_reason: str = ""
+    resolved: bool | None = None
+    escalated: bool = False
+    lease_process: str = ""
+    lease_stream: str = ""
+    lease_expires_at: datetime | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+
+@dataclass(frozen=True)
+class SessionEventRow:
+    """One event of a session as stored: what happened (text redacted), where the session stood before it (stage,
+    intent, queue, the policy's discretised state), the time it took (wait and handling seconds) and the state
+    answered after it (``state``, JSON-ready), which a resent event with the same ``client_event_id`` gets back."""
+
+    session_id: str
+    customer_key: str
+    event_sequence: int
+    kind: str  # one of SESSION_EVENT_KINDS
+    occurred_at: datetime
+    state: Mapping[str, object]
+    client_event_id: str = ""
+    from_customer: bool | None = None
+    text: str = ""  # already redacted
+    action: str = ""
+    plan_id: str = ""
+    stage: str = ""
+    intent: str = ""
+    queue: str = ""
+    wait_s: float = 0.0
+    handling_s: float = 0.0
+    state_key: str = ""
+    allowed: str = ""  # the actions the playbook allowed before the event, comma-separated
+    received_at: datetime | None = None  # set by the store when it commits
+    sequence: int | None = None
+
+
+@dataclass(frozen=True)
+class SessionUpdate:
+    """What an event changes on the session's row, written in the event's transaction."""
+
+    snapshot: Mapping[str, object]
+    stage: str
+    last_event_at: datetime
+    intent: str = ""
+    queue: str = ""
+    close_reason: str = ""  # set when the event closes the session: one of CLOSE_REASONS
+    resolved: bool | None = None
+    escalated: bool = False
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The writer of a session: a gateway process and one of its streams. ``lease_s``: how long the lease lasts
+    past each write or renewal."""
+
+    process: str
+    stream: str
+    lease_s: float
+
+
+@dataclass(frozen=True)
+class LoggedSession:
+    """What the next-best-action learner reads of one closed session: the session, the agent actions in order as
+    (state_key before the action, action, the actions allowed then), and the first rating its customer gave with
+    its session id."""
+
+    session: SessionRecord
+    actions: tuple[tuple[str, str, tuple[str, ...]], ...]
+    rating: int | None = None
+
+
+@dataclass(frozen=True)
+class BottleneckQuery:
+    """Sessions opened in [since, until) (naive UTC), optionally of one intent and one queue."""
+
+    since: datetime
+    until: datetime
+    intent: str = ""
+    queue: str = ""
+
+
+@dataclass(frozen=True)
+class TimeSpread:
+    """Seconds per session in one group: over the sessions that spent any time there, how many, the median, the
+    90th percentile and the total. Percentiles are nearest-rank."""
+
+    count: int
+    p50_s: float
+    p90_s: float
+    total_s: float
+
+
+@dataclass(frozen=True)
+class Bottleneck:
+    """Where time went in one group (a stage, a queue or an intent): waiting and handling, per session."""
+
+    dimension: str  # stage, queue or intent
+    value: str
+    sessions: int
+    wait: TimeSpread
+    handling: TimeSpread
+    transfers: int  # transfers out of this group
+
+
+@dataclass(frozen=True)
+class BottleneckData:
+    sessions: int
+    groups: list[Bottleneck]
+
+
+class SessionLost(Exception):
+    """The write was refused because the caller no longer holds the session (another stream took it over after
+    the lease lapsed, or its sequence moved on): nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -423,9 +572,53 @@ class PolicyStore(Protocol):
         (the stored one and True come back). Answered after the commit."""
         ...
 
-    async def latest_policy(self, *, with_payload: bool = True) -> PolicyRow | None:
-        """The newest published version (highest sequence), or None; without the payload when not needed."""
+    async def latest_policy(self, *, kind: str = "recommend", with_payload: bool = True) -> PolicyRow | None:
+        """The newest published version of ``kind`` (highest sequence), or None; without the payload when not
+        needed."""
         ...
+
+
+class SessionStore(Protocol):
+    """Live sessions: one row per session (snapshot, lease, outcome) and its events, append-only.
+
+    One writer at a time: a stream claims a session (a lease with an expiry, renewed by its process while the
+    stream is open) and every append checks, in its transaction, that the lease is still its own and that the
+    session is at the sequence it expects, so two writers can never interleave events."""
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        """The session as stored, or None."""
+
+    async def create_session(self, record: SessionRecord) -> tuple[SessionRecord, bool]:
+        """Store a new session unless its id is stored already; (the stored one, True when it was there before)."""
+
+    async def claim_session(self, session_id: str, lease: Lease) -> tuple[SessionRecord, bool]:
+        """Take the session's lease when it is free, lapsed or already ``lease``'s (True), or leave it to its holder
+        (False); either way the session as stored comes back. Raises LookupError when the session is not stored."""
+
+    async def append_session_event(
+        self, row: SessionEventRow, update: SessionUpdate, lease: Lease
+    ) -> tuple[SessionEventRow, bool]:
+        """Store the event and the session's update in one transaction and return after the commit: (the stored
+        row, False). An event whose ``client_event_id`` the session holds already changes nothing: (that stored
+        row, True). Raises SessionLost when ``lease`` no longer holds the session or the session is not at
+        ``row.event_sequence - 1``; the lease is renewed by a successful write."""
+
+    async def release_session(self, session_id: str, lease: Lease) -> None:
+        """Give up the lease if ``lease`` holds it."""
+
+    async def renew_session_leases(self, process: str, lease_s: float) -> int:
+        """Extend every lease ``process`` holds on an open session by ``lease_s`` from now; how many."""
+
+    async def idle_sessions(self, updated_before: datetime, *, limit: int) -> list[SessionRecord]:
+        """Up to ``limit`` open sessions whose last event was committed before ``updated_before``, oldest first."""
+
+    async def closed_sessions(self, *, limit: int) -> list[LoggedSession]:
+        """The ``limit`` sessions closed most recently, oldest of them first, with their agent actions in order and
+        the first rating their customer gave with the session's id."""
+
+    async def session_bottlenecks(self, query: BottleneckQuery) -> BottleneckData:
+        """Where time went in the sessions opened in the range: per stage, queue and intent, the wait and handling
+        seconds per session (count, p50, p90, total) and transfers; computed in SQL."""
 
 
 class CustomerStore(Protocol):
@@ -437,7 +630,8 @@ class CustomerStore(Protocol):
         customers) lose the customer's feedback in the same transaction."""
 
 
-class Store(EventStore, FeedbackStore, AlertFeedStore, DecisionStore, PolicyStore, CustomerStore, Protocol):
+class Store(EventStore, FeedbackStore, AlertFeedStore, DecisionStore, PolicyStore, SessionStore, CustomerStore,
+            Protocol):
     """The whole store: opened once at start, closed at stop."""
 
     name: str

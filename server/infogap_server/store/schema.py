@@ -8,6 +8,9 @@ The rollups (``feedback_hourly``, ``feedback_daily``, ``feedback_terms_daily``) 
 per time bucket and dimension value, kept in the transaction of every insert and erasure, with no customer in them
 (marked ``info={"aggregate": True}``). GetInsights sums them instead of scanning the raw rows.
 
+Sessions (``sessions``, ``session_events``): one row per live session holding its latest snapshot, the lease of the
+stream that writes it and its outcome, and its events append-only, each with the state answered after it.
+
 The decision log (``decisions``, ``decision_rewards``) is append-only: a Recommend answer is written once, and its
 reward is a row of its own written later, once (by feedback or, after a wait, the default).
 """
@@ -182,8 +185,82 @@ policies = sa.Table(
     sa.Column("summary", sa.Text(), nullable=False, comment="JSON: the learner's offline check and estimates."),
     sa.Column("trained_decisions", sa.Integer(), nullable=False, comment="Rewarded decisions it learned from."),
     sa.Column("published_at", sa.DateTime(), nullable=False, comment="UTC; when the store committed it."),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="recommend",
+              comment="Which loop published it: recommend (the bandit) or session (next best action)."),
     sa.UniqueConstraint("version", name="uq_policies_version"),
 )
+sa.Index("ix_policies_kind_sequence", policies.c.kind, policies.c.sequence)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("sequence", BigId, primary_key=True, autoincrement=True, comment="Store-wide sequence number."),
+    sa.Column("session_id", sa.String(128), nullable=False, comment="The client's id of the session."),
+    sa.Column(CUSTOMER_KEY, sa.String(64), nullable=False, comment="HMAC-SHA256 pseudonym of the customer id."),
+    sa.Column("opened_at", sa.DateTime(), nullable=False, comment="UTC; the first event's time."),
+    sa.Column("updated_at", sa.DateTime(), nullable=False,
+              comment="UTC; when the store committed the last event (the inactivity timeout counts from here)."),
+    sa.Column("last_event_at", sa.DateTime(), nullable=False, comment="UTC; the last event's own time."),
+    sa.Column("last_sequence", sa.Integer(), nullable=False, comment="Events applied so far (session_events)."),
+    sa.Column("snapshot", sa.Text(), nullable=False,
+              comment="JSON: the state after the last event, what the next event is applied to (no free text)."),
+    sa.Column("stage", sa.String(16), nullable=False, comment="discovery, resolving, escalated or closed."),
+    sa.Column("intent", sa.String(64), nullable=False, server_default="", comment="The most probable need so far."),
+    sa.Column("queue", sa.String(64), nullable=False, server_default="", comment="The queue the session is in."),
+    sa.Column("closed_at", sa.DateTime(), nullable=True, comment="UTC; null while open."),
+    sa.Column("close_reason", sa.String(16), nullable=False, server_default="",
+              comment="ended (SessionEnd) or expired (inactivity); empty while open."),
+    sa.Column("resolved", sa.Boolean(), nullable=True, comment="SessionEnd's answer; null while open or expired."),
+    sa.Column("escalated", sa.Boolean(), nullable=False, server_default=sa.false(),
+              comment="Whether the session reached the escalated stage."),
+    sa.Column("lease_process", sa.String(32), nullable=False, server_default="",
+              comment="The gateway process whose stream writes the session now; empty when none."),
+    sa.Column("lease_stream", sa.String(32), nullable=False, server_default="", comment="That stream's id."),
+    sa.Column("lease_expires_at", sa.DateTime(), nullable=True,
+              comment="UTC; the lease lapses then unless its process renews it."),
+    sa.UniqueConstraint("session_id", name="uq_sessions_session_id"),
+)
+sa.Index("ix_sessions_customer", sessions.c.customer_key)
+sa.Index("ix_sessions_lease_process", sessions.c.lease_process)
+# Open sessions past the inactivity timeout; closed sessions in a time range (bottlenecks, the learner).
+sa.Index("ix_sessions_open_updated", sessions.c.closed_at, sessions.c.updated_at)
+sa.Index("ix_sessions_opened", sessions.c.opened_at)
+
+session_events = sa.Table(
+    "session_events",
+    metadata,
+    sa.Column("sequence", BigId, primary_key=True, autoincrement=True, comment="Store-wide sequence number."),
+    sa.Column("session_id", sa.String(128), nullable=False),
+    sa.Column(CUSTOMER_KEY, sa.String(64), nullable=False, comment="HMAC-SHA256 pseudonym of the customer id."),
+    sa.Column("event_sequence", sa.Integer(), nullable=False, comment="1, 2, ... within the session."),
+    sa.Column("client_event_id", sa.String(128), nullable=True,
+              comment="The client's id of the event; a resent event with it is not applied twice."),
+    sa.Column("kind", sa.String(16), nullable=False,
+              comment="message, action, wait, transfer, end, or expired (written by the server)."),
+    sa.Column("occurred_at", sa.DateTime(), nullable=False, comment="UTC; the event's own time."),
+    sa.Column("received_at", sa.DateTime(), nullable=False, comment="UTC; when the store committed it."),
+    sa.Column("from_customer", sa.Boolean(), nullable=True, comment="For a message: the customer's (true)."),
+    sa.Column("text", sa.Text(), nullable=False, server_default="", comment="A message's text, PII redacted."),
+    sa.Column("action", sa.String(64), nullable=False, server_default="", comment="An agent action's name."),
+    sa.Column("plan_id", sa.String(128), nullable=False, server_default="", comment="offer_plan's plan."),
+    sa.Column("stage", sa.String(16), nullable=False, comment="The stage the session was in before the event."),
+    sa.Column("intent", sa.String(64), nullable=False, server_default="", comment="The need before the event."),
+    sa.Column("queue", sa.String(64), nullable=False, server_default="", comment="The queue before the event."),
+    sa.Column("wait_s", sa.Float(), nullable=False, server_default="0",
+              comment="A wait event's duration: time the customer waited."),
+    sa.Column("handling_s", sa.Float(), nullable=False, server_default="0",
+              comment="Time since the previous event less the wait: time spent handling in that stage."),
+    sa.Column("state_key", sa.String(128), nullable=False, server_default="",
+              comment="The next-best-action policy's discretised state before the event."),
+    sa.Column("allowed", sa.String(1024), nullable=False, server_default="",
+              comment="The actions the playbook allowed before the event, comma-separated."),
+    sa.Column("state", sa.Text(), nullable=False, comment="JSON: the state answered after the event."),
+    sa.UniqueConstraint("session_id", "event_sequence", name="uq_session_events_sequence"),
+    sa.UniqueConstraint("session_id", "client_event_id", name="uq_session_events_client_id"),
+)
+sa.Index("ix_session_events_customer", session_events.c.customer_key)
+# Bottlenecks: events in a range of time.
+sa.Index("ix_session_events_occurred", session_events.c.occurred_at)
 
 erasures = sa.Table(
     "erasures",

@@ -25,6 +25,9 @@ from infogap_server.errors import Unavailable
 from infogap_server.store import rollups, schema
 from infogap_server.store.base import (
     AppendResult,
+    Bottleneck,
+    BottleneckData,
+    BottleneckQuery,
     Candidate,
     ContentWindow,
     DecisionRow,
@@ -34,11 +37,18 @@ from infogap_server.store.base import (
     FeedbackSignal,
     InsightsData,
     InsightsQuery,
+    Lease,
+    LoggedSession,
     PolicyRow,
     ReplayStart,
     RewardedDecision,
     RewardRow,
+    SessionEventRow,
+    SessionLost,
+    SessionRecord,
+    SessionUpdate,
     StoreConfigError,
+    TimeSpread,
     TypeSummary,
     check_decision,
     check_policy,
@@ -465,18 +475,154 @@ class SqlStore:
         check_policy(row)
         p = schema.policies
         values = {"version": row.version, "payload": bytes(row.payload), "summary": _json(dict(row.summary)),
-                  "trained_decisions": row.trained_decisions, "published_at": utc_now()}
+                  "trained_decisions": row.trained_decisions, "published_at": utc_now(), "kind": row.kind}
         statement = self._insert(p).on_conflict_do_nothing(index_elements=["version"]).returning(p.c.sequence)
         async with self._guard(), self.engine.begin() as conn:
             inserted = (await conn.execute(statement, values)).scalar() is not None
             stored = (await conn.execute(_policy_select(True).where(p.c.version == row.version))).one()
         return _policy_from(stored._mapping, True), not inserted
 
-    async def latest_policy(self, *, with_payload: bool = True) -> PolicyRow | None:
+    async def latest_policy(self, *, kind: str = "recommend", with_payload: bool = True) -> PolicyRow | None:
         p = schema.policies
+        query = _policy_select(with_payload).where(p.c.kind == kind).order_by(p.c.sequence.desc()).limit(1)
         async with self._guard(), self.engine.connect() as conn:
-            found = (await conn.execute(_policy_select(with_payload).order_by(p.c.sequence.desc()).limit(1))).first()
+            found = (await conn.execute(query)).first()
         return None if found is None else _policy_from(found._mapping, with_payload)
+
+    # --- sessions -------------------------------------------------------------------------------------------
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        s = schema.sessions
+        async with self._guard(), self.engine.connect() as conn:
+            found = (await conn.execute(sa.select(s).where(s.c.session_id == session_id))).first()
+        return None if found is None else _session_from(found._mapping)
+
+    async def create_session(self, record: SessionRecord) -> tuple[SessionRecord, bool]:
+        s = schema.sessions
+        values = _session_values(record)
+        statement = self._insert(s).on_conflict_do_nothing(index_elements=["session_id"]).returning(s.c.sequence)
+        async with self._guard(), self.engine.begin() as conn:
+            inserted = (await conn.execute(statement, values)).scalar() is not None
+            stored = (await conn.execute(sa.select(s).where(s.c.session_id == record.session_id))).one()
+        return _session_from(stored._mapping), not inserted
+
+    async def claim_session(self, session_id: str, lease: Lease) -> tuple[SessionRecord, bool]:
+        s = schema.sessions
+        now = utc_now()
+        free = sa.or_(s.c.lease_process == "", s.c.lease_expires_at.is_(None), s.c.lease_expires_at < now,
+                      sa.and_(s.c.lease_process == lease.process, s.c.lease_stream == lease.stream))
+        async with self._guard(), self.engine.begin() as conn:
+            # One conditional UPDATE: on PostgreSQL it takes the row lock, so of two streams claiming at once one
+            # matches and the other sees the winner's lease.
+            claimed = (await conn.execute(
+                sa.update(s).where(s.c.session_id == session_id, free)
+                .values(lease_process=lease.process, lease_stream=lease.stream,
+                        lease_expires_at=now + timedelta(seconds=lease.lease_s)))).rowcount == 1
+            found = (await conn.execute(sa.select(s).where(s.c.session_id == session_id))).first()
+        if found is None:
+            raise LookupError(session_id)
+        return _session_from(found._mapping), claimed
+
+    async def append_session_event(
+        self, row: SessionEventRow, update: SessionUpdate, lease: Lease
+    ) -> tuple[SessionEventRow, bool]:
+        s, e = schema.sessions, schema.session_events
+        now = utc_now()
+        async with self._guard(), self.engine.begin() as conn:
+            held = (await conn.execute(
+                sa.update(s)
+                .where(s.c.session_id == row.session_id, s.c.lease_process == lease.process,
+                       s.c.lease_stream == lease.stream, s.c.last_sequence == row.event_sequence - 1,
+                       s.c.closed_at.is_(None))
+                .values(lease_expires_at=now + timedelta(seconds=lease.lease_s)))).rowcount == 1
+            if row.client_event_id:
+                found = (await conn.execute(sa.select(e).where(
+                    e.c.session_id == row.session_id, e.c.client_event_id == row.client_event_id))).first()
+                if found is not None:
+                    return _session_event_from(found._mapping), True
+            if not held:
+                raise SessionLost(row.session_id)
+            values = _session_event_values(row)
+            values["received_at"] = now
+            sequence = (await conn.execute(sa.insert(e).returning(e.c.sequence), values)).scalar_one()
+            await conn.execute(
+                sa.update(s).where(s.c.session_id == row.session_id)
+                .values(last_sequence=row.event_sequence, updated_at=now, last_event_at=update.last_event_at,
+                        snapshot=_json(dict(update.snapshot)), stage=update.stage, intent=update.intent,
+                        queue=update.queue, escalated=update.escalated, resolved=update.resolved,
+                        close_reason=update.close_reason, closed_at=now if update.close_reason else None,
+                        **({"lease_process": "", "lease_stream": "", "lease_expires_at": None}
+                           if update.close_reason else {})))
+        return dataclasses.replace(row, received_at=now, sequence=sequence), False
+
+    async def release_session(self, session_id: str, lease: Lease) -> None:
+        s = schema.sessions
+        async with self._guard(), self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(s).where(s.c.session_id == session_id, s.c.lease_process == lease.process,
+                                   s.c.lease_stream == lease.stream)
+                .values(lease_process="", lease_stream="", lease_expires_at=None))
+
+    async def renew_session_leases(self, process: str, lease_s: float) -> int:
+        s = schema.sessions
+        async with self._guard(), self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(s).where(s.c.lease_process == process, s.c.closed_at.is_(None))
+                .values(lease_expires_at=utc_now() + timedelta(seconds=lease_s)))
+        return result.rowcount
+
+    async def idle_sessions(self, updated_before: datetime, *, limit: int) -> list[SessionRecord]:
+        s = schema.sessions
+        query = (sa.select(s).where(s.c.closed_at.is_(None), s.c.updated_at < updated_before)
+                 .order_by(s.c.updated_at).limit(limit))
+        async with self._guard(), self.engine.connect() as conn:
+            return [_session_from(r._mapping) for r in await conn.execute(query)]
+
+    async def closed_sessions(self, *, limit: int) -> list[LoggedSession]:
+        s, e, f = schema.sessions, schema.session_events, schema.feedback
+        async with self._guard(), self.engine.connect() as conn:
+            rows = list(reversed((await conn.execute(
+                sa.select(s).where(s.c.closed_at.is_not(None)).order_by(s.c.closed_at.desc(), s.c.sequence.desc())
+                .limit(limit))).all()))
+            ids = [r.session_id for r in rows]
+            actions: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {}
+            ratings: dict[tuple[str, str], int] = {}
+            for at in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[at:at + _IN_CHUNK]
+                for session_id, key, action, allowed in await conn.execute(
+                        sa.select(e.c.session_id, e.c.state_key, e.c.action, e.c.allowed)
+                        .where(e.c.session_id.in_(chunk), e.c.kind == "action")
+                        .order_by(e.c.session_id, e.c.event_sequence)):
+                    actions.setdefault(session_id, []).append((key, action, tuple(filter(None, allowed.split(",")))))
+                for session_id, customer, rating in await conn.execute(
+                        sa.select(f.c.session_id, f.c.customer_key, f.c.rating)
+                        .where(f.c.session_id.in_(chunk)).order_by(f.c.sequence)):
+                    ratings.setdefault((session_id, customer), rating)
+        return [LoggedSession(session, tuple(actions.get(session.session_id, ())),
+                              ratings.get((session.session_id, session.customer_key)))
+                for session in (_session_from(r._mapping) for r in rows)]
+
+    async def session_bottlenecks(self, query: BottleneckQuery) -> BottleneckData:
+        s, e = schema.sessions, schema.session_events
+        in_range = [s.c.opened_at >= query.since, s.c.opened_at < query.until]
+        if query.intent:
+            in_range.append(s.c.intent == query.intent)
+        if query.queue:
+            in_range.append(sa.exists().where(e.c.session_id == s.c.session_id, e.c.queue == query.queue))
+        groups: list[Bottleneck] = []
+        async with self._guard(), self.engine.connect() as conn:
+            total = await conn.scalar(sa.select(sa.func.count()).select_from(s).where(*in_range))
+            for dimension, column in (("stage", e.c.stage), ("queue", e.c.queue), ("intent", s.c.intent)):
+                statement = _bottleneck_statement(column, in_range)
+                for r in await conn.execute(statement):
+                    groups.append(Bottleneck(
+                        dimension, r.value, int(r.sessions),
+                        TimeSpread(int(r.wait_count), float(r.wait_p50 or 0), float(r.wait_p90 or 0),
+                                   float(r.wait_total or 0)),
+                        TimeSpread(int(r.handling_count), float(r.handling_p50 or 0), float(r.handling_p90 or 0),
+                                   float(r.handling_total or 0)),
+                        int(r.transfers or 0)))
+        return BottleneckData(int(total or 0), groups)
 
     # --- customers ------------------------------------------------------------------------------------------
 
@@ -515,14 +661,88 @@ def _decision_select() -> sa.Select:
 
 def _policy_select(with_payload: bool) -> sa.Select:
     p = schema.policies
-    columns = ["sequence", "version", "summary", "trained_decisions", "published_at"]
+    columns = ["sequence", "version", "summary", "trained_decisions", "published_at", "kind"]
     return sa.select(*[p.c[c] for c in columns + (["payload"] if with_payload else [])])
 
 
 def _policy_from(m, with_payload: bool) -> PolicyRow:
     return PolicyRow(version=m["version"], payload=bytes(m["payload"]) if with_payload else b"",
                      summary=json.loads(m["summary"]), trained_decisions=int(m["trained_decisions"]),
-                     published_at=m["published_at"], sequence=int(m["sequence"]))
+                     published_at=m["published_at"], sequence=int(m["sequence"]), kind=m["kind"])
+
+
+_SESSION_VALUE_COLUMNS = ("session_id", "customer_key", "opened_at", "updated_at", "last_event_at", "last_sequence",
+                          "stage", "intent", "queue", "closed_at", "close_reason", "resolved", "escalated",
+                          "lease_process", "lease_stream", "lease_expires_at")
+_SESSION_EVENT_COLUMNS = ("session_id", "customer_key", "event_sequence", "kind", "occurred_at", "from_customer",
+                          "text", "action", "plan_id", "stage", "intent", "queue", "wait_s", "handling_s",
+                          "state_key", "allowed", "received_at", "sequence")
+
+
+def _session_values(record: SessionRecord) -> dict:
+    values = {c: getattr(record, c) for c in _SESSION_VALUE_COLUMNS}
+    values["snapshot"] = _json(dict(record.snapshot))
+    return values
+
+
+def _session_from(m) -> SessionRecord:
+    values = {c: m[c] for c in _SESSION_VALUE_COLUMNS}
+    values["resolved"] = None if m["resolved"] is None else bool(m["resolved"])
+    values["escalated"] = bool(m["escalated"])
+    return SessionRecord(**values, snapshot=json.loads(m["snapshot"]))
+
+
+def _session_event_values(row: SessionEventRow) -> dict:
+    values = {c: getattr(row, c) for c in _SESSION_EVENT_COLUMNS if c not in ("received_at", "sequence")}
+    values["client_event_id"] = row.client_event_id or None  # NULLs never collide in the unique key
+    values["state"] = _json(dict(row.state))
+    return values
+
+
+def _session_event_from(m) -> SessionEventRow:
+    values = {c: m[c] for c in _SESSION_EVENT_COLUMNS}
+    values["from_customer"] = None if m["from_customer"] is None else bool(m["from_customer"])
+    return SessionEventRow(**values, client_event_id=m["client_event_id"] or "", state=json.loads(m["state"]))
+
+
+def _bottleneck_statement(column, in_range: list) -> sa.Select:
+    """Per value of ``column``: the sessions with events there, and the nearest-rank p50 and p90 and the total of
+    each session's wait and handling seconds there, and its transfers. Window functions rank the sessions (both
+    SQLite and PostgreSQL have them; neither dialect's percentile function is needed)."""
+    s, e = schema.sessions, schema.session_events
+    per_session = (
+        sa.select(column.label("value"), e.c.session_id,
+                  sa.func.sum(e.c.wait_s).label("wait"), sa.func.sum(e.c.handling_s).label("handling"),
+                  sa.func.sum(sa.case((e.c.kind == "transfer", 1), else_=0)).label("transfers"))
+        .select_from(e.join(s, s.c.session_id == e.c.session_id))
+        .where(*in_range)
+        .group_by(column, e.c.session_id)
+    ).subquery("per_session")
+    value = per_session.c.value
+    ranked = sa.select(
+        value, per_session.c.wait, per_session.c.handling, per_session.c.transfers,
+        sa.func.row_number().over(partition_by=value, order_by=per_session.c.wait).label("wait_rank"),
+        sa.func.row_number().over(partition_by=value, order_by=per_session.c.handling).label("handling_rank"),
+        sa.func.count().over(partition_by=value).label("n"),
+    ).subquery("ranked")
+    r = ranked.c
+
+    def nearest(measure, rank, share: float):
+        return sa.func.min(sa.case((rank * 1.0 >= r.n * share, measure)))
+
+    return (
+        sa.select(r.value.label("value"), sa.func.count().label("sessions"),
+                  sa.func.sum(sa.case((r.wait > 0, 1), else_=0)).label("wait_count"),
+                  nearest(r.wait, r.wait_rank, 0.5).label("wait_p50"),
+                  nearest(r.wait, r.wait_rank, 0.9).label("wait_p90"),
+                  sa.func.sum(r.wait).label("wait_total"),
+                  sa.func.sum(sa.case((r.handling > 0, 1), else_=0)).label("handling_count"),
+                  nearest(r.handling, r.handling_rank, 0.5).label("handling_p50"),
+                  nearest(r.handling, r.handling_rank, 0.9).label("handling_p90"),
+                  sa.func.sum(r.handling).label("handling_total"),
+                  sa.func.sum(r.transfers).label("transfers"))
+        .group_by(r.value).order_by(r.value)
+    )
 
 
 def _json(value) -> str:
