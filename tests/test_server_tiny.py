@@ -113,14 +113,6 @@ async def test_request_over_max_request_bytes_names_the_request(start_server, ti
     assert "maximum is 4096" in caught.value.details()
 
 
-async def test_other_rpcs_are_unimplemented_with_a_clear_message(tiny_stub):
-    stream = tiny_stub.TrackSession(iter([pb.SessionEvent(session_id="s1")]), timeout=5)
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        async for _ in stream:
-            pass
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-
-
 async def test_health_is_serving_only_after_the_model_is_loaded(start_server, tiny_repository):
     server = await start_server(tiny_repository, load=False)
     async with channel_to(server) as channel:

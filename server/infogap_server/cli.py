@@ -231,6 +231,64 @@ def _cmd_catalogue_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_playbook_check(args: argparse.Namespace) -> int:
+    """Validate a session playbook file: a summary and exit code 0, or every problem and exit code 2."""
+    from infogap_server.errors import Unavailable
+    from infogap_server.services.catalogue import _did_you_mean, text_model_intents
+    from infogap_server.services.playbook import (
+        DEFAULT_PLAYBOOK_PATH,
+        UNKNOWN_GROUP,
+        PlaybookError,
+        load_playbook,
+        missing_intents,
+    )
+
+    path = Path(args.path) if args.path else DEFAULT_PLAYBOOK_PATH
+    intents, model = None, ""
+    if args.intents_from_model:
+        settings = _settings_or_exit()
+        try:
+            model, intents = text_model_intents(settings.model_repository, settings.text_model,
+                                                settings.text_model_version)
+        except Unavailable as exc:
+            print(f"error: --intents-from-model: {exc.message}", file=sys.stderr)
+            return 2
+    try:
+        playbook = load_playbook(path)
+    except PlaybookError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    if intents is not None:
+        # As with the catalogue: a need the model predicts must have a procedure, and an entry the model never
+        # predicts is most likely a misspelt intent.
+        problems = [f"intents: the text model's intent {i!r} has no entry; its sessions would get only the "
+                    "always-allowed actions" for i in missing_intents(playbook, intents)]
+        problems += [f"intent {i!r}: the text model has no such intent{_did_you_mean(i, sorted(intents))}"
+                     for i in playbook.intents if i not in intents]
+        if problems:
+            print(PlaybookError(str(path), problems).message, file=sys.stderr)
+            return 2
+    groups = [g for g in playbook.groups() if g != UNKNOWN_GROUP]
+    action_groups: dict[str, int] = {}
+    for action in playbook.actions.values():
+        action_groups[action.group] = action_groups.get(action.group, 0) + 1
+    print(f"{path}: ok, {len(playbook.actions)} actions, {len(playbook.intents)} intents in {len(groups)} groups, "
+          f"version {playbook.version}")
+    print("actions: " + ", ".join(f"{group} {n}" for group, n in action_groups.items()))
+    print("always allowed: " + (", ".join(playbook.always_allowed) or "none"))
+    if intents is not None:
+        print(f"covers every one of the {len(intents)} intents of {model}")
+    print("steps per intent (group, SLA target, source):")
+    plays = [playbook.intents[name] for name in sorted(playbook.intents)]
+    width = max(len(p.intent) for p in plays)
+    group_width = max(len(p.group) for p in plays)
+    source_width = max(len(p.subflow or "(own)") for p in plays)
+    for play in plays:
+        print(f"  {play.intent:<{width}}  {play.group:<{group_width}}  {play.sla_target_s:>6g} s  "
+              f"{play.subflow or '(own)':<{source_width}}  {' > '.join(play.steps)}")
+    return 0
+
+
 def _safe_url(url: str) -> str:
     """The URL without its password, for printing."""
     from sqlalchemy.engine import make_url
@@ -535,6 +593,16 @@ def main(argv: list[str] | None = None) -> int:
                        help="also check that the plans cover exactly the intents of the served text model "
                        "(INFOGAP_MODEL_REPOSITORY, INFOGAP_TEXT_MODEL)")
     check.set_defaults(func=_cmd_catalogue_check)
+
+    playbook = sub.add_parser("playbook", help="the session playbook TrackSession suggests next actions from")
+    playbook_sub = playbook.add_subparsers(dest="playbook_command", required=True)
+    playbook_check = playbook_sub.add_parser(
+        "check", help="validate a playbook file: a summary, or every problem and exit code 2")
+    playbook_check.add_argument("--path", default="", help="the YAML file (default: the playbook shipped)")
+    playbook_check.add_argument("--intents-from-model", action="store_true",
+                                help="also check that the playbook has an entry for exactly the intents of the "
+                                "served text model (INFOGAP_MODEL_REPOSITORY, INFOGAP_TEXT_MODEL)")
+    playbook_check.set_defaults(func=_cmd_playbook_check)
 
     data_import = data_sub.add_parser("import", help="import a data set through the RecordEvents ingest path")
     import_sub = data_import.add_subparsers(dest="dataset", required=True)

@@ -57,6 +57,18 @@ class ResourceExhausted(InfogapError):
         return [packed]
 
 
+class Aborted(InfogapError):
+    """Another writer holds what the call would change (a session another stream writes): retry later."""
+
+    code = grpc.StatusCode.ABORTED
+
+
+class FailedPrecondition(InfogapError):
+    """The call does not fit the state it meets (an event on a closed session); retrying will not help."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
 class Unavailable(InfogapError):
     """A model or backend is not ready."""
 

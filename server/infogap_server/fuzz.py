@@ -44,10 +44,14 @@ SERVICE = pb.DESCRIPTOR.services_by_name["InfoGap"]
 CANARY = "zqcanary7"
 
 #: RPCs in the API that this version answers UNIMPLEMENTED (each issue that serves one removes it here).
-NOT_SERVED = frozenset({"TrackSession"})
+NOT_SERVED: frozenset[str] = frozenset()
 
 #: RPCs for which NOT_FOUND is a correct answer (a customer with nothing stored).
 ANSWERS_NOT_FOUND = frozenset({"GetCustomerProfile"})
+
+#: RPCs that answer about state a case may meet: TrackSession on a session an earlier case closed
+#: (FAILED_PRECONDITION) or that another case's stream holds (ABORTED).
+ANSWERS_STATE = frozenset({"TrackSession"})
 
 #: Outcomes that fail a case whatever the RPC.
 HANG, DEAD, HEALTH_STALL = "hang", "dead", "health_stall"
@@ -61,6 +65,8 @@ def allowed_codes(method: str) -> frozenset[str]:
         codes.add("NOT_FOUND")
     if method in NOT_SERVED:
         codes.add("UNIMPLEMENTED")
+    if method in ANSWERS_STATE:
+        codes.update({"FAILED_PRECONDITION", "ABORTED"})
     return frozenset(codes)
 
 

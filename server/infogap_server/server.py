@@ -33,7 +33,9 @@ from infogap_server.metrics import Metrics
 from infogap_server.models.behaviour import BehaviourModelInfo
 from infogap_server.models.registry import ModelRegistry
 from infogap_server.models.repository import TextModelInfo
-from infogap_server.policies.ranking import PolicyHolder
+from infogap_server.policies.holder import PolicyHolder
+from infogap_server.policies.next_action import NextActionPolicy
+from infogap_server.policies.ranking import ranking_holder
 from infogap_server.privacy.pseudonyms import pseudonymizer_for
 from infogap_server.servicer import InfoGapServicer
 from infogap_server.services.alerts import Alert, AlertService, FirstSeen
@@ -44,7 +46,9 @@ from infogap_server.services.customers import CustomerService
 from infogap_server.services.feedback import FeedbackService
 from infogap_server.services.insights import InsightsService
 from infogap_server.services.needs import NeedsService
+from infogap_server.services.playbook import PlaybookError, load_playbook, missing_intents
 from infogap_server.services.recommend import RecommendService
+from infogap_server.services.sessions import SessionService
 from infogap_server.services.text_model import TextModel
 from infogap_server.settings import Settings
 from infogap_server.store import Store, StoreConfigError, create_store
@@ -110,6 +114,8 @@ class InfoGapServer:
         self.customers: CustomerService | None = None
         self.feedback: FeedbackService | None = None
         self.catalogue: CatalogueHolder | None = None
+        self.sessions: SessionService | None = None
+        self.session_policies: PolicyHolder[NextActionPolicy] | None = None
         self.policies: PolicyHolder | None = None
         self.recommend: RecommendService | None = None
         self._learner: asyncio.subprocess.Process | None = None
@@ -209,7 +215,7 @@ class InfoGapServer:
         self._servicer.feedback = self.feedback
         self._servicer.insights = InsightsService(self.store)
         self._servicer.alerts = AlertService(self.settings, self.store, on_alert=self._count_alert)
-        self.policies = PolicyHolder(self.store, epsilon=self.settings.recommend_epsilon,
+        self.policies = ranking_holder(self.store, epsilon=self.settings.recommend_epsilon,
                                      poll_s=self.settings.policy_poll_s)
         await self.policies.start()
         self._wire_services()
@@ -275,9 +281,41 @@ class InfoGapServer:
         self.recommend = RecommendService(self.settings, self.catalogue, self.policies, self.store,
                                           self.customers.pseudonym, self.customers.history)
         self._servicer.recommend = self.recommend
+        await self.open_sessions()
         self._wire_services()
         if self.settings.learner_interval_s > 0:
             self._learner = await start_learner(self.settings)
+
+    async def open_sessions(self) -> None:
+        """Load the playbook (an invalid file fails the start) and serve TrackSession on it, with the
+        next-best-action policy published for it (the playbook's prior until one is)."""
+        assert self._text_model is not None and self.store is not None and self.customers is not None
+        try:
+            playbook = load_playbook(self.settings.playbook_path)
+        except PlaybookError as exc:
+            raise StartupError(exc.message) from None
+        missing = missing_intents(playbook, self._text_model.info.intents)
+        if missing:
+            log.warning("intents of the text model the playbook has no steps for", extra={"fields": {
+                "intents": missing}})
+        self.session_policies = PolicyHolder(self.store, kind="session", initial=NextActionPolicy(),
+                                             load=NextActionPolicy.from_payload, poll_s=self.settings.policy_poll_s)
+        await self.session_policies.start()
+        self.sessions = SessionService(self.settings, self.store, playbook, self.session_policies,
+                                       self.customers.pseudonym, churn_of=self._churn_of)
+        await self.sessions.start()
+        self._servicer.sessions = self.sessions
+
+    async def _churn_of(self, customer_id: str) -> float | None:
+        """The customer's churn risk from their stored events, None without events or a behaviour model."""
+        churn, customers = self._churn, self.customers
+        if churn is None or customers is None:
+            return None
+        history = await customers.history(customer_id)
+        if not history:
+            return None
+        assessment = await churn.assess(history, datetime.now(UTC))
+        return None if assessment is None else assessment.risk
 
     def _build_text_model(self, name: str, version: int) -> TextModel:
         info = TextModelInfo.read(self.settings.model_repository, name, version)
@@ -310,6 +348,8 @@ class InfoGapServer:
         if self.recommend is not None:
             self.recommend.needs, self.recommend.text_model = self._servicer.needs, self._text_model
             self.recommend.churn = self._churn
+        if self.sessions is not None:
+            self.sessions.needs = self._servicer.needs
 
     async def _set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -370,7 +410,7 @@ class InfoGapServer:
         # (UNAVAILABLE, by the draining servicer) instead of being cancelled.
         await self._server.stop(max(0.0, grace - (time.monotonic() - started)))
         await stop_learner(self._learner)
-        for holder in (self.catalogue, self.policies):
+        for holder in (self.catalogue, self.policies, self.session_policies, self.sessions):
             if holder is not None:
                 await holder.close()
         await self.models.close()

@@ -29,7 +29,6 @@ from infogap_server.errors import (
     InfogapError,
     InvalidArgument,
     Unavailable,
-    Unimplemented,
     to_rpc_status,
 )
 from infogap_server.metrics import Metrics
@@ -47,6 +46,7 @@ from infogap_server.services.needs import (
 )
 from infogap_server.services.patterns import CLIENT_ID, CLIENT_ID_RULE
 from infogap_server.services.recommend import RecommendQuery, RecommendResult, RecommendService
+from infogap_server.services.sessions import SessionEventQuery, SessionService, SessionView
 from infogap_server.settings import Settings
 from infogap_server.store.base import ErasureReport
 
@@ -325,6 +325,85 @@ def alert_to_proto(a: Alert, alpha: float, request_id: str) -> pb.Alert:
     )
 
 
+_SESSION_STAGE = {"discovery": pb.SESSION_STAGE_DISCOVERY, "resolving": pb.SESSION_STAGE_RESOLVING,
+                  "escalated": pb.SESSION_STAGE_ESCALATED, "closed": pb.SESSION_STAGE_CLOSED}
+#: The SessionEvent oneof's members: proto name -> the service's event kind.
+_SESSION_EVENT_KIND = {"message": "message", "agent_action": "action", "wait": "wait", "transfer": "transfer",
+                       "end": "end", "resume": "resume"}
+_SESSION_EVENT_NUMBERS = frozenset(
+    pb.SessionEvent.DESCRIPTOR.fields_by_name[name].number for name in _SESSION_EVENT_KIND)
+
+
+def _wire_field_numbers(raw: bytes) -> list[int]:
+    """The field numbers of a message's top-level fields in wire order (``raw`` has already parsed: it is valid)."""
+    numbers, i = [], 0
+
+    def varint(at: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            byte = raw[at]
+            value |= (byte & 0x7F) << shift
+            at += 1
+            if not byte & 0x80:
+                return value, at
+            shift += 7
+
+    while i < len(raw):
+        key, i = varint(i)
+        numbers.append(key >> 3)
+        wire = key & 7
+        if wire == 0:
+            _, i = varint(i)
+        elif wire == 1:
+            i += 8
+        elif wire == 2:
+            size, i = varint(i)
+            i += size
+        elif wire == 5:
+            i += 4
+        else:  # groups: not in this API; stop counting rather than misread
+            break
+    return numbers
+
+
+def session_event_from_proto(e: pb.SessionEvent, raw: bytes = b"") -> SessionEventQuery:
+    """The domain event; two members of the event oneof on the wire (protobuf would keep the last silently) is
+    INVALID_ARGUMENT naming ``event``."""
+    given = {n for n in _wire_field_numbers(raw) if n in _SESSION_EVENT_NUMBERS} if raw else set()
+    if len(given) > 1:
+        raise InvalidArgument("event", f"carries {len(given)} event kinds; exactly one of message, agent_action, "
+                              "wait, transfer, end, resume is allowed")
+    which = e.WhichOneof("event") or ""
+    time = _optional_time(e, "time", "time")
+    return SessionEventQuery(
+        session_id=e.session_id, kind=_SESSION_EVENT_KIND.get(which, ""), customer_id=e.customer_id,
+        time=None if time is None else time.replace(tzinfo=None), client_event_id=e.client_event_id,
+        from_customer=e.message.from_customer, text=e.message.text, action=e.agent_action.action,
+        plan_id=e.agent_action.plan_id, wait_s=e.wait.duration_s, to_queue=e.transfer.to_queue,
+        resolved=e.end.resolved, last_sequence=e.resume.last_sequence,
+    )
+
+
+def _action_value(a) -> pb.ActionValue | None:
+    return None if a is None else pb.ActionValue(action=a.action, value=a.value, source=a.source)
+
+
+def session_view_to_proto(v: SessionView) -> pb.SessionState:
+    state = pb.SessionState(
+        session_id=v.session_id, stage=_SESSION_STAGE[v.stage], sentiment_trend=v.sentiment_trend,
+        sla_breach_risk=v.sla_breach_risk, escalation_risk=v.escalation_risk,
+        next_best_action=v.next_action.action if v.next_action else "", events_seen=v.events_seen,
+        sequence=v.sequence, duplicate=v.duplicate, next_action=_action_value(v.next_action),
+        runner_up=_action_value(v.runner_up), sentiment_level=v.sentiment_level, elapsed_s=v.elapsed_s,
+        wait_s=v.wait_s, transfers=v.transfers, queue=v.queue, sla_target_s=v.sla_target_s,
+        policy_version=v.policy_version, close_reason=v.close_reason, missed_events=v.missed_events,
+        allowed_actions=list(v.allowed),
+    )
+    if v.intent:
+        state.current_need.CopyFrom(pb.Need(intent=v.intent, score=v.intent_probability))
+    return state
+
+
 def erasure_to_proto(report: ErasureReport, request_id: str) -> pb.EraseCustomerResponse:
     return pb.EraseCustomerResponse(
         deleted=[pb.TableCount(table=t, rows=n) for t, n in sorted(report.deleted.items())],
@@ -351,6 +430,7 @@ class InfoGapServicer:
         self.customers: CustomerService | None = None  # set once the store is open
         self.feedback: FeedbackService | None = None  # set once the store is open
         self.recommend: RecommendService | None = None  # set once the store and the catalogue are open
+        self.sessions: SessionService | None = None  # set once the store and the playbook are open
         self.insights: InsightsService | None = None  # set once the store is open
         self.alerts: AlertService | None = None  # set once the store is open
         self._draining = False
@@ -445,9 +525,9 @@ class InfoGapServicer:
     def _stream_behavior(self, name: str, request_class: type[Message], behavior: Callable) -> Callable:
         settings = self._settings
 
-        async def requests(raw_iterator: AsyncIterator[bytes]) -> AsyncIterator[Message]:
-            async for raw in raw_iterator:
-                yield _decode(request_class, raw, settings)
+        async def requests(raw_iterator: AsyncIterator[bytes]) -> AsyncIterator[tuple[Message, bytes]]:
+            async for raw in raw_iterator:  # with its bytes: some checks need the wire (two oneof members)
+                yield _decode(request_class, raw, settings), raw
 
         async def handle(raw_iterator: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> None:
             async def respond(request_stream: AsyncIterator[Message], request_id: str) -> None:
@@ -579,10 +659,15 @@ class InfoGapServicer:
         return _converted(alerts, lambda alert: alert_to_proto(alert, service.rule.alpha, request_id))
 
     async def TrackSession(
-        self, requests: AsyncIterator[pb.SessionEvent], request_id: str
+        self, requests: AsyncIterator[tuple[pb.SessionEvent, bytes]], request_id: str
     ) -> AsyncIterator[pb.SessionState]:
-        raise _unimplemented_error("TrackSession")
-        yield  # pragma: no cover - makes this an async generator, as stream RPCs are
+        service = self.sessions
+        if service is None:
+            raise Unavailable("the customer store and the playbook are opening; retry shortly")
+        events = _converted(requests, lambda pair: session_event_from_proto(*pair))
+        async with contextlib.aclosing(service.track(events, self._stopping)) as states:
+            async for view in states:
+                yield session_view_to_proto(view)
 
 
 class _CountingHandler(grpc.GenericRpcHandler):
@@ -624,10 +709,6 @@ async def _converted(source: AsyncIterator[Any], convert: Callable[[Any], Messag
     async with contextlib.aclosing(source):  # type: ignore[type-var]
         async for item in source:
             yield convert(item)
-
-
-def _unimplemented_error(method: str) -> Unimplemented:
-    return Unimplemented(f"{method} is part of the infogap.v1 API but is not served by this version yet")
 
 
 #: Back-pressure and expiry: under overload they come by the thousand, so they are logged at most once a second.

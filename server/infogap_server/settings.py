@@ -276,6 +276,47 @@ class Settings(BaseSettings):
         ge=10,
         description="Rewarded decisions the learner needs before it may publish a learned policy.",
     )
+    playbook_path: Path = Field(
+        Path(__file__).resolve().parent / "services" / "data" / "playbook.yaml",
+        description="TrackSession's action vocabulary and playbook (YAML); the default is derived from the ABCD "
+        "policy files.",
+    )
+    session_inactivity_s: float = Field(
+        1800.0,
+        gt=0,
+        description="A session with no event for this long is closed as expired (its stream ends; a later event "
+        "on it is FAILED_PRECONDITION).",
+    )
+    session_lease_s: float = Field(
+        15.0,
+        gt=0,
+        description="How long a stream's hold on its session lasts without renewal: the process renews it while the "
+        "stream is open; after a crash another stream may take the session over this long after the last renewal.",
+    )
+    session_sweep_s: float = Field(
+        30.0,
+        ge=0,
+        description="How often the server closes sessions past the inactivity timeout that no stream holds; 0: "
+        "never (an event or a resume on such a session still closes it).",
+    )
+    session_max_events: int = Field(
+        5000, ge=1, description="Most events one session may hold; more is RESOURCE_EXHAUSTED."
+    )
+    session_max_streams: int = Field(
+        5000, ge=1, description="Most TrackSession streams open at once on one process; more is RESOURCE_EXHAUSTED."
+    )
+    default_sla_target_s: float = Field(
+        900.0,
+        gt=0,
+        description="The service-level target of a session whose need is not known yet or whose intent the playbook "
+        "gives no target.",
+    )
+    session_need_threshold: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Mean intent probability at which a session's need counts as known (discovery -> resolving).",
+    )
     auth_tokens: dict[str, tuple[str, ...]] = Field(
         {},
         description="Access tokens as a JSON object: the SHA-256 hex digest of each token -> its scopes (identify, "

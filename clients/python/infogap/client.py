@@ -8,7 +8,9 @@ that signed the server's certificate; default: the system's roots) or ``client_c
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -252,6 +254,150 @@ def _watch_request(since: datetime | None, kinds: Iterable[str | int], keys: Ite
 REPLAY_TIMEOUT_S = 300.0
 
 
+def _session_event(session_id: str, customer_id: str, kind: str, value: object, event_id: str,
+                   time: datetime | None) -> pb.SessionEvent:
+    event = pb.SessionEvent(session_id=session_id, customer_id=customer_id, client_event_id=event_id)
+    getattr(event, kind).CopyFrom(value)
+    if time is not None:
+        event.time.FromDatetime(time.astimezone(UTC))
+    return event
+
+
+class _SessionEvents:
+    """The event builders both session classes share: each returns the SessionEvent for one call."""
+
+    session_id: str
+    customer_id: str
+
+    def _message(self, text: str, from_customer: bool, event_id: str, time: datetime | None) -> pb.SessionEvent:
+        return _session_event(self.session_id, self.customer_id, "message",
+                              pb.SessionMessage(text=text, from_customer=from_customer), event_id, time)
+
+    def _action(self, name: str, plan_id: str, event_id: str, time: datetime | None) -> pb.SessionEvent:
+        return _session_event(self.session_id, self.customer_id, "agent_action",
+                              pb.AgentAction(action=name, plan_id=plan_id), event_id, time)
+
+    def _wait(self, duration_s: float, event_id: str, time: datetime | None) -> pb.SessionEvent:
+        return _session_event(self.session_id, self.customer_id, "wait", pb.Wait(duration_s=duration_s), event_id,
+                              time)
+
+    def _transfer(self, to_queue: str, event_id: str, time: datetime | None) -> pb.SessionEvent:
+        return _session_event(self.session_id, self.customer_id, "transfer", pb.Transfer(to_queue=to_queue),
+                              event_id, time)
+
+    def _end(self, resolved: bool, event_id: str, time: datetime | None) -> pb.SessionEvent:
+        return _session_event(self.session_id, self.customer_id, "end", pb.SessionEnd(resolved=resolved), event_id,
+                              time)
+
+    def _resume(self, last_sequence: int) -> pb.SessionEvent:
+        return _session_event(self.session_id, self.customer_id, "resume", pb.Resume(last_sequence=last_sequence),
+                              "", None)
+
+
+class AsyncSession(_SessionEvents):
+    """One TrackSession stream for one session (:meth:`AsyncInfoGapClient.track_session`): each method sends one
+    event and returns the state the server answered after storing it. Pass ``event_id`` to make an event safe to
+    resend (after a reconnect the server answers the first answer again, ``duplicate`` set). After a broken stream
+    open a new one with the same session id and call :meth:`resume`. Errors raise InfoGapError and end the
+    stream."""
+
+    def __init__(self, stub: pb_grpc.InfoGapStub, session_id: str, customer_id: str) -> None:
+        self.session_id, self.customer_id = session_id, customer_id
+        self._call = stub.TrackSession(timeout=None)
+
+    async def send(self, event: pb.SessionEvent) -> pb.SessionState:
+        """Send any event and return the state after it."""
+        try:
+            await self._call.write(event)
+            state = await self._call.read()
+        except grpc.aio.AioRpcError as error:
+            raise InfoGapError.from_rpc_error(error) from None
+        if state is grpc.aio.EOF:  # the server ended the stream: its status says why
+            code, details = await self._call.code(), await self._call.details()
+            raise InfoGapError(code, details or "the stream ended", [], None)
+        return state
+
+    async def message(self, text: str, *, from_customer: bool = True, event_id: str = "",
+                      time: datetime | None = None) -> pb.SessionState:
+        return await self.send(self._message(text, from_customer, event_id, time))
+
+    async def action(self, name: str, *, plan_id: str = "", event_id: str = "",
+                     time: datetime | None = None) -> pb.SessionState:
+        return await self.send(self._action(name, plan_id, event_id, time))
+
+    async def wait(self, duration_s: float, *, event_id: str = "", time: datetime | None = None) -> pb.SessionState:
+        return await self.send(self._wait(duration_s, event_id, time))
+
+    async def transfer(self, to_queue: str, *, event_id: str = "", time: datetime | None = None) -> pb.SessionState:
+        return await self.send(self._transfer(to_queue, event_id, time))
+
+    async def end(self, *, resolved: bool, event_id: str = "", time: datetime | None = None) -> pb.SessionState:
+        return await self.send(self._end(resolved, event_id, time))
+
+    async def resume(self, last_sequence: int = 0) -> pb.SessionState:
+        return await self.send(self._resume(last_sequence))
+
+    async def close(self) -> None:
+        """End the stream from this side (the session stays open until SessionEnd or the inactivity timeout)."""
+        with contextlib.suppress(grpc.aio.AioRpcError, grpc.aio.UsageError):
+            await self._call.done_writing()
+        self._call.cancel()
+
+    async def __aenter__(self) -> AsyncSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class Session(_SessionEvents):
+    """The blocking form of :class:`AsyncSession` (:meth:`InfoGapClient.track_session`)."""
+
+    def __init__(self, stub: pb_grpc.InfoGapStub, session_id: str, customer_id: str) -> None:
+        self.session_id, self.customer_id = session_id, customer_id
+        self._outbox: queue.Queue[pb.SessionEvent | None] = queue.Queue()
+        self._responses = stub.TrackSession(iter(self._outbox.get, None))
+
+    def send(self, event: pb.SessionEvent) -> pb.SessionState:
+        self._outbox.put(event)
+        try:
+            return next(self._responses)
+        except grpc.RpcError as error:
+            raise InfoGapError.from_rpc_error(error) from None
+        except StopIteration:
+            raise InfoGapError(grpc.StatusCode.UNKNOWN, "the stream ended", [], None) from None
+
+    def message(self, text: str, *, from_customer: bool = True, event_id: str = "",
+                time: datetime | None = None) -> pb.SessionState:
+        return self.send(self._message(text, from_customer, event_id, time))
+
+    def action(self, name: str, *, plan_id: str = "", event_id: str = "",
+               time: datetime | None = None) -> pb.SessionState:
+        return self.send(self._action(name, plan_id, event_id, time))
+
+    def wait(self, duration_s: float, *, event_id: str = "", time: datetime | None = None) -> pb.SessionState:
+        return self.send(self._wait(duration_s, event_id, time))
+
+    def transfer(self, to_queue: str, *, event_id: str = "", time: datetime | None = None) -> pb.SessionState:
+        return self.send(self._transfer(to_queue, event_id, time))
+
+    def end(self, *, resolved: bool, event_id: str = "", time: datetime | None = None) -> pb.SessionState:
+        return self.send(self._end(resolved, event_id, time))
+
+    def resume(self, last_sequence: int = 0) -> pb.SessionState:
+        return self.send(self._resume(last_sequence))
+
+    def close(self) -> None:
+        self._outbox.put(None)
+        self._responses.cancel()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def _watch_timeout(follow: bool, timeout_s: float | None) -> float | None:
     """A replay gets REPLAY_TIMEOUT_S; a watch that follows no deadline; unless one is given."""
     if timeout_s is not None:
@@ -365,6 +511,11 @@ class InfoGapClient:
         finally:
             call.cancel()  # a no-op once the stream has ended
 
+    def track_session(self, session_id: str, customer_id: str = "") -> Session:
+        """A TrackSession stream for ``session_id`` (created by its first event, which needs ``customer_id``);
+        use as a context manager. See :class:`AsyncSession`."""
+        return Session(self._stub, session_id, customer_id)
+
     def close(self) -> None:
         self._channel.close()
 
@@ -467,6 +618,10 @@ class AsyncInfoGapClient:
             raise InfoGapError.from_rpc_error(error) from None
         finally:
             call.cancel()
+
+    def track_session(self, session_id: str, customer_id: str = "") -> AsyncSession:
+        """A TrackSession stream for ``session_id`` (see :meth:`InfoGapClient.track_session`)."""
+        return AsyncSession(self._stub, session_id, customer_id)
 
     async def close(self) -> None:
         await self._channel.close()

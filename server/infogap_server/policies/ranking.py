@@ -23,7 +23,6 @@ estimated value on the latest logged decisions is at least the prior's (README "
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
@@ -31,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from infogap_server.policies.bandit import BanditLearner, Features, greedy_pmf
-from infogap_server.tasks import cancel_and_wait
+from infogap_server.policies.holder import PolicyHolder
 
 log = logging.getLogger("infogap.policy")
 
@@ -173,59 +172,7 @@ def prior_policy(epsilon: float) -> Policy:
     return Policy(PRIOR_VERSION, epsilon)
 
 
-class PolicyHolder:
-    """The policy in service on this replica: the prior until a version is published, then the newest one.
-
-    :meth:`start` reads the newest published version; a task then asks the store every ``poll_s`` seconds for
-    the newest version's name (a small query) and, when it changed, fetches the payload, loads it in a worker
-    thread and swaps it in with one reference assignment: a Recommend call holds one whole version from start to
-    end. A version that does not load is logged and skipped; the one in service stays. An unreachable store is
-    retried at the next poll."""
-
-    def __init__(self, store, *, epsilon: float, poll_s: float) -> None:
-        self._store = store
-        self._epsilon = epsilon
-        self._poll_s = poll_s
-        self.current: Policy = prior_policy(epsilon)
-        self._failed: str | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        try:
-            await self.check()
-        except Exception:  # noqa: BLE001 - the store may be down at start: serve the prior meanwhile
-            log.warning("policy store not reachable; serving the prior policy meanwhile")
-        if self._poll_s > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._poll(), name="policy-poll")
-
-    async def close(self) -> None:
-        await cancel_and_wait(self._task)
-        self._task = None
-
-    async def check(self) -> bool:
-        """Swap to the newest published version if it is not the one in service; True when it swapped."""
-        latest = await self._store.latest_policy(with_payload=False)
-        if latest is None or latest.version in (self.current.version, self._failed):
-            return False
-        row = await self._store.latest_policy(with_payload=True)
-        if row is None or row.version == self.current.version:
-            return False
-        try:
-            policy = await asyncio.to_thread(Policy.from_payload, row.payload)
-        except ValueError as exc:
-            self._failed = row.version
-            log.error("published policy not loaded; keeping the one in service",
-                      extra={"fields": {"version": row.version, "serving": self.current.version, "error": str(exc)}})
-            return False
-        previous, self.current = self.current, policy
-        log.info("policy swapped", extra={"fields": {"version": policy.version, "previous": previous.version}})
-        return True
-
-    async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self._poll_s)
-            try:
-                await self.check()
-            except Exception:  # noqa: BLE001 - never let the poller die; the next poll may reach the store
-                log.warning("policy poll failed; keeping the policy in service",
-                            extra={"fields": {"serving": self.current.version}})
+def ranking_holder(store, *, epsilon: float, poll_s: float) -> PolicyHolder[Policy]:
+    """Recommend's policy holder: the prior until a bandit version is published (kind ``recommend``)."""
+    return PolicyHolder(store, kind="recommend", initial=prior_policy(epsilon), load=Policy.from_payload,
+                        poll_s=poll_s)

@@ -296,10 +296,12 @@ class SessionMessage(_message.Message):
     def __init__(self, from_customer: bool = ..., text: _Optional[str] = ...) -> None: ...
 
 class AgentAction(_message.Message):
-    __slots__ = ("action",)
+    __slots__ = ("action", "plan_id")
     ACTION_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     action: str
-    def __init__(self, action: _Optional[str] = ...) -> None: ...
+    plan_id: str
+    def __init__(self, action: _Optional[str] = ..., plan_id: _Optional[str] = ...) -> None: ...
 
 class Wait(_message.Message):
     __slots__ = ("duration_s",)
@@ -319,8 +321,14 @@ class SessionEnd(_message.Message):
     resolved: bool
     def __init__(self, resolved: bool = ...) -> None: ...
 
+class Resume(_message.Message):
+    __slots__ = ("last_sequence",)
+    LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    last_sequence: int
+    def __init__(self, last_sequence: _Optional[int] = ...) -> None: ...
+
 class SessionEvent(_message.Message):
-    __slots__ = ("session_id", "customer_id", "time", "message", "agent_action", "wait", "transfer", "end")
+    __slots__ = ("session_id", "customer_id", "time", "message", "agent_action", "wait", "transfer", "end", "resume", "client_event_id")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
@@ -329,6 +337,8 @@ class SessionEvent(_message.Message):
     WAIT_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     customer_id: str
     time: _timestamp_pb2.Timestamp
@@ -337,10 +347,12 @@ class SessionEvent(_message.Message):
     wait: Wait
     transfer: Transfer
     end: SessionEnd
-    def __init__(self, session_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[_Union[SessionMessage, _Mapping]] = ..., agent_action: _Optional[_Union[AgentAction, _Mapping]] = ..., wait: _Optional[_Union[Wait, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., end: _Optional[_Union[SessionEnd, _Mapping]] = ...) -> None: ...
+    resume: Resume
+    client_event_id: str
+    def __init__(self, session_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[_Union[SessionMessage, _Mapping]] = ..., agent_action: _Optional[_Union[AgentAction, _Mapping]] = ..., wait: _Optional[_Union[Wait, _Mapping]] = ..., transfer: _Optional[_Union[Transfer, _Mapping]] = ..., end: _Optional[_Union[SessionEnd, _Mapping]] = ..., resume: _Optional[_Union[Resume, _Mapping]] = ..., client_event_id: _Optional[str] = ...) -> None: ...
 
 class SessionState(_message.Message):
-    __slots__ = ("session_id", "stage", "sentiment_trend", "sla_breach_risk", "escalation_risk", "next_best_action", "events_seen", "current_need")
+    __slots__ = ("session_id", "stage", "sentiment_trend", "sla_breach_risk", "escalation_risk", "next_best_action", "events_seen", "current_need", "sequence", "duplicate", "next_action", "runner_up", "sentiment_level", "elapsed_s", "wait_s", "transfers", "queue", "sla_target_s", "policy_version", "close_reason", "missed_events", "allowed_actions")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
     SENTIMENT_TREND_FIELD_NUMBER: _ClassVar[int]
@@ -349,6 +361,20 @@ class SessionState(_message.Message):
     NEXT_BEST_ACTION_FIELD_NUMBER: _ClassVar[int]
     EVENTS_SEEN_FIELD_NUMBER: _ClassVar[int]
     CURRENT_NEED_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ACTION_FIELD_NUMBER: _ClassVar[int]
+    RUNNER_UP_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_S_FIELD_NUMBER: _ClassVar[int]
+    WAIT_S_FIELD_NUMBER: _ClassVar[int]
+    TRANSFERS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    SLA_TARGET_S_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_REASON_FIELD_NUMBER: _ClassVar[int]
+    MISSED_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_ACTIONS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     stage: SessionStage
     sentiment_trend: float
@@ -357,7 +383,31 @@ class SessionState(_message.Message):
     next_best_action: str
     events_seen: int
     current_need: Need
-    def __init__(self, session_id: _Optional[str] = ..., stage: _Optional[_Union[SessionStage, str]] = ..., sentiment_trend: _Optional[float] = ..., sla_breach_risk: _Optional[float] = ..., escalation_risk: _Optional[float] = ..., next_best_action: _Optional[str] = ..., events_seen: _Optional[int] = ..., current_need: _Optional[_Union[Need, _Mapping]] = ...) -> None: ...
+    sequence: int
+    duplicate: bool
+    next_action: ActionValue
+    runner_up: ActionValue
+    sentiment_level: float
+    elapsed_s: float
+    wait_s: float
+    transfers: int
+    queue: str
+    sla_target_s: float
+    policy_version: str
+    close_reason: str
+    missed_events: int
+    allowed_actions: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, session_id: _Optional[str] = ..., stage: _Optional[_Union[SessionStage, str]] = ..., sentiment_trend: _Optional[float] = ..., sla_breach_risk: _Optional[float] = ..., escalation_risk: _Optional[float] = ..., next_best_action: _Optional[str] = ..., events_seen: _Optional[int] = ..., current_need: _Optional[_Union[Need, _Mapping]] = ..., sequence: _Optional[int] = ..., duplicate: bool = ..., next_action: _Optional[_Union[ActionValue, _Mapping]] = ..., runner_up: _Optional[_Union[ActionValue, _Mapping]] = ..., sentiment_level: _Optional[float] = ..., elapsed_s: _Optional[float] = ..., wait_s: _Optional[float] = ..., transfers: _Optional[int] = ..., queue: _Optional[str] = ..., sla_target_s: _Optional[float] = ..., policy_version: _Optional[str] = ..., close_reason: _Optional[str] = ..., missed_events: _Optional[int] = ..., allowed_actions: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ActionValue(_message.Message):
+    __slots__ = ("action", "value", "source")
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    action: str
+    value: float
+    source: str
+    def __init__(self, action: _Optional[str] = ..., value: _Optional[float] = ..., source: _Optional[str] = ...) -> None: ...
 
 class SubmitFeedbackRequest(_message.Message):
     __slots__ = ("feedback_id", "customer_id", "session_id", "rating", "text", "intent", "plan_id", "decision_id", "request_id", "resolved")

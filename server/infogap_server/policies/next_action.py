@@ -1,0 +1,105 @@
+"""The next-best-action policy (serving side): the discretised state, the playbook's warm start and the learned
+Q-table, read-only.
+
+State (``services/session_state.state_key`` builds it): ``stage|group|sentiment|churn|wait|progress|flags``:
+
+- stage: discovery, resolving, escalated (a closed session asks for no action);
+- group: the current need's intent group in the playbook (``unknown`` until a need is known);
+- sentiment: ``neg`` (smoothed level below -0.25), ``pos`` (above 0.25), ``neu`` otherwise or with no reading;
+- churn: ``unk`` (no churn risk), ``low`` (< 0.3), ``mid`` (< 0.6), ``high``;
+- wait: ``none`` (no wait yet), ``short`` (waits under a tenth of the SLA target), ``long``;
+- progress: how many steps of the need's playbook sequence are done in order (``p0``, ``p1``, ...), ``all`` when
+  every step is done;
+- flags: which of apologise (``a``), offer_plan (``o``) and ask_clarifying_question (``q``) were done, ``-`` none.
+
+Actions are scored only among those the playbook allows (:meth:`Playbook.allowed`: the always-allowed ones and the
+next step of the sequence). The prior (:func:`prior_value`) is the playbook as values: its next step is worth 1.0,
+an apology to an unhappy customer 1.05 (before the next step), a clarifying question while the need is unknown
+0.9, the plan once the steps are done 0.85, a person when the customer is unhappy and has waited long 0.9;
+anything else 0.1 to 0.3. A
+learned version (``learning/sessions.py``) holds Q-values for the (state, action) pairs its logged sessions
+visited at least ``min_visits`` times; every other pair keeps the prior, so a learned policy never forgets the
+playbook where it has no evidence.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+PRIOR_VERSION = "playbook"
+#: The group of a session whose need is not known yet.
+UNKNOWN_GROUP = "unknown"
+_MAGIC = b"infogap-nba/1\n"
+FLAG_ACTIONS = (("apologise", "a"), ("offer_plan", "o"), ("ask_clarifying_question", "q"))
+
+
+def prior_value(key: str, action: str, allowed: Sequence[str], always_allowed: Sequence[str]) -> float:
+    """The playbook's value of ``action`` in the state ``key`` (module docstring); ``allowed`` names the next step
+    as the one allowed action that is not always allowed."""
+    stage, group, sentiment, _churn, wait, progress, flags = key.split("|")
+    if action not in always_allowed:
+        return 1.0 if action in allowed else 0.0
+    if action == "apologise":
+        return 1.05 if sentiment == "neg" and "a" not in flags else 0.2
+    if action == "ask_clarifying_question":
+        return 0.9 if group == UNKNOWN_GROUP else 0.1
+    if action == "offer_plan":
+        return 0.85 if progress == "all" and "o" not in flags else 0.3
+    if action == "escalate_to_human":
+        return 0.9 if stage != "escalated" and sentiment == "neg" and wait == "long" else 0.1
+    return 0.2
+
+
+@dataclass(frozen=True)
+class ActionValue:
+    action: str
+    value: float
+    source: str  # "learned" (a Q-value from logged sessions) or "playbook" (the prior)
+
+
+@dataclass
+class NextActionPolicy:
+    """A version of the policy: the learned Q-values (state -> action -> (value, visits)) over the prior."""
+
+    version: str = PRIOR_VERSION
+    q: Mapping[str, Mapping[str, tuple[float, int]]] = field(default_factory=dict)
+    min_visits: int = 5
+    summary: Mapping[str, object] = field(default_factory=dict)
+
+    def rank(self, key: str, allowed: Sequence[str], always_allowed: Sequence[str]) -> list[ActionValue]:
+        """The allowed actions, best first (ties by vocabulary order)."""
+        learned = self.q.get(key, {})
+        scored = []
+        for action in allowed:
+            value, visits = learned.get(action, (0.0, 0))
+            if visits >= self.min_visits:
+                scored.append(ActionValue(action, round(float(value), 4), "learned"))
+            else:
+                scored.append(ActionValue(action, prior_value(key, action, allowed, always_allowed),
+                                          "playbook"))
+        order = {a: i for i, a in enumerate(allowed)}
+        return sorted(scored, key=lambda av: (-av.value, order[av.action]))
+
+    def to_payload(self) -> bytes:
+        data = {"version": self.version, "min_visits": self.min_visits, "summary": dict(self.summary),
+                "q": {k: {a: [float(v), int(n)] for a, (v, n) in actions.items()} for k, actions in self.q.items()}}
+        return _MAGIC + json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> NextActionPolicy:
+        """The policy :meth:`to_payload` wrote; ValueError for anything else."""
+        if not isinstance(payload, (bytes, bytearray)) or not payload.startswith(_MAGIC):
+            raise ValueError("not a published next-best-action policy (wrong header)")
+        try:
+            data = json.loads(bytes(payload[len(_MAGIC):]))
+            q = {str(k): {str(a): (float(v), int(n)) for a, (v, n) in actions.items()}
+                 for k, actions in data["q"].items()}
+            for actions in q.values():
+                for value, visits in actions.values():
+                    if value != value or abs(value) == float("inf") or visits < 0:
+                        raise ValueError("a Q-value is not finite or a visit count is negative")
+            return cls(str(data["version"]), q, int(data["min_visits"]), data.get("summary", {}))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a published next-best-action policy ({exc})") from exc
