@@ -569,6 +569,11 @@ async def run(args) -> dict:
 
         report["recommend_sim"] = await asyncio.to_thread(recommend_sim_path, args)
 
+    if "session-sim" in paths:  # SIMULATION: the learned next best action against the playbook and random
+        from infogap_server.learning.bench_sessions import session_sim_path
+
+        report["session_sim"] = await asyncio.to_thread(session_sim_path, args)
+
     if "triton" in paths:
         import tritonclient.grpc.aio as triton_grpc
         from tokenizers import Tokenizer

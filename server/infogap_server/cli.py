@@ -191,8 +191,8 @@ def _cmd_learn(args: argparse.Namespace) -> int:
 
     settings = _settings_or_exit()
     configure_logging(settings.log_level)
-    report = asyncio.run(run(settings, every_s=args.every, parent_pid=args.parent_pid))
-    print(json.dumps(report.as_dict(), sort_keys=True))
+    reports = asyncio.run(run(settings, every_s=args.every, parent_pid=args.parent_pid))
+    print(json.dumps(reports, sort_keys=True))
     return 0
 
 
@@ -381,6 +381,36 @@ def _cmd_insights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bottlenecks(args: argparse.Namespace) -> int:
+    r = _ask_server(args, lambda c: c.get_session_bottlenecks(
+        since=_utc_time(args.since), until=_utc_time(args.until), intent=args.intent, queue=args.queue))
+    if r is None or args.json:
+        return 1 if r is None else 0
+    print("\n".join(bottleneck_lines(r)))
+    return 0
+
+
+def bottleneck_lines(r) -> list[str]:
+    """A GetSessionBottlenecks answer as the table `infogap bottlenecks` prints: one line per stage, queue and
+    intent with its sessions, the wait and handling seconds per session (sessions with any, p50, p90, total) and
+    the transfers out."""
+    def spread(t) -> str:
+        return f"{t.sessions_with_any:>6} {t.p50_s:>8.1f} {t.p90_s:>8.1f} {t.total_s:>10.1f}"
+
+    labels = [f"{g.dimension} {g.value or '(none)'}" for g in r.groups]
+    width = max([24, *map(len, labels)])
+    lines = [
+        f"sessions opened from {r.since.ToDatetime():%Y-%m-%d %H:%M} to {r.until.ToDatetime():%Y-%m-%d %H:%M} UTC: "
+        f"{r.sessions}",
+        f"{'':<{width}} {'':>8} {'wait (s) per session':^35} {'handling (s) per session':^35}".rstrip(),
+        f"{'group':<{width}} {'sessions':>8} {'any':>6} {'p50':>8} {'p90':>8} {'total':>10} {'any':>6} {'p50':>8} "
+        f"{'p90':>8} {'total':>10} {'transfers':>9}",
+    ]
+    for label, g in zip(labels, r.groups, strict=True):
+        lines.append(f"{label:<{width}} {g.sessions:>8} {spread(g.wait)} {spread(g.handling)} {g.transfers:>9}")
+    return lines
+
+
 def _cmd_alerts(args: argparse.Namespace) -> int:
     from google.protobuf.json_format import MessageToDict
     from infogap import InfoGapClient, InfoGapError
@@ -530,13 +560,14 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="measure throughput and latency: model alone, gateway, Triton (one run)")
     bench.add_argument("--paths",
                        default="patterns,model,embedded,overload,workers,noop,store,insights,alerts,behaviour,"
-                       "recommend-speed,open-bandit,recommend-sim,triton",
+                       "recommend-speed,open-bandit,recommend-sim,session-sim,triton",
                        help="comma list of patterns, model, embedded, overload, workers, noop, store, insights "
                        "(GetInsights over 100,000 feedback rows), alerts (WatchAlerts' rule: delay to a planted "
                        "spike, false alerts per 10,000 steady rows), behaviour, recommend-speed (Recommend p50/p99 "
                        "with an intent and with text), open-bandit (the bandit learner judged off policy on the Open "
                        "Bandit Dataset sample), recommend-sim (a SIMULATION: the learned plan ranking against the "
-                       "prior and random on synthetic customers), triton")
+                       "prior and random on synthetic customers), session-sim (a SIMULATION: the learned next best "
+                       "action against the playbook and random on synthetic sessions), triton")
     bench.add_argument("--alerts-grid", action="store_true",
                        help="with the alerts path, also the trade-off over a grid of windows and levels")
     bench.add_argument("--concurrency", type=int, default=32, help="closed-loop concurrent callers")
@@ -560,6 +591,10 @@ def main(argv: list[str] | None = None) -> int:
                        help="bootstrap resamples of the open-bandit intervals")
     bench.add_argument("--sim-feedbacks", type=_feedback_counts, default=(1000, 10_000, 100_000),
                        help="recommend-sim: comma list of feedback counts after which the policies are evaluated")
+    bench.add_argument("--sim-sessions", type=_feedback_counts, default=(1000, 10_000, 50_000),
+                       help="session-sim: comma list of logged-session counts after which the learned policy is judged")
+    bench.add_argument("--sim-eval-sessions", type=int, default=4000,
+                       help="session-sim: fresh simulated customers each policy is judged on")
     bench.add_argument("--out", default="bench_results", help="folder for the JSON result and the PNG plot")
     bench.set_defaults(func=lambda a: __import__("infogap_server.bench", fromlist=["main"]).main(a))
 
@@ -577,8 +612,9 @@ def main(argv: list[str] | None = None) -> int:
     upgrade.set_defaults(func=_cmd_db_upgrade)
 
     learn = sub.add_parser(
-        "learn", help="Recommend's learner: rewards from feedback, train on the decision log, publish a checked "
-        "policy version when it beats the prior (settings from INFOGAP_* environment variables)")
+        "learn", help="the learners: Recommend's (rewards from feedback, train on the decision log, publish a "
+        "checked policy version when it beats the prior) and TrackSession's next best action (fitted Q iteration on "
+        "closed sessions, published once enough are logged); settings from INFOGAP_* environment variables")
     learn.add_argument("--every", type=float, default=0.0, metavar="S",
                        help="run again every S seconds (default: once)")
     learn.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
@@ -634,6 +670,17 @@ def main(argv: list[str] | None = None) -> int:
     insights.add_argument("--top-n", type=int, default=0, help="aspects and keywords to list (default 10)")
     _add_client_arguments(insights)
     insights.set_defaults(func=_cmd_insights)
+
+    bottlenecks = sub.add_parser(
+        "bottlenecks", help="call GetSessionBottlenecks on a running server: where service time goes, per stage, "
+        "queue and intent")
+    bottlenecks.add_argument("--since", default="", help="ISO 8601 start, by the sessions' first event "
+                                                         "(default: 7 days before --until)")
+    bottlenecks.add_argument("--until", default="", help="ISO 8601 end, exclusive (default: now)")
+    bottlenecks.add_argument("--intent", default="", help="only sessions whose need is this intent")
+    bottlenecks.add_argument("--queue", default="", help="only sessions that were in this queue")
+    _add_client_arguments(bottlenecks)
+    bottlenecks.set_defaults(func=_cmd_bottlenecks)
 
     alerts = sub.add_parser("alerts", help="call WatchAlerts on a running server: spikes of negative feedback, one "
                                            "line per alert")

@@ -276,6 +276,18 @@ class Settings(BaseSettings):
         ge=10,
         description="Rewarded decisions the learner needs before it may publish a learned policy.",
     )
+    nba_min_sessions: int = Field(
+        200, ge=1, description="Closed sessions the learner needs before it publishes a next-best-action policy."
+    )
+    nba_min_visits: int = Field(
+        5,
+        ge=1,
+        description="Logged visits of a (state, action) pair before serving uses its learned value instead of the "
+        "playbook's prior.",
+    )
+    nba_learner_window: int = Field(
+        50000, ge=1, description="The most recently closed sessions the next-best-action learner reads per run."
+    )
     playbook_path: Path = Field(
         Path(__file__).resolve().parent / "services" / "data" / "playbook.yaml",
         description="TrackSession's action vocabulary and playbook (YAML); the default is derived from the ABCD "

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from infogap_server.learning.sessions import learn_sessions_once
 from infogap_server.policies.bandit import BanditConfig, BanditLearner, greedy_pmf
 from infogap_server.policies.ranking import ALL_SEGMENTS, PeerRating, Policy, prior_scores
 from infogap_server.settings import Settings
@@ -246,8 +247,9 @@ def _compare(train_part: Sequence[Example], holdout: Sequence[Example], epsilon:
     return snipw(holdout, learned), snipw(holdout, prior)
 
 
-async def run(settings: Settings, *, every_s: float = 0.0, parent_pid: int | None = None) -> LearnReport:
-    """``infogap learn``: one run, or one every ``every_s`` seconds until the parent process is gone."""
+async def run(settings: Settings, *, every_s: float = 0.0, parent_pid: int | None = None) -> dict:
+    """``infogap learn``: one run of both loops (Recommend's, then TrackSession's next best action), or one every
+    ``every_s`` seconds until the parent process is gone; the last run's reports, by loop."""
     from infogap_server.server import open_customer_layer
 
     store, _ = await open_customer_layer(settings)
@@ -255,13 +257,15 @@ async def run(settings: Settings, *, every_s: float = 0.0, parent_pid: int | Non
         while True:
             report = await learn_once(store, settings)
             log.info("learner run", extra={"fields": report.as_dict()})
+            sessions = await learn_sessions_once(store, settings)
+            log.info("next-best-action learner run", extra={"fields": sessions.as_dict()})
             if every_s <= 0:
-                return report
+                return {"recommend": report.as_dict(), "sessions": sessions.as_dict()}
             waited = 0.0
             while waited < every_s:
                 await asyncio.sleep(min(1.0, every_s - waited))
                 waited += 1.0
                 if parent_pid is not None and os.getppid() != parent_pid:
-                    return report
+                    return {"recommend": report.as_dict(), "sessions": sessions.as_dict()}
     finally:
         await store.close()

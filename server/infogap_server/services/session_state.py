@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 
 from infogap_server.policies.next_action import FLAG_ACTIONS
+from infogap_server.services.playbook import Playbook
 
 STAGES = ("discovery", "resolving", "escalated", "closed")
 #: The kinds of event a client sends.
@@ -158,6 +159,15 @@ def state_key(s: Snapshot, group: str, progress: int, steps_left: bool) -> str:
     progress_label = "all" if s.intent and not steps_left else f"p{min(progress, 9)}"
     return "|".join((s.stage, group, _sentiment_bucket(s.sentiment_level), _churn_bucket(s.churn_risk),
                      _wait_bucket(s.wait_s, target_s=s.sla_target_s), progress_label, flags))
+
+
+def decision_state(s: Snapshot, playbook: Playbook) -> tuple[str, tuple[str, ...]]:
+    """Before an agent's next action: the policy's state key and the actions the playbook allows."""
+    intent = s.intent or None
+    allowed = playbook.allowed(intent, s.done)
+    key = state_key(s, playbook.group_of(intent), playbook.progress(intent, s.done),
+                    playbook.next_step(intent, s.done) is not None)
+    return key, allowed
 
 
 def opened(time: datetime, churn_risk: float | None) -> Snapshot:

@@ -376,12 +376,7 @@ class SessionService:
         return play.sla_target_s if play is not None else self._settings.default_sla_target_s
 
     def _decision_state(self, s: st.Snapshot) -> tuple[str, tuple[str, ...]]:
-        """The policy's state key and the actions the playbook allows, before an event."""
-        intent = s.intent or None
-        allowed = self.playbook.allowed(intent, s.done)
-        key = st.state_key(s, self.playbook.group_of(intent), self.playbook.progress(intent, s.done),
-                           self.playbook.next_step(intent, s.done) is not None)
-        return key, allowed
+        return st.decision_state(s, self.playbook)
 
     def _view(self, s: st.Snapshot, record: SessionRecord, *, sequence: int) -> SessionView:
         policy = self._policies.current
