@@ -27,4 +27,5 @@ async def test_node_client_calls_identify_needs(start_server, real_repository):
     output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
     text = output.decode()
     assert process.returncode == 0, text
-    assert "# pass 6" in text and "# fail 0" in text and "# skipped 0" in text, text
+    # identify 3, recommend 2, alerts 1, sessions 2 (a TrackSession stream and GetSessionBottlenecks).
+    assert "# pass 8" in text and "# fail 0" in text and "# skipped 0" in text, text

@@ -72,6 +72,95 @@ function behaviorEvent(e) {
 // Deadline of a WatchAlerts replay (without follow) when none is given.
 const REPLAY_TIMEOUT_MS = 300000;
 
+/**
+ * One TrackSession stream for one session (InfoGapClient.trackSession). Each event method sends one event and
+ * resolves to the SessionState the server answered after storing it; errors reject with InfoGapError and end the
+ * stream. Pass `eventId` to make an event safe to resend (the server answers a resent id with the first answer,
+ * `duplicate` true). After a broken stream open a new one with the same session id and call `resume`. Call `close`
+ * when done: the session stays open on the server until `end` or the inactivity timeout.
+ */
+class Session {
+  constructor(stub, sessionId, customerId) {
+    this.sessionId = sessionId;
+    this.customerId = customerId;
+    this.call = stub.TrackSession();
+    this.states = []; // answered states not read yet (a state the server sends on its own: the session expired)
+    this.readers = []; // {resolve, reject} of the sends waiting for their state
+    this.error = null; // why the stream ended, once it has
+    this.status = null;
+    this.call.on('data', (state) => {
+      const reader = this.readers.shift();
+      if (reader) reader.resolve(state);
+      else this.states.push(state);
+    });
+    this.call.on('status', (status) => { this.status = status; });
+    this.call.on('error', (error) => this.fail(error.code === undefined ? error : new InfoGapError(error)));
+    // The server ended the stream (after the state of a closed session, or when draining): its status says why.
+    this.call.on('end', () => this.fail(new InfoGapError({
+      code: this.status ? this.status.code : grpc.status.UNKNOWN,
+      details: (this.status && this.status.details) || 'the stream ended',
+    })));
+  }
+
+  fail(error) {
+    if (!this.error) this.error = error;
+    for (const reader of this.readers.splice(0)) reader.reject(this.error);
+  }
+
+  /** Send any SessionEvent (an object with the .proto's field names); resolves to the state after it. */
+  send(event) {
+    if (this.error) return Promise.reject(this.error);
+    this.call.write(event);
+    if (this.states.length) return Promise.resolve(this.states.shift());
+    return new Promise((resolve, reject) => this.readers.push({ resolve, reject }));
+  }
+
+  event(kind, value, { eventId = '', time } = {}) {
+    const event = {
+      session_id: this.sessionId, customer_id: this.customerId, client_event_id: eventId, [kind]: value,
+    };
+    if (time) event.time = timestamp(time); // a Date; left out, the time the server receives it
+    return event;
+  }
+
+  /** A message of the customer (or, with `fromCustomer: false`, of the agent). */
+  message(text, { fromCustomer = true, eventId, time } = {}) {
+    return this.send(this.event('message', { text, from_customer: fromCustomer }, { eventId, time }));
+  }
+
+  /** An agent action of the playbook's vocabulary, for example 'pull_up_account'; `planId` for offer_plan. */
+  action(name, { planId = '', eventId, time } = {}) {
+    return this.send(this.event('agent_action', { action: name, plan_id: planId }, { eventId, time }));
+  }
+
+  /** The customer waited `durationS` seconds, a wait that ended at the event's time. */
+  wait(durationS, { eventId, time } = {}) {
+    return this.send(this.event('wait', { duration_s: durationS }, { eventId, time }));
+  }
+
+  /** The session was transferred to another queue or team. */
+  transfer(toQueue, { eventId, time } = {}) {
+    return this.send(this.event('transfer', { to_queue: toQueue }, { eventId, time }));
+  }
+
+  /** The session ended; after it, further events are FAILED_PRECONDITION. */
+  end({ resolved, eventId, time } = {}) {
+    return this.send(this.event('end', { resolved: Boolean(resolved) }, { eventId, time }));
+  }
+
+  /** On a new stream after a broken one: the current state and how many events came after `lastSequence`. */
+  resume(lastSequence = 0) {
+    return this.send(this.event('resume', { last_sequence: String(lastSequence) }));
+  }
+
+  /** End the stream from this side. */
+  close() {
+    if (!this.error) this.fail(new InfoGapError({ code: grpc.status.CANCELLED, details: 'the session was closed' }));
+    this.call.end();
+    this.call.cancel();
+  }
+}
+
 class InfoGapClient {
   /**
    * @param {string} address host:port of the gateway
@@ -226,6 +315,30 @@ class InfoGapClient {
     }
   }
 
+  /**
+   * TrackSession: a stream for `sessionId` (created by its first event, which needs `customerId`). Resolves
+   * nothing itself: its methods (message, action, wait, transfer, end, resume, send) each resolve to the state
+   * after their event. Close it when done.
+   */
+  trackSession(sessionId, customerId = '') {
+    return new Session(this.stub, sessionId, customerId);
+  }
+
+  /**
+   * GetSessionBottlenecks: where service time goes in the sessions opened in [since, until) (Dates; default the
+   * last 7 days), optionally of one `intent` and of the sessions that were in one `queue`. Resolves to `sessions`
+   * and `groups`, each {dimension ('stage', 'queue', 'intent'), value, sessions, wait, handling, transfers} with
+   * wait and handling as {sessions_with_any, p50_s, p90_s, total_s} (int64 counts are strings).
+   */
+  getSessionBottlenecks({
+    since, until, intent = '', queue = '',
+  } = {}, { requestId = '', timeoutMs } = {}) {
+    const request = { intent, queue, request_id: requestId };
+    if (since) request.since = timestamp(since);
+    if (until) request.until = timestamp(until);
+    return this.call('GetSessionBottlenecks', request, timeoutMs);
+  }
+
   /** EraseCustomer: every stored row of the customer; resolves to the counts per table and the audit id. */
   eraseCustomer(customerId, { requestId = '', timeoutMs } = {}) {
     return this.call('EraseCustomer', { customer_id: customerId, request_id: requestId }, timeoutMs);
@@ -236,4 +349,6 @@ class InfoGapClient {
   }
 }
 
-module.exports = { InfoGapClient, InfoGapError, grpc };
+module.exports = {
+  InfoGapClient, InfoGapError, Session, grpc,
+};

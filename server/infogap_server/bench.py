@@ -569,6 +569,11 @@ async def run(args) -> dict:
 
         report["recommend_sim"] = await asyncio.to_thread(recommend_sim_path, args)
 
+    if "session-load" in paths:  # TrackSession: many concurrent sessions on one gateway, with and without text
+        from infogap_server.bench_tracking import session_load_path
+
+        report["session_load"] = await session_load_path(settings, args, texts)
+
     if "session-sim" in paths:  # SIMULATION: the learned next best action against the playbook and random
         from infogap_server.learning.bench_sessions import session_sim_path
 

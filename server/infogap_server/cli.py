@@ -560,14 +560,15 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="measure throughput and latency: model alone, gateway, Triton (one run)")
     bench.add_argument("--paths",
                        default="patterns,model,embedded,overload,workers,noop,store,insights,alerts,behaviour,"
-                       "recommend-speed,open-bandit,recommend-sim,session-sim,triton",
+                       "recommend-speed,open-bandit,recommend-sim,session-load,session-sim,triton",
                        help="comma list of patterns, model, embedded, overload, workers, noop, store, insights "
                        "(GetInsights over 100,000 feedback rows), alerts (WatchAlerts' rule: delay to a planted "
                        "spike, false alerts per 10,000 steady rows), behaviour, recommend-speed (Recommend p50/p99 "
                        "with an intent and with text), open-bandit (the bandit learner judged off policy on the Open "
                        "Bandit Dataset sample), recommend-sim (a SIMULATION: the learned plan ranking against the "
-                       "prior and random on synthetic customers), session-sim (a SIMULATION: the learned next best "
-                       "action against the playbook and random on synthetic sessions), triton")
+                       "prior and random on synthetic customers), session-load (TrackSession: --sessions concurrent "
+                       "streams on one gateway, events/s, p50/p99, memory), session-sim (a SIMULATION: the learned "
+                       "next best action against the playbook and random on synthetic sessions), triton")
     bench.add_argument("--alerts-grid", action="store_true",
                        help="with the alerts path, also the trade-off over a grid of windows and levels")
     bench.add_argument("--concurrency", type=int, default=32, help="closed-loop concurrent callers")
@@ -593,6 +594,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="recommend-sim: comma list of feedback counts after which the policies are evaluated")
     bench.add_argument("--sim-sessions", type=_feedback_counts, default=(1000, 10_000, 50_000),
                        help="session-sim: comma list of logged-session counts after which the learned policy is judged")
+    bench.add_argument("--sessions", type=int, default=1000,
+                       help="session-load: concurrent TrackSession streams (default 1,000)")
     bench.add_argument("--sim-eval-sessions", type=int, default=4000,
                        help="session-sim: fresh simulated customers each policy is judged on")
     bench.add_argument("--out", default="bench_results", help="folder for the JSON result and the PNG plot")

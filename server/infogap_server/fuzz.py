@@ -87,6 +87,7 @@ def field_limits(s: Settings) -> dict[str, int]:
         "event_id": 128,
         "note": s.max_text_chars,
         "keys": 100,
+        "queue": 64,
     }
 
 
@@ -305,6 +306,7 @@ VALID_REQUESTS: dict[str, Message] = {
     "GetInsights": pb.GetInsightsRequest(intent="track_order", period=pb.INSIGHT_PERIOD_DAY, top_n=5),
     "WatchAlerts": pb.WatchAlertsRequest(kinds=[pb.ALERT_STREAM_OVERALL, pb.ALERT_STREAM_ASPECT],
                                          keys=["delivery_delay"]),
+    "GetSessionBottlenecks": pb.GetSessionBottlenecksRequest(intent="track_order", queue="front"),
 }
 
 #: A server-streaming case reads at most this many messages, for at most ``stream_window_s``, then cancels.

@@ -39,6 +39,8 @@ METHOD_SCOPES: dict[str, str] = {
     "SubmitFeedback": "feedback",
     # Aggregates over every customer's feedback: for whoever reads the service's performance, not its producers.
     "GetInsights": "insights",
+    # Where the service's time goes, in aggregate (no customer, no text): the same readers as the insights.
+    "GetSessionBottlenecks": "insights",
     # Alerts on spikes of negative feedback, with example feedback ids: for whoever watches the service's health;
     # a separate scope, so that a dashboard's token need not read insights, nor an alerting bridge's every RPC.
     "WatchAlerts": "alerts",

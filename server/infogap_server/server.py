@@ -40,6 +40,7 @@ from infogap_server.privacy.pseudonyms import pseudonymizer_for
 from infogap_server.servicer import InfoGapServicer
 from infogap_server.services.alerts import Alert, AlertService, FirstSeen
 from infogap_server.services.behaviour_model import BehaviourModel
+from infogap_server.services.bottlenecks import BottleneckService
 from infogap_server.services.catalogue import CatalogueError, CatalogueHolder
 from infogap_server.services.churn import ChurnService
 from infogap_server.services.customers import CustomerService
@@ -214,6 +215,7 @@ class InfoGapServer:
         self._servicer.customers = self.customers
         self._servicer.feedback = self.feedback
         self._servicer.insights = InsightsService(self.store)
+        self._servicer.bottlenecks = BottleneckService(self.store)
         self._servicer.alerts = AlertService(self.settings, self.store, on_alert=self._count_alert)
         self.policies = ranking_holder(self.store, epsilon=self.settings.recommend_epsilon,
                                      poll_s=self.settings.policy_poll_s)

@@ -33,6 +33,7 @@ from infogap_server.errors import (
 )
 from infogap_server.metrics import Metrics
 from infogap_server.services.alerts import Alert, AlertService, WatchRequest
+from infogap_server.services.bottlenecks import Bottlenecks, BottleneckService, BottlenecksRequest
 from infogap_server.services.customers import CustomerService, IncomingEvent, Profile, RecordResult
 from infogap_server.services.feedback import FeedbackReceiptResult, FeedbackService, FeedbackSubmission
 from infogap_server.services.insights import Group, Insights, InsightsRequest, InsightsService, TermTrend
@@ -48,7 +49,7 @@ from infogap_server.services.patterns import CLIENT_ID, CLIENT_ID_RULE
 from infogap_server.services.recommend import RecommendQuery, RecommendResult, RecommendService
 from infogap_server.services.sessions import SessionEventQuery, SessionService, SessionView
 from infogap_server.settings import Settings
-from infogap_server.store.base import ErasureReport
+from infogap_server.store.base import ErasureReport, TimeSpread
 
 log = logging.getLogger("infogap.rpc")
 
@@ -302,6 +303,27 @@ def insights_to_proto(i: Insights, request_id: str) -> pb.InsightsResponse:
     )
 
 
+def bottlenecks_request_from_proto(request: pb.GetSessionBottlenecksRequest) -> BottlenecksRequest:
+    return BottlenecksRequest(
+        since=_optional_time(request, "since", "since"), until=_optional_time(request, "until", "until"),
+        intent=request.intent, queue=request.queue,
+    )
+
+
+def _spread_to_proto(t: TimeSpread) -> pb.TimeSpread:
+    return pb.TimeSpread(sessions_with_any=t.count, p50_s=t.p50_s, p90_s=t.p90_s, total_s=t.total_s)
+
+
+def bottlenecks_to_proto(b: Bottlenecks, request_id: str) -> pb.SessionBottlenecksResponse:
+    return pb.SessionBottlenecksResponse(
+        since=_timestamp(b.since), until=_timestamp(b.until), sessions=b.sessions,
+        groups=[pb.Bottleneck(dimension=g.dimension, value=g.value, sessions=g.sessions,
+                              wait=_spread_to_proto(g.wait), handling=_spread_to_proto(g.handling),
+                              transfers=g.transfers) for g in b.groups],
+        request_id=request_id,
+    )
+
+
 _ALERT_STREAM = {pb.ALERT_STREAM_OVERALL: "overall", pb.ALERT_STREAM_ASPECT: "aspect", pb.ALERT_STREAM_INTENT: "intent"}
 _ALERT_STREAM_NUMBER = {name: number for number, name in _ALERT_STREAM.items()}
 
@@ -432,6 +454,7 @@ class InfoGapServicer:
         self.recommend: RecommendService | None = None  # set once the store and the catalogue are open
         self.sessions: SessionService | None = None  # set once the store and the playbook are open
         self.insights: InsightsService | None = None  # set once the store is open
+        self.bottlenecks: BottleneckService | None = None  # set once the store is open
         self.alerts: AlertService | None = None  # set once the store is open
         self._draining = False
         self._stopping = asyncio.Event()  # set with draining: ends the server-streaming calls that would go on
@@ -638,6 +661,13 @@ class InfoGapServicer:
             raise Unavailable("the customer store is opening; retry shortly")
         result = await self.insights.insights(insights_request_from_proto(request))
         return insights_to_proto(result, request_id)
+
+    async def GetSessionBottlenecks(self, request: pb.GetSessionBottlenecksRequest,
+                                    request_id: str) -> pb.SessionBottlenecksResponse:
+        if self.bottlenecks is None:
+            raise Unavailable("the customer store is opening; retry shortly")
+        result = await self.bottlenecks.bottlenecks(bottlenecks_request_from_proto(request))
+        return bottlenecks_to_proto(result, request_id)
 
     async def Recommend(self, request: pb.RecommendRequest, request_id: str) -> pb.RecommendResponse:
         if self.recommend is None:

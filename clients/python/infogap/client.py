@@ -233,6 +233,17 @@ def _insights_request(since: datetime | None, until: datetime | None, intent: st
     return request
 
 
+def _bottlenecks_request(since: datetime | None, until: datetime | None, intent: str, queue: str,
+                         request_id: str) -> pb.GetSessionBottlenecksRequest:
+    """Times: aware, or naive meaning UTC."""
+    request = pb.GetSessionBottlenecksRequest(intent=intent, queue=queue, request_id=request_id)
+    if since is not None:
+        request.since.FromDatetime(since if since.tzinfo else since.replace(tzinfo=UTC))
+    if until is not None:
+        request.until.FromDatetime(until if until.tzinfo else until.replace(tzinfo=UTC))
+    return request
+
+
 def _watch_request(since: datetime | None, kinds: Iterable[str | int], keys: Iterable[str], follow: bool,
                    request_id: str) -> pb.WatchAlertsRequest:
     """``kinds``: "overall", "aspect", "intent" (or the enum values)."""
@@ -492,6 +503,15 @@ class InfoGapClient:
         request = _insights_request(since, until, intent, plan_id, segment, period, top_n, request_id)
         return self._invoke(self._stub.GetInsights, request, timeout_s)
 
+    def get_session_bottlenecks(self, *, since: datetime | None = None, until: datetime | None = None,
+                                intent: str = "", queue: str = "", request_id: str = "",
+                                timeout_s: float | None = None) -> pb.SessionBottlenecksResponse:
+        """Where service time goes in the TrackSession sessions opened in [since, until) (default: the last 7
+        days), optionally of one intent and of sessions that passed through one queue: per stage, queue and intent,
+        the wait and handling seconds per session (how many spent any, p50, p90, total) and the transfers."""
+        request = _bottlenecks_request(since, until, intent, queue, request_id)
+        return self._invoke(self._stub.GetSessionBottlenecks, request, timeout_s)
+
     def watch_alerts(self, *, since: datetime | None = None, kinds: Iterable[str | int] = (),
                      keys: Iterable[str] = (), follow: bool = False, request_id: str = "",
                      timeout_s: float | None = None) -> Iterator[pb.Alert]:
@@ -604,6 +624,13 @@ class AsyncInfoGapClient:
         """See :meth:`InfoGapClient.get_insights`."""
         request = _insights_request(since, until, intent, plan_id, segment, period, top_n, request_id)
         return await self._invoke(self._stub.GetInsights, request, timeout_s)
+
+    async def get_session_bottlenecks(self, *, since: datetime | None = None, until: datetime | None = None,
+                                      intent: str = "", queue: str = "", request_id: str = "",
+                                      timeout_s: float | None = None) -> pb.SessionBottlenecksResponse:
+        """See :meth:`InfoGapClient.get_session_bottlenecks`."""
+        request = _bottlenecks_request(since, until, intent, queue, request_id)
+        return await self._invoke(self._stub.GetSessionBottlenecks, request, timeout_s)
 
     async def watch_alerts(self, *, since: datetime | None = None, kinds: Iterable[str | int] = (),
                            keys: Iterable[str] = (), follow: bool = False, request_id: str = "",

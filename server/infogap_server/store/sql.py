@@ -608,7 +608,10 @@ class SqlStore:
         if query.intent:
             in_range.append(s.c.intent == query.intent)
         if query.queue:
-            in_range.append(sa.exists().where(e.c.session_id == s.c.session_id, e.c.queue == query.queue))
+            # An alias: the grouped statements select from session_events too, and an EXISTS on the table itself
+            # would correlate to their rows (no FROM left) instead of looking at every event of the session.
+            seen = e.alias("queue_seen")
+            in_range.append(sa.exists().where(seen.c.session_id == s.c.session_id, seen.c.queue == query.queue))
         groups: list[Bottleneck] = []
         async with self._guard(), self.engine.connect() as conn:
             total = await conn.scalar(sa.select(sa.func.count()).select_from(s).where(*in_range))

@@ -762,3 +762,59 @@ class Alert(_message.Message):
     fired_at: _timestamp_pb2.Timestamp
     request_id: str
     def __init__(self, alert_id: _Optional[str] = ..., kind: _Optional[_Union[AlertStream, str]] = ..., key: _Optional[str] = ..., window_start_sequence: _Optional[int] = ..., window_end_sequence: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_events: _Optional[int] = ..., observed_count: _Optional[int] = ..., observed_rate: _Optional[float] = ..., expected_rate: _Optional[float] = ..., baseline_events: _Optional[int] = ..., baseline_count: _Optional[int] = ..., p_value: _Optional[float] = ..., alpha: _Optional[float] = ..., example_feedback_ids: _Optional[_Iterable[str]] = ..., fired_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetSessionBottlenecksRequest(_message.Message):
+    __slots__ = ("since", "until", "intent", "queue", "request_id")
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    intent: str
+    queue: str
+    request_id: str
+    def __init__(self, since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., intent: _Optional[str] = ..., queue: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class TimeSpread(_message.Message):
+    __slots__ = ("sessions_with_any", "p50_s", "p90_s", "total_s")
+    SESSIONS_WITH_ANY_FIELD_NUMBER: _ClassVar[int]
+    P50_S_FIELD_NUMBER: _ClassVar[int]
+    P90_S_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_S_FIELD_NUMBER: _ClassVar[int]
+    sessions_with_any: int
+    p50_s: float
+    p90_s: float
+    total_s: float
+    def __init__(self, sessions_with_any: _Optional[int] = ..., p50_s: _Optional[float] = ..., p90_s: _Optional[float] = ..., total_s: _Optional[float] = ...) -> None: ...
+
+class Bottleneck(_message.Message):
+    __slots__ = ("dimension", "value", "sessions", "wait", "handling", "transfers")
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FIELD_NUMBER: _ClassVar[int]
+    HANDLING_FIELD_NUMBER: _ClassVar[int]
+    TRANSFERS_FIELD_NUMBER: _ClassVar[int]
+    dimension: str
+    value: str
+    sessions: int
+    wait: TimeSpread
+    handling: TimeSpread
+    transfers: int
+    def __init__(self, dimension: _Optional[str] = ..., value: _Optional[str] = ..., sessions: _Optional[int] = ..., wait: _Optional[_Union[TimeSpread, _Mapping]] = ..., handling: _Optional[_Union[TimeSpread, _Mapping]] = ..., transfers: _Optional[int] = ...) -> None: ...
+
+class SessionBottlenecksResponse(_message.Message):
+    __slots__ = ("since", "until", "sessions", "groups", "request_id")
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    since: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    sessions: int
+    groups: _containers.RepeatedCompositeFieldContainer[Bottleneck]
+    request_id: str
+    def __init__(self, since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sessions: _Optional[int] = ..., groups: _Optional[_Iterable[_Union[Bottleneck, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...

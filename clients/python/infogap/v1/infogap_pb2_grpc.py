@@ -80,6 +80,11 @@ class InfoGapStub(object):
                 request_serializer=infogap_dot_v1_dot_infogap__pb2.WatchAlertsRequest.SerializeToString,
                 response_deserializer=infogap_dot_v1_dot_infogap__pb2.Alert.FromString,
                 _registered_method=True)
+        self.GetSessionBottlenecks = channel.unary_unary(
+                '/infogap.v1.InfoGap/GetSessionBottlenecks',
+                request_serializer=infogap_dot_v1_dot_infogap__pb2.GetSessionBottlenecksRequest.SerializeToString,
+                response_deserializer=infogap_dot_v1_dot_infogap__pb2.SessionBottlenecksResponse.FromString,
+                _registered_method=True)
 
 
 class InfoGapServicer(object):
@@ -162,6 +167,16 @@ class InfoGapServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSessionBottlenecks(self, request, context):
+        """Where service time goes: the sessions of TrackSession opened in a time range, and per stage, queue and intent
+        the seconds their customers waited and were handled there (per session: how many spent any, the median, the
+        90th percentile and the total) and the transfers out, computed on the store. Aggregates only: no customer, no
+        text.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InfoGapServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -209,6 +224,11 @@ def add_InfoGapServicer_to_server(servicer, server):
                     servicer.WatchAlerts,
                     request_deserializer=infogap_dot_v1_dot_infogap__pb2.WatchAlertsRequest.FromString,
                     response_serializer=infogap_dot_v1_dot_infogap__pb2.Alert.SerializeToString,
+            ),
+            'GetSessionBottlenecks': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSessionBottlenecks,
+                    request_deserializer=infogap_dot_v1_dot_infogap__pb2.GetSessionBottlenecksRequest.FromString,
+                    response_serializer=infogap_dot_v1_dot_infogap__pb2.SessionBottlenecksResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -455,6 +475,33 @@ class InfoGap(object):
             '/infogap.v1.InfoGap/WatchAlerts',
             infogap_dot_v1_dot_infogap__pb2.WatchAlertsRequest.SerializeToString,
             infogap_dot_v1_dot_infogap__pb2.Alert.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSessionBottlenecks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/infogap.v1.InfoGap/GetSessionBottlenecks',
+            infogap_dot_v1_dot_infogap__pb2.GetSessionBottlenecksRequest.SerializeToString,
+            infogap_dot_v1_dot_infogap__pb2.SessionBottlenecksResponse.FromString,
             options,
             channel_credentials,
             insecure,
