@@ -25,7 +25,8 @@ def event_row(session_id: str, customer: str, n: int, *, kind: str = "action", c
               handling_s: float = 0.0, action: str = "pull_up_account") -> SessionEventRow:
     return SessionEventRow(session_id, customer, n, kind, at or utc_now(), state={"n": n}, client_event_id=client_id,
                            action=action if kind == "action" else "", stage=stage, queue=queue, wait_s=wait_s,
-                           handling_s=handling_s, state_key=f"k{n}", allowed="apologise,pull_up_account")
+                           handling_s=handling_s, state_key=f"k{n}",
+                           allowed="apologise,pull_up_account;pull_up_account")
 
 
 def update(n: int, *, close: str = "", stage: str = "resolving", intent: str = "get_refund",
@@ -122,7 +123,7 @@ async def test_idle_sessions_and_what_the_learner_reads(store):
     logged = await store.closed_sessions(limit=10)
     assert [item.session.session_id for item in logged] == ["done"]
     assert logged[0].rating == 2
-    assert logged[0].actions == tuple((f"k{n}", "pull_up_account", ("apologise", "pull_up_account"))
+    assert logged[0].actions == tuple((f"k{n}", "pull_up_account", ("apologise", "pull_up_account"), "pull_up_account")
                                       for n in (1, 2, 3))
 
 

@@ -257,3 +257,29 @@ def test_a_session_resumes_after_sigkill_with_no_answered_event_lost_or_applied_
                 assert ids[before[(session, i)] - 1] == f"{session}-e{i}"
     print(f"\n{database}: killed after {len(before) - SESSIONS} answered events of {SESSIONS} sessions; "
           f"{len(rows)} rows after the resumes, each event once")
+
+
+async def test_a_playbook_step_that_is_an_always_allowed_action_comes_in_its_turn(start_server, tiny_repository):
+    """complaint's sequence is pull_up_account, record_reason, apologise, notify_team, offer_plan: apologise and
+    offer_plan are steps of it as well as actions allowed at any time."""
+    server = await start_server(tiny_repository)
+    steps = server.sessions.playbook.intents["complaint"].steps
+    async with client_for(server) as client, client.track_session("s-8", "c") as session:
+        state = await session.message("I want to complain about this")
+        assert state.current_need.intent == "complaint"
+        for step in steps:
+            assert state.next_action.action == step, (step, state.next_action, state.runner_up)
+            state = await session.action(step)
+        assert state.next_action.action != "offer_plan"  # done: the plan was offered, nothing asks for it again
+
+
+async def test_a_session_at_its_event_limit_is_resource_exhausted_without_a_retry_hint(start_server,
+                                                                                       tiny_repository):
+    server = await start_server(tiny_repository, session_max_events=3)
+    async with client_for(server) as client, client.track_session("s-9", "c") as session:
+        for _ in range(3):
+            await session.wait(1)
+        with pytest.raises(InfoGapError) as error:
+            await session.wait(1)
+        assert error.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "most one session" in error.value.message
+    assert (await server.store.get_session("s-9")).last_sequence == 3

@@ -236,14 +236,13 @@ def _cmd_playbook_check(args: argparse.Namespace) -> int:
     from infogap_server.errors import Unavailable
     from infogap_server.services.catalogue import _did_you_mean, text_model_intents
     from infogap_server.services.playbook import (
-        DEFAULT_PLAYBOOK_PATH,
         UNKNOWN_GROUP,
         PlaybookError,
         load_playbook,
         missing_intents,
     )
 
-    path = Path(args.path) if args.path else DEFAULT_PLAYBOOK_PATH
+    path = Path(args.path) if args.path else _settings_or_exit().playbook_path
     intents, model = None, ""
     if args.intents_from_model:
         settings = _settings_or_exit()
@@ -637,7 +636,8 @@ def main(argv: list[str] | None = None) -> int:
     playbook_sub = playbook.add_subparsers(dest="playbook_command", required=True)
     playbook_check = playbook_sub.add_parser(
         "check", help="validate a playbook file: a summary, or every problem and exit code 2")
-    playbook_check.add_argument("--path", default="", help="the YAML file (default: the playbook shipped)")
+    playbook_check.add_argument("--path", default="",
+                                help="the YAML file (default INFOGAP_PLAYBOOK_PATH, else the playbook shipped)")
     playbook_check.add_argument("--intents-from-model", action="store_true",
                                 help="also check that the playbook has an entry for exactly the intents of the "
                                 "served text model (INFOGAP_MODEL_REPOSITORY, INFOGAP_TEXT_MODEL)")

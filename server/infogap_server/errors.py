@@ -57,6 +57,14 @@ class ResourceExhausted(InfogapError):
         return [packed]
 
 
+class LimitReached(ResourceExhausted):
+    """A fixed limit of one thing (the events one session may hold): unlike a full queue, retrying does not help,
+    so no retry delay goes with it."""
+
+    def details(self) -> list[any_pb2.Any]:
+        return []
+
+
 class Aborted(InfogapError):
     """Another writer holds what the call would change (a session another stream writes): retry later."""
 

@@ -45,8 +45,8 @@ FOLLOW = 0.6
 SHORTCUT_GROUPS = frozenset({"refund", "order"})
 MAX_ACTIONS = 20
 
-#: Chooses the action: (state key, allowed actions, rng) -> action.
-Chooser = Callable[[str, Sequence[str], random.Random], str]
+#: Chooses the action: (state key, allowed actions, the playbook's next step, rng) -> action.
+Chooser = Callable[[str, Sequence[str], str | None, random.Random], str]
 
 
 @dataclass
@@ -84,13 +84,13 @@ class World:
         s = replace(st.opened(at, c.churn), sla_target_s=self.playbook.intents[c.intent].sla_target_s)
         calm = False
         s = self._message(s, c, at, names_need=rng.random() < 0.6, mood=-0.6 if c.angry else 0.3)
-        actions: list[tuple[str, str, tuple[str, ...]]] = []
+        actions: list[tuple[str, str, tuple[str, ...], str | None]] = []
         resolved, escalated = False, False
         done_steps = 0
         for _ in range(MAX_ACTIONS):
-            key, allowed = st.decision_state(s, self.playbook)
-            action = choose(key, allowed, rng)
-            actions.append((key, action, allowed))
+            key, allowed, step = st.decision_state(s, self.playbook)
+            action = choose(key, allowed, step, rng)
+            actions.append((key, action, allowed, step))
             at = at + timedelta(seconds=45)
             s, _ = st.apply(s, st.SessionEventInput("action", at, action=action), None, playbook_steps=self.steps,
                             need_threshold=0.5)
@@ -146,8 +146,8 @@ class World:
 
 
 def serving(policy: NextActionPolicy, playbook: Playbook) -> Chooser:
-    def choose(key: str, allowed: Sequence[str], _rng: random.Random) -> str:
-        return policy.rank(key, allowed, playbook.always_allowed)[0].action
+    def choose(key: str, allowed: Sequence[str], step: str | None, _rng: random.Random) -> str:
+        return policy.rank(key, allowed, playbook.always_allowed, step)[0].action
 
     return choose
 
@@ -155,13 +155,13 @@ def serving(policy: NextActionPolicy, playbook: Playbook) -> Chooser:
 def logging_agent(policy: NextActionPolicy, playbook: Playbook, follow: float = FOLLOW) -> Chooser:
     best = serving(policy, playbook)
 
-    def choose(key: str, allowed: Sequence[str], rng: random.Random) -> str:
-        return best(key, allowed, rng) if rng.random() < follow else rng.choice(list(allowed))
+    def choose(key: str, allowed: Sequence[str], step: str | None, rng: random.Random) -> str:
+        return best(key, allowed, step, rng) if rng.random() < follow else rng.choice(list(allowed))
 
     return choose
 
 
-def random_agent(_key: str, allowed: Sequence[str], rng: random.Random) -> str:
+def random_agent(_key: str, allowed: Sequence[str], _step: str | None, rng: random.Random) -> str:
     return rng.choice(list(allowed))
 
 

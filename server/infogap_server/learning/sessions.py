@@ -77,9 +77,9 @@ def transitions(logged: Sequence[LoggedSession], always_allowed: Sequence[str]) 
         outcome = session_return(
             resolved=session.resolved, escalated=session.escalated, expired=session.close_reason == "expired",
             rating=item.rating, elapsed_s=_elapsed(snapshot), target_s=float(snapshot.get("sla_target_s", 0) or 0))
-        for index, (key, action, allowed) in enumerate(actions):
+        for index, (key, action, allowed, step) in enumerate(actions):
             last = index == len(actions) - 1
-            name = q_action(action, allowed, always_allowed) or OFF_PLAYBOOK
+            name = q_action(action, allowed, always_allowed, step) or OFF_PLAYBOOK
             out.append(Transition(key, name, -STEP_COST + (outcome if last else 0.0),
                                   None if last else actions[index + 1][0]))
     return out

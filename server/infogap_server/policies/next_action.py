@@ -46,12 +46,16 @@ EVIDENCE_SE = 3.0
 FLAG_ACTIONS = (("apologise", "a"), ("offer_plan", "o"), ("ask_clarifying_question", "q"))
 
 
-def prior_value(key: str, action: str, allowed: Sequence[str], always_allowed: Sequence[str]) -> float:
-    """The playbook's value of ``action`` in the state ``key`` (module docstring); ``allowed`` names the next step
-    as the one allowed action that is not always allowed."""
+def prior_value(key: str, action: str, allowed: Sequence[str], always_allowed: Sequence[str],
+                next_step: str | None = None) -> float:
+    """The playbook's value of ``action`` in the state ``key`` (module docstring). ``next_step``: the need's next
+    playbook step; when None, the one allowed action that is not always allowed is taken for it."""
     stage, group, sentiment, _churn, wait, progress, flags = key.split("|")
+    if action == next_step or (next_step is None and action not in always_allowed and action in allowed):
+        # An apology stays ahead of the step for an unhappy customer, even when the step is another action.
+        return 1.0
     if action not in always_allowed:
-        return 1.0 if action in allowed else 0.0
+        return 0.0
     if action == "apologise":
         return 1.05 if sentiment == "neg" and "a" not in flags else 0.2
     if action == "ask_clarifying_question":
@@ -63,14 +67,17 @@ def prior_value(key: str, action: str, allowed: Sequence[str], always_allowed: S
     return 0.2
 
 
-def q_action(action: str, allowed: Sequence[str], always_allowed: Sequence[str]) -> str | None:
+def q_action(action: str, allowed: Sequence[str], always_allowed: Sequence[str],
+             next_step: str | None = None) -> str | None:
     """An action's name in the Q-table: the always-allowed actions by name, the playbook's next step (the one
     allowed action that is not always allowed) as :data:`NEXT_STEP` whatever the intent, so that sessions of
     different needs in one group pool their evidence about following the playbook; None for an action the playbook
     did not allow (an agent skipping a step), which is never suggested."""
+    if action == next_step and action in allowed:
+        return NEXT_STEP
     if action in always_allowed:
         return action
-    return NEXT_STEP if action in allowed else None
+    return NEXT_STEP if action in allowed and next_step is None else None
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,8 @@ class NextActionPolicy:
     min_visits: int = 5
     summary: Mapping[str, object] = field(default_factory=dict)
 
-    def rank(self, key: str, allowed: Sequence[str], always_allowed: Sequence[str]) -> list[ActionValue]:
+    def rank(self, key: str, allowed: Sequence[str], always_allowed: Sequence[str],
+             next_step: str | None = None) -> list[ActionValue]:
         """The allowed actions, best first: the playbook's ranking, with the first place given to a learned
         alternative only on the evidence of the module docstring. An action's value is its learned Q-value where
         trusted (``source`` learned), its prior value otherwise."""
@@ -98,15 +106,15 @@ class NextActionPolicy:
         order = {a: i for i, a in enumerate(allowed)}
 
         def trusted(action: str) -> tuple[float, int, float] | None:
-            found = learned.get(q_action(action, allowed, always_allowed) or "")
+            found = learned.get(q_action(action, allowed, always_allowed, next_step) or "")
             return found if found is not None and found[1] >= self.min_visits else None
 
         values = []
         for action in allowed:
             found = trusted(action)
             values.append(ActionValue(action, round(float(found[0]), 4), "learned") if found is not None else
-                          ActionValue(action, prior_value(key, action, allowed, always_allowed), "playbook"))
-        by_prior = sorted(values, key=lambda av: (-prior_value(key, av.action, allowed, always_allowed),
+                          ActionValue(action, prior_value(key, action, allowed, always_allowed, next_step), "playbook"))
+        by_prior = sorted(values, key=lambda av: (-prior_value(key, av.action, allowed, always_allowed, next_step),
                                                   order[av.action]))
         if not by_prior:
             return []

@@ -161,13 +161,14 @@ def state_key(s: Snapshot, group: str, progress: int, steps_left: bool) -> str:
                      _wait_bucket(s.wait_s, target_s=s.sla_target_s), progress_label, flags))
 
 
-def decision_state(s: Snapshot, playbook: Playbook) -> tuple[str, tuple[str, ...]]:
-    """Before an agent's next action: the policy's state key and the actions the playbook allows."""
+def decision_state(s: Snapshot, playbook: Playbook) -> tuple[str, tuple[str, ...], str | None]:
+    """Before an agent's next action: the policy's state key, the actions the playbook allows and the need's next
+    playbook step (None when there is none)."""
     intent = s.intent or None
     allowed = playbook.allowed(intent, s.done)
-    key = state_key(s, playbook.group_of(intent), playbook.progress(intent, s.done),
-                    playbook.next_step(intent, s.done) is not None)
-    return key, allowed
+    step = playbook.next_step(intent, s.done)
+    key = state_key(s, playbook.group_of(intent), playbook.progress(intent, s.done), step is not None)
+    return key, allowed, step
 
 
 def opened(time: datetime, churn_risk: float | None) -> Snapshot:

@@ -28,7 +28,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from infogap_server.errors import Aborted, FailedPrecondition, InvalidArgument, ResourceExhausted, Unavailable
+from infogap_server.errors import (
+    Aborted,
+    FailedPrecondition,
+    InvalidArgument,
+    LimitReached,
+    ResourceExhausted,
+    Unavailable,
+)
 from infogap_server.policies.holder import PolicyHolder
 from infogap_server.policies.next_action import ActionValue, NextActionPolicy
 from infogap_server.privacy.redaction import redact
@@ -38,7 +45,15 @@ from infogap_server.services.patterns import CLIENT_ID, CLIENT_ID_RULE
 from infogap_server.services.playbook import Playbook
 from infogap_server.services.textwork import run_text_work
 from infogap_server.settings import Settings
-from infogap_server.store.base import Lease, SessionEventRow, SessionLost, SessionRecord, SessionStore, SessionUpdate
+from infogap_server.store.base import (
+    Lease,
+    SessionEventRow,
+    SessionLost,
+    SessionRecord,
+    SessionStore,
+    SessionUpdate,
+    encode_allowed,
+)
 from infogap_server.tasks import cancel_and_wait
 
 log = logging.getLogger("infogap.sessions")
@@ -301,11 +316,11 @@ class SessionService:
         if record.closed:
             raise FailedPrecondition(f"the session is closed ({record.close_reason}); start a new session")
         if record.last_sequence >= self._settings.session_max_events:
-            raise ResourceExhausted(f"the session holds {record.last_sequence} events, the most one session may hold; "
+            raise LimitReached(f"the session holds {record.last_sequence} events, the most one session may hold; "
                                     "end it and start a new one")
         reading = await self._read(e)
         before = stream.snapshot
-        key, allowed = self._decision_state(before)
+        key, allowed, step = self._decision_state(before)
         at = e.time or _utc_now()
         after, handling = st.apply(before, st.SessionEventInput(
             kind=e.kind, time=at, from_customer=e.from_customer, text="", action=e.action, plan_id=e.plan_id,
@@ -322,7 +337,7 @@ class SessionService:
             state=view.to_json(), client_event_id=e.client_event_id,
             from_customer=e.from_customer if e.kind == "message" else None, text=text, action=e.action,
             plan_id=e.plan_id, stage=before.stage, intent=before.intent, queue=before.queue, wait_s=e.wait_s,
-            handling_s=handling, state_key=key, allowed=",".join(allowed))
+            handling_s=handling, state_key=key, allowed=encode_allowed(allowed, step))
         update = SessionUpdate(after.to_json(), after.stage, datetime.fromisoformat(after.last_time),
                                intent=after.intent, queue=after.queue, close_reason=after.close_reason,
                                resolved=after.resolved, escalated=after.stage == "escalated" or record.escalated)
@@ -375,7 +390,7 @@ class SessionService:
         play = self.playbook.intents.get(intent) if intent else None
         return play.sla_target_s if play is not None else self._settings.default_sla_target_s
 
-    def _decision_state(self, s: st.Snapshot) -> tuple[str, tuple[str, ...]]:
+    def _decision_state(self, s: st.Snapshot) -> tuple[str, tuple[str, ...], str | None]:
         return st.decision_state(s, self.playbook)
 
     def _view(self, s: st.Snapshot, record: SessionRecord, *, sequence: int) -> SessionView:
@@ -383,8 +398,8 @@ class SessionService:
         next_action = runner_up = None
         allowed: tuple[str, ...] = ()
         if s.stage != "closed":
-            key, allowed = self._decision_state(s)
-            ranked = policy.rank(key, allowed, self.playbook.always_allowed)
+            key, allowed, step = self._decision_state(s)
+            ranked = policy.rank(key, allowed, self.playbook.always_allowed, step)
             next_action = ranked[0] if ranked else None
             runner_up = ranked[1] if len(ranked) > 1 else None
         target = s.sla_target_s

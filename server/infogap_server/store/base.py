@@ -342,9 +342,20 @@ class SessionEventRow:
     wait_s: float = 0.0
     handling_s: float = 0.0
     state_key: str = ""
-    allowed: str = ""  # the actions the playbook allowed before the event, comma-separated
+    allowed: str = ""  # the actions the playbook allowed before the event and its next step: encode_allowed
     received_at: datetime | None = None  # set by the store when it commits
     sequence: int | None = None
+
+
+def encode_allowed(allowed: Sequence[str], next_step: str | None) -> str:
+    """The ``allowed`` column: the allowed actions comma-separated, then ``;`` and the playbook's next step (empty
+    when there is none)."""
+    return ",".join(allowed) + ";" + (next_step or "")
+
+
+def decode_allowed(text: str) -> tuple[tuple[str, ...], str | None]:
+    allowed, _, step = text.partition(";")
+    return tuple(filter(None, allowed.split(","))), step or None
 
 
 @dataclass(frozen=True)
@@ -374,11 +385,11 @@ class Lease:
 @dataclass(frozen=True)
 class LoggedSession:
     """What the next-best-action learner reads of one closed session: the session, the agent actions in order as
-    (state_key before the action, action, the actions allowed then), and the first rating its customer gave with
-    its session id."""
+    (state_key before the action, action, the actions allowed then, the playbook's next step then or None), and the
+    first rating its customer gave with its session id."""
 
     session: SessionRecord
-    actions: tuple[tuple[str, str, tuple[str, ...]], ...]
+    actions: tuple[tuple[str, str, tuple[str, ...], str | None], ...]
     rating: int | None = None
 
 
@@ -394,8 +405,8 @@ class BottleneckQuery:
 
 @dataclass(frozen=True)
 class TimeSpread:
-    """Seconds per session in one group: over the sessions that spent any time there, how many, the median, the
-    90th percentile and the total. Percentiles are nearest-rank."""
+    """Seconds per session in one group: how many sessions of the group spent any time there (``count``), and over
+    all the group's sessions (zeros included) the median, the 90th percentile (nearest-rank) and the total."""
 
     count: int
     p50_s: float

@@ -53,6 +53,7 @@ from infogap_server.store.base import (
     check_decision,
     check_policy,
     check_reward,
+    decode_allowed,
 )
 from infogap_server.store.migrate import current_revision, head_revision, upgrade_on
 
@@ -585,7 +586,7 @@ class SqlStore:
                 sa.select(s).where(s.c.closed_at.is_not(None)).order_by(s.c.closed_at.desc(), s.c.sequence.desc())
                 .limit(limit))).all()))
             ids = [r.session_id for r in rows]
-            actions: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {}
+            actions: dict[str, list[tuple[str, str, tuple[str, ...], str | None]]] = {}
             ratings: dict[tuple[str, str], int] = {}
             for at in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[at:at + _IN_CHUNK]
@@ -593,7 +594,7 @@ class SqlStore:
                         sa.select(e.c.session_id, e.c.state_key, e.c.action, e.c.allowed)
                         .where(e.c.session_id.in_(chunk), e.c.kind == "action")
                         .order_by(e.c.session_id, e.c.event_sequence)):
-                    actions.setdefault(session_id, []).append((key, action, tuple(filter(None, allowed.split(",")))))
+                    actions.setdefault(session_id, []).append((key, action, *decode_allowed(allowed)))
                 for session_id, customer, rating in await conn.execute(
                         sa.select(f.c.session_id, f.c.customer_key, f.c.rating)
                         .where(f.c.session_id.in_(chunk)).order_by(f.c.sequence)):
