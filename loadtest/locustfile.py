@@ -1,4 +1,4 @@
-"""Locust load test of IdentifyNeeds over gRPC.
+"""Locust load test over gRPC: IdentifyNeeds, and TrackSession sessions.
 
 Sync gRPC stubs made cooperative with gevent (as Locust's own gRPC example does); an interceptor reports every
 call to Locust's statistics, with the gRPC status code as the failure. The message mix is the project's
@@ -7,12 +7,17 @@ of calls asks for more needs (top_k 5) as a CRM screen would.
 
     make locust                      # headless, 30 s, 16 users, CSV under bench_results/locust*
     locust -f loadtest/locustfile.py --host 127.0.0.1:50051      # web UI
+
+A SessionUser (one in four users) runs short TrackSession sessions: a customer message, the actions the server
+suggests, a wait, the end; each state answered is one request ("TrackSession event") timed from its event.
 """
 
 from __future__ import annotations
 
+import queue
 import random
 import time
+import uuid
 
 import grpc
 import grpc.experimental.gevent as grpc_gevent
@@ -59,6 +64,7 @@ class _ReportingInterceptor(grpc.UnaryUnaryClientInterceptor):
 class InfoGapUser(User):
     """A calling service: IdentifyNeeds with a realistic mix of messages."""
 
+    weight = 3
     wait_time = between(0.0, 0.05)
     host = "127.0.0.1:50051"
 
@@ -87,6 +93,58 @@ class InfoGapUser(User):
             self.stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=self.rng.choice(MESSAGES), top_k=5), timeout=10)
         except grpc.RpcError:
             pass
+
+
+class SessionUser(User):
+    """An agent desk: short TrackSession sessions, each on one stream, following the suggested next action."""
+
+    weight = 1
+    wait_time = between(0.0, 0.05)
+    host = "127.0.0.1:50051"
+
+    def __init__(self, environment) -> None:
+        super().__init__(environment)
+        self._channel = grpc.insecure_channel(self.host)
+        self.stub = infogap_pb2_grpc.InfoGapStub(self._channel)
+        self.rng = random.Random()
+
+    def on_stop(self) -> None:
+        self._channel.close()
+
+    def _fire(self, started: float, length: int, exception: Exception | None) -> None:
+        self.environment.events.request.fire(
+            request_type="grpc", name="TrackSession event", response_time=(time.perf_counter() - started) * 1000,
+            response_length=length, exception=exception, context=None)
+
+    @task
+    def session(self) -> None:
+        session_id = f"locust-{uuid.uuid4().hex[:16]}"
+        outbox: queue.Queue = queue.Queue()
+        responses = self.stub.TrackSession(iter(outbox.get, None), timeout=60)
+        event = pb.SessionEvent(session_id=session_id, customer_id=f"locust-{self.rng.randrange(1000)}",
+                                message=pb.SessionMessage(text=self.rng.choice(MESSAGES), from_customer=True))
+        try:
+            for step in range(6):
+                started = time.perf_counter()
+                outbox.put(event)
+                try:
+                    state = next(responses)
+                except grpc.RpcError as error:
+                    self._fire(started, 0, error)
+                    return
+                self._fire(started, state.ByteSize(), None)
+                if step == 5:
+                    break
+                event = pb.SessionEvent(session_id=session_id)
+                if step == 4:
+                    event.end.CopyFrom(pb.SessionEnd(resolved=self.rng.random() < 0.8))
+                elif step == 2:
+                    event.wait.CopyFrom(pb.Wait(duration_s=self.rng.uniform(5, 60)))
+                else:
+                    event.agent_action.CopyFrom(pb.AgentAction(action=state.next_action.action or "apologise"))
+        finally:
+            outbox.put(None)
+            responses.cancel()
 
 
 @events.quitting.add_listener

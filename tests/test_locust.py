@@ -22,3 +22,4 @@ def test_short_locust_run_has_no_failures(real_repository, tmp_path):
     assert int(total["Request Count"]) > 20
     assert int(total["Failure Count"]) == 0
     assert "/infogap.v1.InfoGap/IdentifyNeeds" in rows
+    assert int(rows["TrackSession event"]["Request Count"]) > 5
