@@ -152,3 +152,20 @@ async def test_bottlenecks_give_nearest_rank_percentiles_per_stage_queue_and_int
     empty = await store.session_bottlenecks(BottleneckQuery(now - timedelta(hours=1), now + timedelta(hours=1),
                                                             intent="track_order"))
     assert empty.sessions == 0 and empty.groups == []
+
+
+async def test_appends_of_many_sessions_commit_together_and_one_refused_append_fails_alone(store):
+    sessions = [f"g{i}" for i in range(40)]
+    for session_id in sessions:
+        await store.create_session(record(session_id, "c1"))
+        await store.claim_session(session_id, LEASE)
+    stranger = Lease("process-z", "stream-z", 30.0)
+    calls = [store.append_session_event(event_row(sid, "c1", 1, client_id=f"{sid}-1"), update(1), LEASE)
+             for sid in sessions]
+    calls.append(store.append_session_event(event_row("g0", "c1", 1), update(1), stranger))  # not its session
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert isinstance(results[-1], SessionLost)
+    assert all(not duplicate and row.sequence for row, duplicate in results[:-1])
+    assert len({row.sequence for row, _ in results[:-1]}) == len(sessions)
+    for session_id in sessions:
+        assert (await store.get_session(session_id)).last_sequence == 1

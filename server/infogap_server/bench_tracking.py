@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 EVENTS_PER_SESSION = 20
-SESSIONS_PER_CHANNEL = 200
+SESSIONS_PER_CHANNEL = 100
 
 
 async def _drive(stub, slot: int, mix: str, texts: Sequence[str], stop: asyncio.Event, latencies: list[float],
@@ -54,6 +54,7 @@ async def _drive(stub, slot: int, mix: str, texts: Sequence[str], stop: asyncio.
                 if stop.is_set():
                     break
             await call.done_writing()
+            await call.code()  # the stream has ended on the server too before this slot opens the next one
         except grpc.aio.AioRpcError as error:
             if not stop.is_set():  # calls cut short by the end of the run are not the server's errors
                 errors[error.code().name] += 1
@@ -70,7 +71,8 @@ async def _run_mix(port: int, mix: str, sessions: int, seconds: float, texts: Se
     stop = asyncio.Event()
     # A connection carries at most max_concurrent_streams calls (256 by default): SESSIONS_PER_CHANNEL each, as a
     # calling service with many live sessions would spread them over connections.
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    # (Channels with the same target and options share one connection unless each has its own subchannel pool.)
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
                 for _ in range(math.ceil(sessions / SESSIONS_PER_CHANNEL))]
     try:
         stubs = [infogap_pb2_grpc.InfoGapStub(channel) for channel in channels]

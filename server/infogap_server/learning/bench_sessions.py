@@ -8,6 +8,9 @@ playbook mask as TrackSession), with rules the policies do not see:
   a clarifying question then reveals it with probability 0.9;
 - 40% of customers are angry: until the agent apologises, each action makes them angrier (a negative message) and
   ends 10% of sessions in an escalation demanded by the customer; an apology calms them;
+- customers with a complaint or asking for a person (the feedback and contact groups) hold a grievance their
+  words do not show (their messages read neutral): until an apology, each action ends 15% of such sessions in an
+  escalation (the playbook apologises to them only when their sentiment reads negative, or at its turn);
 - the playbook's steps, in order, then offer_plan resolve the need with probability 0.9 (0.6 for an angry
   customer who got no apology); in the refund and order groups the customer accepts the plan early, after the
   first step, with probability 0.85 (the shortcut the playbook does not know);
@@ -43,6 +46,7 @@ from infogap_server.store.base import LoggedSession, SessionRecord
 T0 = datetime(2026, 1, 5, 9, 0, 0)
 FOLLOW = 0.6
 SHORTCUT_GROUPS = frozenset({"refund", "order"})
+GRIEVANCE_GROUPS = frozenset({"feedback", "contact"})
 MAX_ACTIONS = 20
 
 #: Chooses the action: (state key, allowed actions, the playbook's next step, rng) -> action.
@@ -56,6 +60,7 @@ class _Customer:
     churn: float
     patience_s: float
     rates: bool
+    grievance: bool = False
 
 
 class World:
@@ -67,8 +72,9 @@ class World:
         self.steps = frozenset(s for play in playbook.intents.values() for s in play.steps)
 
     def customer(self, rng: random.Random) -> _Customer:
-        return _Customer(rng.choice(self.intents), rng.random() < 0.4, rng.random(), rng.uniform(600, 1500),
-                         rng.random() < 0.5)
+        intent = rng.choice(self.intents)
+        return _Customer(intent, rng.random() < 0.4, rng.random(), rng.uniform(600, 1500), rng.random() < 0.5,
+                         self.playbook.intents[intent].group in GRIEVANCE_GROUPS)
 
     def _message(self, s: st.Snapshot, c: _Customer, at: datetime, *, names_need: bool, mood: float
                  ) -> st.Snapshot:
@@ -95,7 +101,10 @@ class World:
             s, _ = st.apply(s, st.SessionEventInput("action", at, action=action), None, playbook_steps=self.steps,
                             need_threshold=0.5)
             angry_now = c.angry and not calm
-            if action == "apologise" and c.angry:
+            if c.grievance and not calm and action != "apologise" and rng.random() < 0.15:
+                escalated = True
+                break
+            if action == "apologise" and (c.angry or c.grievance):
                 calm = True
                 s = self._message(s, c, at, names_need=bool(s.intent), mood=0.4)
             elif action == "ask_clarifying_question" and not s.intent:

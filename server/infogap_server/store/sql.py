@@ -64,6 +64,8 @@ _FEEDBACK_COLUMNS = tuple(f.name for f in dataclasses.fields(FeedbackRow))
 _DECISION_COLUMNS = ("sequence", "decision_id", "customer_key", "policy_version", "catalogue_version", "intent",
                      "seed", "context", "candidates", "chosen", "decided_at")
 _REWARD_COLUMNS = ("sequence", "decision_id", "customer_key", "reward", "source", "rewarded_at")
+#: Session appends committed in one transaction at most.
+_APPEND_BATCH = 256
 #: Values per IN (...) list: under SQLite's and asyncpg's limits on bound parameters.
 _IN_CHUNK = 500
 _KEY_FINGERPRINT = "pseudonym_key_fingerprint"
@@ -96,6 +98,8 @@ class SqlStore:
         self.name = self.dialect
         self._failures = 0
         self._last_failure_log = float("-inf")
+        self._appends: list = []  # session appends waiting for the next group commit
+        self._append_task: asyncio.Task[None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -170,6 +174,9 @@ class SqlStore:
             await conn.execute(sa.text("SELECT 1"))
 
     async def close(self) -> None:
+        if self._append_task is not None and not self._append_task.done():
+            with contextlib.suppress(Exception):  # appends already queued commit (or fail) before the engine goes
+                await asyncio.wait_for(asyncio.shield(self._append_task), self._timeout_s)
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -527,33 +534,76 @@ class SqlStore:
     async def append_session_event(
         self, row: SessionEventRow, update: SessionUpdate, lease: Lease
     ) -> tuple[SessionEventRow, bool]:
-        s, e = schema.sessions, schema.session_events
-        now = utc_now()
+        # Group commit: appends that arrive while a transaction is committing go together in the next one (one
+        # commit, one fsync on SQLite, for all of them); each is still answered only after that commit. With one
+        # session writing, the batch is that one append and nothing waits.
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._appends.append((row, update, lease, future))
+        if self._append_task is None or self._append_task.done():
+            self._append_task = asyncio.get_running_loop().create_task(self._commit_appends(), name="session-appends")
+        return await future
+
+    async def _commit_appends(self) -> None:
+        while self._appends:
+            batch, self._appends = self._appends[:_APPEND_BATCH], self._appends[_APPEND_BATCH:]
+            try:
+                results = await self._append_batch(batch)
+            except BaseException as exc:  # the transaction failed as a whole: every append in it failed
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(Unavailable(f"the {self.name} store could not commit; retry shortly")
+                                             if isinstance(exc, asyncio.CancelledError) else exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for (*_, future), result in zip(batch, results, strict=True):
+                if future.done():  # its caller went away; the append stands (a resend with its id finds it)
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+    async def _append_batch(self, batch: list) -> list:
+        out: list = []
         async with self._guard(), self.engine.begin() as conn:
-            held = (await conn.execute(
-                sa.update(s)
-                .where(s.c.session_id == row.session_id, s.c.lease_process == lease.process,
-                       s.c.lease_stream == lease.stream, s.c.last_sequence == row.event_sequence - 1,
-                       s.c.closed_at.is_(None))
-                .values(lease_expires_at=now + timedelta(seconds=lease.lease_s)))).rowcount == 1
-            if row.client_event_id:
-                found = (await conn.execute(sa.select(e).where(
-                    e.c.session_id == row.session_id, e.c.client_event_id == row.client_event_id))).first()
-                if found is not None:
-                    return _session_event_from(found._mapping), True
-            if not held:
-                raise SessionLost(row.session_id)
-            values = _session_event_values(row)
-            values["received_at"] = now
-            sequence = (await conn.execute(sa.insert(e).returning(e.c.sequence), values)).scalar_one()
-            await conn.execute(
-                sa.update(s).where(s.c.session_id == row.session_id)
-                .values(last_sequence=row.event_sequence, updated_at=now, last_event_at=update.last_event_at,
-                        snapshot=_json(dict(update.snapshot)), stage=update.stage, intent=update.intent,
-                        queue=update.queue, escalated=update.escalated, resolved=update.resolved,
-                        close_reason=update.close_reason, closed_at=now if update.close_reason else None,
-                        **({"lease_process": "", "lease_stream": "", "lease_expires_at": None}
-                           if update.close_reason else {})))
+            now = utc_now()
+            for row, update, lease, _ in batch:
+                try:
+                    out.append(await self._append_one(conn, row, update, lease, now))
+                except SessionLost as exc:
+                    out.append(exc)
+        return out
+
+    async def _append_one(self, conn: AsyncConnection, row: SessionEventRow, update: SessionUpdate, lease: Lease,
+                          now: datetime) -> tuple[SessionEventRow, bool]:
+        """One append inside the batch's transaction: the conditional UPDATE either holds the session (its lease,
+        its sequence) or matches nothing and nothing of this append is written."""
+        s, e = schema.sessions, schema.session_events
+        held = (await conn.execute(
+            sa.update(s)
+            .where(s.c.session_id == row.session_id, s.c.lease_process == lease.process,
+                   s.c.lease_stream == lease.stream, s.c.last_sequence == row.event_sequence - 1,
+                   s.c.closed_at.is_(None))
+            .values(lease_expires_at=now + timedelta(seconds=lease.lease_s)))).rowcount == 1
+        if row.client_event_id:
+            found = (await conn.execute(sa.select(e).where(
+                e.c.session_id == row.session_id, e.c.client_event_id == row.client_event_id))).first()
+            if found is not None:
+                return _session_event_from(found._mapping), True
+        if not held:
+            raise SessionLost(row.session_id)
+        values = _session_event_values(row)
+        values["received_at"] = now
+        sequence = (await conn.execute(sa.insert(e).returning(e.c.sequence), values)).scalar_one()
+        await conn.execute(
+            sa.update(s).where(s.c.session_id == row.session_id)
+            .values(last_sequence=row.event_sequence, updated_at=now, last_event_at=update.last_event_at,
+                    snapshot=_json(dict(update.snapshot)), stage=update.stage, intent=update.intent,
+                    queue=update.queue, escalated=update.escalated, resolved=update.resolved,
+                    close_reason=update.close_reason, closed_at=now if update.close_reason else None,
+                    **({"lease_process": "", "lease_stream": "", "lease_expires_at": None}
+                       if update.close_reason else {})))
         return dataclasses.replace(row, received_at=now, sequence=sequence), False
 
     async def release_session(self, session_id: str, lease: Lease) -> None:
