@@ -107,7 +107,8 @@ async def test_closing_releases_the_lease_and_ends_appends_and_renewal_extends_o
     await add_session(store, "s2", "c1", events=1)
     before = (await store.get_session("s2")).lease_expires_at
     await asyncio.sleep(0.05)
-    assert await store.renew_session_leases("process-a", 60.0) == 1  # s2 only: s1 is closed
+    assert await store.renew_session_leases("process-a", ["stream-1"], 60.0) == 1  # s2 only: s1 is closed
+    assert await store.renew_session_leases("process-a", ["stream-other"], 60.0) == 0  # not a live stream's
     assert (await store.get_session("s2")).lease_expires_at > before
 
 

@@ -283,3 +283,55 @@ async def test_a_session_at_its_event_limit_is_resource_exhausted_without_a_retr
             await session.wait(1)
         assert error.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "most one session" in error.value.message
     assert (await server.store.get_session("s-9")).last_sequence == 3
+
+
+async def test_a_closed_session_resumes_without_a_hold_and_a_resent_end_is_answered_again(start_server,
+                                                                                         tiny_repository):
+    server = await start_server(tiny_repository, session_inactivity_s=0.5, session_sweep_s=0)
+    async with client_for(server) as client:
+        async with client.track_session("s-10", "c") as session:
+            await session.wait(1, event_id="w1")
+            end = await session.end(resolved=True, event_id="end")
+        async with client.track_session("s-10") as first, client.track_session("s-10") as second:
+            assert (await first.resume(last_sequence=2)).stage == pb.SESSION_STAGE_CLOSED  # two readers at once
+            assert (await second.resume()).missed_events == 2
+            again = await second.end(resolved=True, event_id="end")  # a resend of the last event, after the close
+            assert again.duplicate and again.sequence == end.sequence and again.close_reason == "ended"
+            await asyncio.sleep(0.8)  # idle past the timeout on a closed session: the stream just ends
+            assert await first._call.read() == grpc.aio.EOF
+            assert await first._call.code() == grpc.StatusCode.OK
+
+
+async def test_a_stream_that_never_sends_ends_after_the_inactivity_timeout(start_server, tiny_repository):
+    server = await start_server(tiny_repository, session_inactivity_s=0.5)
+    async with client_for(server) as client, client.track_session("s-11", "c") as session:
+        assert await asyncio.wait_for(session._call.read(), 5) == grpc.aio.EOF
+        assert await session._call.code() == grpc.StatusCode.OK
+
+
+async def test_a_transfer_to_a_queue_with_a_target_measures_the_session_against_it(start_server, tiny_repository):
+    server = await start_server(tiny_repository, sla_target_by_queue_s={"billing": 120.0})
+    async with client_for(server) as client, client.track_session("s-12", "c") as session:
+        assert (await session.message("where is my parcel")).sla_target_s != 120.0
+        moved = await session.transfer("billing")
+        assert moved.sla_target_s == 120.0 and moved.queue == "billing"
+
+
+async def test_two_replicas_claiming_one_session_at_the_same_moment_leave_one_writer(start_server, tiny_repository,
+                                                                                     postgres_url):
+    shared = dict(database_url=postgres_url, pseudonym_key=KEY)
+    replicas = [await start_server(tiny_repository, **shared) for _ in range(2)]
+    async with client_for(replicas[0]) as ca, client_for(replicas[1]) as cb:
+        async with ca.track_session("s-13", "c") as opener:
+            await opener.wait(1)
+        streams = [ca.track_session("s-13"), cb.track_session("s-13"), ca.track_session("s-13"),
+                   cb.track_session("s-13")]
+        results = await asyncio.gather(*(s.wait(2) for s in streams), return_exceptions=True)
+        written = [r for r in results if not isinstance(r, Exception)]
+        refused = [r for r in results if isinstance(r, InfoGapError)]
+        assert len(written) == 1 and written[0].sequence == 2
+        assert len(refused) == 3 and {r.code for r in refused} == {grpc.StatusCode.ABORTED}
+        for s in streams:
+            await s.close()
+    record = await replicas[0].store.get_session("s-13")
+    assert record.last_sequence == 2

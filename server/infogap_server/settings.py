@@ -323,6 +323,11 @@ class Settings(BaseSettings):
         description="The service-level target of a session whose need is not known yet or whose intent the playbook "
         "gives no target.",
     )
+    sla_target_by_queue_s: dict[str, float] = Field(
+        default_factory=dict,
+        description="Service-level targets by queue, as a JSON object (queue -> seconds): once a transfer puts a "
+        "session in a listed queue, its target is that queue's (otherwise its need's, from the playbook).",
+    )
     session_need_threshold: float = Field(
         0.5,
         gt=0,
@@ -379,6 +384,8 @@ class Settings(BaseSettings):
             raise ValueError("default_top_k must not exceed max_top_k")
         if self.default_language not in self.supported_languages:
             raise ValueError("default_language must be one of supported_languages")
+        if any(not (isinstance(v, (int, float)) and v > 0) for v in self.sla_target_by_queue_s.values()):
+            raise ValueError("sla_target_by_queue_s: every target must be a positive number of seconds")
         if self.alerts_lookback_rows < self.alerts_window_events + self.alerts_baseline_events:
             raise ValueError("alerts_lookback_rows must be at least alerts_window_events + alerts_baseline_events")
         return self

@@ -25,7 +25,7 @@ import logging
 import math
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from infogap_server.errors import (
@@ -133,7 +133,7 @@ class _Stream:
     lease: Lease
     record: SessionRecord
     snapshot: st.Snapshot
-    last_view: dict = field(default_factory=dict)
+    claimed: bool = True
 
 
 class SessionService:
@@ -151,6 +151,7 @@ class SessionService:
         self.needs: NeedsService | None = None
         self.process = uuid.uuid4().hex
         self._open = 0
+        self._live: set[str] = set()  # this process's streams that hold a session: the leases it renews
         self._steps = frozenset(step for play in playbook.intents.values() for step in play.steps)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -171,9 +172,9 @@ class SessionService:
         lease_s = self._settings.session_lease_s
         while True:
             await asyncio.sleep(lease_s / 3)
-            if self._open:
+            if self._live:
                 try:
-                    await self._store.renew_session_leases(self.process, lease_s)
+                    await self._store.renew_session_leases(self.process, sorted(self._live), lease_s)
                 except Exception:  # noqa: BLE001 - the next round retries; a lapsed lease is refused at append
                     log.warning("session lease renewal failed")
 
@@ -212,11 +213,18 @@ class SessionService:
         reader = _Reader(events, stopping)
         try:
             while True:
-                timeout = None if stream is None else self._time_left(stream.record)
+                # No first event within the inactivity timeout ends the stream: a silent stream must not hold one
+                # of the process's session_max_streams places for ever.
+                timeout = self._settings.session_inactivity_s if stream is None else self._time_left(stream.record)
                 event = await reader.next(timeout)
                 if event is _Reader.TIMED_OUT:
-                    assert stream is not None
-                    yield await self._expire(stream.record, stream.lease)
+                    if stream is None or stream.record.closed:
+                        return  # nothing to expire: the stream just ends
+                    try:
+                        yield await self._expire(stream.record, stream.lease)
+                    except SessionLost:
+                        raise Aborted("the session was taken over by another stream while this one was idle (its "
+                                      "hold lapsed); resume it") from None
                     return
                 if event is _Reader.STOPPING:
                     raise Unavailable("the server is shutting down; resume the session on another replica")
@@ -231,9 +239,12 @@ class SessionService:
         finally:
             self._open -= 1
             await reader.close()
-            if stream is not None and not stream.record.closed:
-                with contextlib.suppress(Exception):  # the lease lapses by itself if the store is down
-                    await asyncio.shield(self._store.release_session(stream.record.session_id, stream.lease))
+            if stream is not None:
+                self._live.discard(stream.lease.stream)
+                if stream.claimed and not stream.record.closed:
+                    # Not renewed from now on, the lease lapses by itself if this release cannot reach the store.
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self._store.release_session(stream.record.session_id, stream.lease))
 
     def _time_left(self, record: SessionRecord) -> float:
         idle = (_utc_now() - record.updated_at).total_seconds()
@@ -291,21 +302,37 @@ class SessionService:
             at = e.time or _utc_now()
             snapshot = st.opened(at, churn)
             snapshot = _with_target(snapshot, self._settings.default_sla_target_s)
-            record, _ = await self._store.create_session(SessionRecord(
+            record, existed = await self._store.create_session(SessionRecord(
                 e.session_id, customer_key, opened_at=at, updated_at=_utc_now(), last_event_at=at, last_sequence=0,
                 snapshot=snapshot.to_json(), stage=snapshot.stage, queue=snapshot.queue))
+            if existed and record.customer_key != customer_key:  # another stream created it a moment before
+                raise InvalidArgument("customer_id", "is not this session's customer")
         elif e.customer_id and self._pseudonym(e.customer_id) != record.customer_key:
             raise InvalidArgument("customer_id", "is not this session's customer")
-        record, claimed = await self._store.claim_session(e.session_id, lease)
+        if record.closed:  # nothing will be written: no lease (a Resume reads; anything else is refused)
+            return _Stream(lease, record, st.Snapshot.from_json(record.snapshot), claimed=False)
+        self._live.add(lease.stream)  # renewed from now on, while this stream lives
+        try:
+            record, claimed = await self._store.claim_session(e.session_id, lease)
+        except LookupError:
+            self._live.discard(lease.stream)
+            raise FailedPrecondition("the session no longer exists (its customer was erased)") from None
         if not claimed:
+            self._live.discard(lease.stream)
             until = record.lease_expires_at.isoformat(timespec="seconds") if record.lease_expires_at else "soon"
             raise Aborted(f"the session is being written by another stream (its hold lapses at {until} UTC unless "
                           "renewed); retry once it ends")
         stream = _Stream(lease, record, st.Snapshot.from_json(record.snapshot))
-        if not record.closed and self._time_left(record) <= 0:
-            await self._expire(record, lease)
-            stream.record = await self._store.get_session(e.session_id) or record
-            stream.snapshot = st.Snapshot.from_json(stream.record.snapshot)
+        try:
+            if not record.closed and self._time_left(record) <= 0:
+                await self._expire(record, lease)
+                stream.record = await self._store.get_session(e.session_id) or record
+                stream.snapshot = st.Snapshot.from_json(stream.record.snapshot)
+        except BaseException:
+            self._live.discard(lease.stream)
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._store.release_session(e.session_id, lease))
+            raise
         return stream
 
     async def _handle(self, stream: _Stream, e: SessionEventQuery) -> SessionView:
@@ -313,6 +340,10 @@ class SessionService:
         if e.kind == RESUME:
             view = self._view(stream.snapshot, record, sequence=record.last_sequence)
             return SessionView(**{**view.__dict__, "missed_events": max(0, record.last_sequence - e.last_sequence)})
+        if e.client_event_id:  # a resend is answered from the store before any check (the session may be closed)
+            stored = await self._store.find_session_event(record.session_id, e.client_event_id)
+            if stored is not None:
+                return SessionView.from_json(dict(stored.state), duplicate=True)
         if record.closed:
             raise FailedPrecondition(f"the session is closed ({record.close_reason}); start a new session")
         if record.last_sequence >= self._settings.session_max_events:
@@ -326,7 +357,7 @@ class SessionService:
             kind=e.kind, time=at, from_customer=e.from_customer, text="", action=e.action, plan_id=e.plan_id,
             wait_s=e.wait_s, to_queue=e.to_queue, resolved=e.resolved), reading, playbook_steps=self._steps,
             need_threshold=self._settings.session_need_threshold)
-        after = _with_target(after, self._target(after.intent))
+        after = _with_target(after, self._target(after.intent, after.queue))
         sequence = record.last_sequence + 1
         view = self._view(after, record, sequence=sequence)
         text = ""
@@ -386,7 +417,10 @@ class SessionService:
 
     # --- scoring --------------------------------------------------------------------------------------------
 
-    def _target(self, intent: str) -> float:
+    def _target(self, intent: str, queue: str) -> float:
+        by_queue = self._settings.sla_target_by_queue_s.get(queue)
+        if by_queue is not None:
+            return float(by_queue)
         play = self.playbook.intents.get(intent) if intent else None
         return play.sla_target_s if play is not None else self._settings.default_sla_target_s
 

@@ -609,16 +609,21 @@ class SessionStore(Protocol):
     async def append_session_event(
         self, row: SessionEventRow, update: SessionUpdate, lease: Lease
     ) -> tuple[SessionEventRow, bool]:
-        """Store the event and the session's update in one transaction and return after the commit: (the stored
-        row, False). An event whose ``client_event_id`` the session holds already changes nothing: (that stored
-        row, True). Raises SessionLost when ``lease`` no longer holds the session or the session is not at
+        """Store the event and the session's update and return after the commit: (the stored row, False). Appends
+        that arrive together may share one transaction (group commit); one that fails does not fail the others.
+        An event whose ``client_event_id`` the session holds already changes nothing: (that stored row, True).
+        Raises SessionLost when ``lease`` no longer holds the session or the session is not at
         ``row.event_sequence - 1``; the lease is renewed by a successful write."""
 
     async def release_session(self, session_id: str, lease: Lease) -> None:
         """Give up the lease if ``lease`` holds it."""
 
-    async def renew_session_leases(self, process: str, lease_s: float) -> int:
-        """Extend every lease ``process`` holds on an open session by ``lease_s`` from now; how many."""
+    async def renew_session_leases(self, process: str, streams: Sequence[str], lease_s: float) -> int:
+        """Extend the leases ``process``'s live ``streams`` hold on open sessions by ``lease_s`` from now; how many.
+        A lease of a stream not named (one that ended without releasing it) lapses."""
+
+    async def find_session_event(self, session_id: str, client_event_id: str) -> SessionEventRow | None:
+        """The session's stored event with this client id, or None."""
 
     async def idle_sessions(self, updated_before: datetime, *, limit: int) -> list[SessionRecord]:
         """Up to ``limit`` open sessions whose last event was committed before ``updated_before``, oldest first."""

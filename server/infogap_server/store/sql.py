@@ -548,18 +548,25 @@ class SqlStore:
             batch, self._appends = self._appends[:_APPEND_BATCH], self._appends[_APPEND_BATCH:]
             try:
                 results = await self._append_batch(batch)
-            except BaseException as exc:  # the transaction failed as a whole: every append in it failed
+            except asyncio.CancelledError:  # the store is closing: nothing of this batch is known to be committed
                 for *_, future in batch:
                     if not future.done():
-                        future.set_exception(Unavailable(f"the {self.name} store could not commit; retry shortly")
-                                             if isinstance(exc, asyncio.CancelledError) else exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                continue
+                        future.set_exception(Unavailable(f"the {self.name} store is closing; retry shortly"))
+                raise
+            except Exception as exc:  # noqa: BLE001 - handed to the callers
+                if len(batch) == 1:
+                    results = [exc]
+                else:  # one append's fault (or a deadlock) must not fail the others: each in its own transaction
+                    results = []
+                    for item in batch:
+                        try:
+                            results.extend(await self._append_batch([item]))
+                        except Exception as one:  # noqa: BLE001 - handed to that append's caller
+                            results.append(one)
             for (*_, future), result in zip(batch, results, strict=True):
                 if future.done():  # its caller went away; the append stands (a resend with its id finds it)
                     continue
-                if isinstance(result, Exception):
+                if isinstance(result, BaseException):
                     future.set_exception(result)
                 else:
                     future.set_result(result)
@@ -614,13 +621,24 @@ class SqlStore:
                                    s.c.lease_stream == lease.stream)
                 .values(lease_process="", lease_stream="", lease_expires_at=None))
 
-    async def renew_session_leases(self, process: str, lease_s: float) -> int:
+    async def renew_session_leases(self, process: str, streams: Sequence[str], lease_s: float) -> int:
         s = schema.sessions
+        renewed = 0
         async with self._guard(), self.engine.begin() as conn:
-            result = await conn.execute(
-                sa.update(s).where(s.c.lease_process == process, s.c.closed_at.is_(None))
-                .values(lease_expires_at=utc_now() + timedelta(seconds=lease_s)))
-        return result.rowcount
+            for at in range(0, len(streams), _IN_CHUNK):
+                result = await conn.execute(
+                    sa.update(s).where(s.c.lease_process == process, s.c.lease_stream.in_(streams[at:at + _IN_CHUNK]),
+                                       s.c.closed_at.is_(None))
+                    .values(lease_expires_at=utc_now() + timedelta(seconds=lease_s)))
+                renewed += result.rowcount
+        return renewed
+
+    async def find_session_event(self, session_id: str, client_event_id: str) -> SessionEventRow | None:
+        e = schema.session_events
+        async with self._guard(), self.engine.connect() as conn:
+            found = (await conn.execute(sa.select(e).where(
+                e.c.session_id == session_id, e.c.client_event_id == client_event_id))).first()
+        return None if found is None else _session_event_from(found._mapping)
 
     async def idle_sessions(self, updated_before: datetime, *, limit: int) -> list[SessionRecord]:
         s = schema.sessions
