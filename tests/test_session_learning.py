@@ -107,3 +107,52 @@ def test_a_reduced_simulation_run_ranks_the_policies():
     learned = result.learned[300]
     assert learned.diff_low <= learned.diff <= learned.diff_high
     assert result.playbook.diff == 0.0
+
+
+def _logged(n: int, escalated: bool, transfers: int, rating: int | None = None):
+    from infogap_server.services.session_state import ESCALATION_PRIOR
+    from infogap_server.store.base import LoggedSession, SessionRecord
+    from infogap_server.store.sql import utc_now
+
+    at = utc_now()
+    features = {name: 0.0 for name in ESCALATION_PRIOR} | {"bias": 1.0, "transfers": float(transfers)}
+    record = SessionRecord(f"s{n}", "k", at, at, at, 3, {}, "closed", closed_at=at, close_reason="ended",
+                           resolved=not escalated, escalated=escalated)
+    return LoggedSession(record, (), rating, (features, features, features))
+
+
+def test_the_escalation_model_is_refitted_on_logged_outcomes_and_kept_only_when_it_predicts_better():
+    from infogap_server.learning.sessions import fit_escalation
+    from infogap_server.services.session_state import ESCALATION_PRIOR
+
+    # Here a transfer always ends escalated and nothing else does: the fit leans on transfers far more than the
+    # documented weight, and predicts the newest sessions better than it.
+    logged = [_logged(n, escalated=n % 3 == 0, transfers=1 if n % 3 == 0 else 0) for n in range(150)]
+    weights, summary = fit_escalation(logged)
+    assert weights is not None and summary["reason"] == "fitted" and summary["examples"] == 450
+    assert weights["transfers"] > ESCALATION_PRIOR["transfers"] + 1.0
+    assert summary["holdout_log_loss_fitted"] < summary["holdout_log_loss_prior"]
+    # A rating of 1 or 2 counts as the outcome too.
+    rated = [_logged(n, escalated=False, transfers=0, rating=1 if n % 2 else 5) for n in range(150)]
+    assert fit_escalation(rated)[1]["positives"] == 225
+    # One outcome only, or too few events: the documented weights stay.
+    assert fit_escalation([_logged(n, escalated=False, transfers=0) for n in range(150)])[0] is None
+    assert fit_escalation(logged[:30])[0] is None
+
+
+async def test_a_published_escalation_model_is_the_one_serving_uses(start_server, tiny_repository):
+    from infogap_server.store.base import PolicyRow
+
+    server = await start_server(tiny_repository, policy_poll_s=0)
+    async with AsyncInfoGapClient(f"127.0.0.1:{server.port}") as client:
+        async with client.track_session("esc-1", "c") as session:
+            before = await session.wait(1)
+        weights = {name: 0.0 for name in ("bias", "negativity", "worsening", "transfers", "waited", "urgency",
+                                          "churn", "wants_person", "escalated")} | {"bias": 5.0}
+        policy = NextActionPolicy("nba-test-1", {}, escalation=weights)
+        await server.store.publish_policy(PolicyRow("nba-test-1", policy.to_payload(), kind="session"))
+        assert await server.session_policies.check()
+        async with client.track_session("esc-2", "c") as session:
+            after = await session.wait(1)
+    assert before.escalation_risk < 0.5 and after.escalation_risk == pytest.approx(0.9933, abs=1e-3)
+    assert after.policy_version == "nba-test-1"

@@ -91,6 +91,7 @@ class World:
         calm = False
         s = self._message(s, c, at, names_need=rng.random() < 0.6, mood=-0.6 if c.angry else 0.3)
         actions: list[tuple[str, str, tuple[str, ...], str | None]] = []
+        features: list[dict[str, float]] = []
         resolved, escalated = False, False
         done_steps = 0
         for _ in range(MAX_ACTIONS):
@@ -128,6 +129,7 @@ class World:
                     resolved = rng.random() < 0.85
                 if resolved:
                     break
+            features.append(st.escalation_features(s, s.sla_target_s))
             if rng.random() < 0.15:
                 hold = rng.uniform(60, 240)
                 at = at + timedelta(seconds=hold)
@@ -151,7 +153,7 @@ class World:
             resolved=None if expired else resolved, escalated=escalated)
         value = session_return(resolved=record.resolved, escalated=escalated, expired=expired, rating=rating,
                                elapsed_s=s.elapsed_s(), target_s=s.sla_target_s) - STEP_COST * len(actions)
-        return LoggedSession(record, tuple(actions), rating), value
+        return LoggedSession(record, tuple(actions), rating, tuple(features)), value
 
 
 def serving(policy: NextActionPolicy, playbook: Playbook) -> Chooser:

@@ -14,7 +14,11 @@ Recommend's).
    ``nba_min_visits`` times (batch-constrained: an action seen there less often has no estimate to trust, and a max
    over a few lucky samples would overestimate). This is Q-learning's fixed point on the logged data, and
    it does not depend on the order the sessions come in. gamma = :data:`GAMMA`.
-4. **Publish.** With at least ``nba_min_sessions`` closed sessions the Q-table (with visit counts) is published as
+4. **Escalation risk** (:func:`fit_escalation`): the documented logistic model's weights refitted on the events
+   of the logged sessions (inputs stored with each event; label: the session ended escalated or was rated 1 or 2),
+   by Newton's method with an L2 pull towards the documented weights; kept only if, fitted on the older 80% of the
+   sessions, it predicts the newest 20% no worse (log loss) than the documented weights.
+5. **Publish.** With at least ``nba_min_sessions`` closed sessions the Q-table (with visit counts) is published as
    a ``session`` policy version after the offline check (the payload loads back, every value is finite). Serving
    uses a learned value where its (state, action) was visited at least ``nba_min_visits`` times and the playbook's
    prior elsewhere (``policies/next_action.py``).
@@ -31,8 +35,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+import numpy as np
+
 from infogap_server.policies.next_action import NextActionPolicy, q_action
 from infogap_server.services.playbook import load_playbook
+from infogap_server.services.session_state import ESCALATION_PRIOR
 from infogap_server.settings import Settings
 from infogap_server.store.base import LoggedSession, PolicyRow
 
@@ -130,6 +137,62 @@ def fit_q(batch: Sequence[Transition], *, gamma: float = GAMMA, min_visits: int 
     return dict(table)
 
 
+#: Events with the escalation model's inputs needed before its weights are fitted.
+ESCALATION_MIN_EXAMPLES = 200
+#: Strength of the pull towards the documented weights (a Gaussian prior centred on them).
+ESCALATION_L2 = 1.0
+
+
+def escalation_label(item: LoggedSession) -> bool:
+    """What the escalation risk predicts: the session ended escalated, or its customer rated it 1 or 2."""
+    return item.session.escalated or (item.rating is not None and item.rating <= 2)
+
+
+def _logistic_fit(x: np.ndarray, y: np.ndarray, start: np.ndarray, l2: float) -> np.ndarray:
+    """Newton's method for L2-regularised logistic regression pulled towards ``start``."""
+    w = start.copy()
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30)))
+        gradient = x.T @ (p - y) + l2 * (w - start)
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + l2 * np.eye(len(w))
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return w
+
+
+def _log_loss(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    p = np.clip(1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30))), 1e-9, 1 - 1e-9)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def fit_escalation(logged: Sequence[LoggedSession]) -> tuple[dict[str, float] | None, dict]:
+    """The escalation model's weights fitted on the logged sessions' events (label: :func:`escalation_label`),
+    with a summary. Fitted on the older 80% of the sessions and compared with the documented weights on the newest
+    20% by log loss; published (refitted on all) only when it is no worse there, else None: the prior stays."""
+    names = list(ESCALATION_PRIOR)
+    rows = [([1.0 if n == "bias" else float(f.get(n, 0.0)) for n in names], escalation_label(item), index)
+            for index, item in enumerate(logged) for f in item.risk_features]
+    summary: dict = {"examples": len(rows), "positives": sum(label for _, label, _ in rows)}
+    if len(rows) < ESCALATION_MIN_EXAMPLES or summary["positives"] in (0, len(rows)):
+        summary["reason"] = "too few examples, or only one outcome: the documented weights stay"
+        return None, summary
+    x = np.array([r for r, _, _ in rows])
+    y = np.array([float(label) for _, label, _ in rows])
+    newest = np.array([index >= int(len(logged) * 0.8) for _, _, index in rows])
+    start = np.array([ESCALATION_PRIOR[n] for n in names])
+    fitted = _logistic_fit(x[~newest], y[~newest], start, ESCALATION_L2)
+    summary["holdout_log_loss_prior"] = round(_log_loss(x[newest], y[newest], start), 4)
+    summary["holdout_log_loss_fitted"] = round(_log_loss(x[newest], y[newest], fitted), 4)
+    if not newest.any() or summary["holdout_log_loss_fitted"] > summary["holdout_log_loss_prior"]:
+        summary["reason"] = "the fitted weights predict the newest sessions no better: the documented weights stay"
+        return None, summary
+    weights = _logistic_fit(x, y, start, ESCALATION_L2)
+    summary["reason"] = "fitted"
+    return {n: round(float(v), 6) for n, v in zip(names, weights, strict=True)}, summary
+
+
 @dataclass
 class SessionLearnReport:
     sessions: int = 0
@@ -146,9 +209,11 @@ def build_policy(logged: Sequence[LoggedSession], settings: Settings, now: datet
                  always_allowed: Sequence[str]) -> NextActionPolicy:
     batch = transitions(logged, always_allowed)
     table = fit_q(batch, min_visits=settings.nba_min_visits)
-    summary = {"sessions": len(logged), "transitions": len(batch), "states": len(table), "gamma": GAMMA}
-    digest = hashlib.sha256(NextActionPolicy("x", table).to_payload()).hexdigest()[:8]
-    return NextActionPolicy(f"nba-{now:%Y%m%d%H%M%S}-{digest}", table, settings.nba_min_visits, summary)
+    escalation, escalation_summary = fit_escalation(logged)
+    summary = {"sessions": len(logged), "transitions": len(batch), "states": len(table), "gamma": GAMMA,
+               "escalation": escalation_summary}
+    digest = hashlib.sha256(NextActionPolicy("x", table, escalation=escalation).to_payload()).hexdigest()[:8]
+    return NextActionPolicy(f"nba-{now:%Y%m%d%H%M%S}-{digest}", table, settings.nba_min_visits, summary, escalation)
 
 
 async def learn_sessions_once(store, settings: Settings, *, now: datetime | None = None) -> SessionLearnReport:

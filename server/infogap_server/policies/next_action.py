@@ -96,6 +96,8 @@ class NextActionPolicy:
     q: Mapping[str, Mapping[str, tuple[float, int, float]]] = field(default_factory=dict)
     min_visits: int = 5
     summary: Mapping[str, object] = field(default_factory=dict)
+    #: The escalation model's fitted weights (feature -> weight, ``bias`` included); None: the documented prior.
+    escalation: Mapping[str, float] | None = None
 
     def rank(self, key: str, allowed: Sequence[str], always_allowed: Sequence[str],
              next_step: str | None = None) -> list[ActionValue]:
@@ -132,6 +134,7 @@ class NextActionPolicy:
 
     def to_payload(self) -> bytes:
         data = {"version": self.version, "min_visits": self.min_visits, "summary": dict(self.summary),
+                "escalation": None if self.escalation is None else {k: float(v) for k, v in self.escalation.items()},
                 "q": {k: {a: [float(v), int(n), float(se)] for a, (v, n, se) in actions.items()}
                       for k, actions in self.q.items()}}
         return _MAGIC + json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
@@ -149,6 +152,11 @@ class NextActionPolicy:
                 for value, visits, se in actions.values():
                     if not (math.isfinite(value) and math.isfinite(se)) or visits < 0 or se < 0:
                         raise ValueError("a Q-value or its error is not finite, or a count is negative")
-            return cls(str(data["version"]), q, int(data["min_visits"]), data.get("summary", {}))
+            escalation = data.get("escalation")
+            if escalation is not None:
+                escalation = {str(k): float(v) for k, v in escalation.items()}
+                if not all(math.isfinite(v) for v in escalation.values()):
+                    raise ValueError("an escalation weight is not finite")
+            return cls(str(data["version"]), q, int(data["min_visits"]), data.get("summary", {}), escalation)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a published next-best-action policy ({exc})") from exc

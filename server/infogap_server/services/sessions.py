@@ -368,7 +368,8 @@ class SessionService:
             state=view.to_json(), client_event_id=e.client_event_id,
             from_customer=e.from_customer if e.kind == "message" else None, text=text, action=e.action,
             plan_id=e.plan_id, stage=before.stage, intent=before.intent, queue=before.queue, wait_s=e.wait_s,
-            handling_s=handling, state_key=key, allowed=encode_allowed(allowed, step))
+            handling_s=handling, state_key=key, allowed=encode_allowed(allowed, step),
+            risk_features=st.escalation_features(after, after.sla_target_s) if after.stage != "closed" else {})
         update = SessionUpdate(after.to_json(), after.stage, datetime.fromisoformat(after.last_time),
                                intent=after.intent, queue=after.queue, close_reason=after.close_reason,
                                resolved=after.resolved, escalated=after.stage == "escalated" or record.escalated)
@@ -442,7 +443,8 @@ class SessionService:
             intent=s.intent, intent_probability=round(s.intent_probability, 4),
             sentiment_level=round(s.sentiment_level or 0.0, 4), sentiment_trend=round(s.sentiment_trend, 4),
             sla_breach_risk=round(st.sla_breach_risk(s, target), 4),
-            escalation_risk=round(st.escalation_risk(s, target), 4), elapsed_s=round(s.elapsed_s(), 3),
+            escalation_risk=round(st.escalation_risk(s, target, policy.escalation or st.ESCALATION_PRIOR), 4),
+            elapsed_s=round(s.elapsed_s(), 3),
             wait_s=round(s.wait_s, 3), transfers=s.transfers, queue=s.queue, sla_target_s=target,
             policy_version=policy.version, close_reason=s.close_reason, next_action=next_action,
             runner_up=runner_up, allowed=allowed)

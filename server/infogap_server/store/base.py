@@ -343,6 +343,7 @@ class SessionEventRow:
     handling_s: float = 0.0
     state_key: str = ""
     allowed: str = ""  # the actions the playbook allowed before the event and its next step: encode_allowed
+    risk_features: Mapping[str, float] = field(default_factory=dict)  # the escalation model's inputs after it
     received_at: datetime | None = None  # set by the store when it commits
     sequence: int | None = None
 
@@ -391,6 +392,8 @@ class LoggedSession:
     session: SessionRecord
     actions: tuple[tuple[str, str, tuple[str, ...], str | None], ...]
     rating: int | None = None
+    #: The escalation model's inputs after each of the session's events that stored them, in order.
+    risk_features: tuple[Mapping[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -255,6 +255,8 @@ session_events = sa.Table(
     sa.Column("allowed", sa.String(1024), nullable=False, server_default="",
               comment="The actions the playbook allowed before the event, comma-separated."),
     sa.Column("state", sa.Text(), nullable=False, comment="JSON: the state answered after the event."),
+    sa.Column("risk_features", sa.Text(), nullable=False, server_default="",
+              comment="JSON: the escalation model's inputs after the event (numbers only); the learner fits on them."),
     sa.UniqueConstraint("session_id", "event_sequence", name="uq_session_events_sequence"),
     sa.UniqueConstraint("session_id", "client_event_id", name="uq_session_events_client_id"),
 )

@@ -655,20 +655,25 @@ class SqlStore:
                 .limit(limit))).all()))
             ids = [r.session_id for r in rows]
             actions: dict[str, list[tuple[str, str, tuple[str, ...], str | None]]] = {}
+            features: dict[str, list[dict]] = {}
             ratings: dict[tuple[str, str], int] = {}
             for at in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[at:at + _IN_CHUNK]
-                for session_id, key, action, allowed in await conn.execute(
-                        sa.select(e.c.session_id, e.c.state_key, e.c.action, e.c.allowed)
-                        .where(e.c.session_id.in_(chunk), e.c.kind == "action")
+                for session_id, kind, key, action, allowed, risk in await conn.execute(
+                        sa.select(e.c.session_id, e.c.kind, e.c.state_key, e.c.action, e.c.allowed, e.c.risk_features)
+                        .where(e.c.session_id.in_(chunk))
                         .order_by(e.c.session_id, e.c.event_sequence)):
-                    actions.setdefault(session_id, []).append((key, action, *decode_allowed(allowed)))
+                    if kind == "action":
+                        actions.setdefault(session_id, []).append((key, action, *decode_allowed(allowed)))
+                    if risk:
+                        features.setdefault(session_id, []).append(json.loads(risk))
                 for session_id, customer, rating in await conn.execute(
                         sa.select(f.c.session_id, f.c.customer_key, f.c.rating)
                         .where(f.c.session_id.in_(chunk)).order_by(f.c.sequence)):
                     ratings.setdefault((session_id, customer), rating)
         return [LoggedSession(session, tuple(actions.get(session.session_id, ())),
-                              ratings.get((session.session_id, session.customer_key)))
+                              ratings.get((session.session_id, session.customer_key)),
+                              tuple(features.get(session.session_id, ())))
                 for session in (_session_from(r._mapping) for r in rows)]
 
     async def session_bottlenecks(self, query: BottleneckQuery) -> BottleneckData:
@@ -768,13 +773,15 @@ def _session_event_values(row: SessionEventRow) -> dict:
     values = {c: getattr(row, c) for c in _SESSION_EVENT_COLUMNS if c not in ("received_at", "sequence")}
     values["client_event_id"] = row.client_event_id or None  # NULLs never collide in the unique key
     values["state"] = _json(dict(row.state))
+    values["risk_features"] = _json(dict(row.risk_features)) if row.risk_features else ""
     return values
 
 
 def _session_event_from(m) -> SessionEventRow:
     values = {c: m[c] for c in _SESSION_EVENT_COLUMNS}
     values["from_customer"] = None if m["from_customer"] is None else bool(m["from_customer"])
-    return SessionEventRow(**values, client_event_id=m["client_event_id"] or "", state=json.loads(m["state"]))
+    return SessionEventRow(**values, client_event_id=m["client_event_id"] or "", state=json.loads(m["state"]),
+                           risk_features=json.loads(m["risk_features"]) if m["risk_features"] else {})
 
 
 def _bottleneck_statement(column, in_range: list) -> sa.Select:
