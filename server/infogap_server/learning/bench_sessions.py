@@ -213,6 +213,7 @@ class SimResult:
     random: Estimate
     learned: dict[int, Estimate]
     seconds: float
+    escalation: dict | None = None  # the learner's escalation fit on the most logged sessions
 
 
 def run_simulation(counts: Sequence[int], *, eval_sessions: int = 2000, seed: int = 7,
@@ -228,6 +229,7 @@ def run_simulation(counts: Sequence[int], *, eval_sessions: int = 2000, seed: in
     logged: list[LoggedSession] = []
     baseline = returns(world, serving(prior, playbook), eval_sessions, seed + 1)
     learned: dict[int, Estimate] = {}
+    policy = prior
     for count in sorted(counts):
         while len(logged) < count:
             logged.append(world.play(agent, rng)[0])
@@ -235,7 +237,7 @@ def run_simulation(counts: Sequence[int], *, eval_sessions: int = 2000, seed: in
         learned[count] = estimate(returns(world, serving(policy, playbook), eval_sessions, seed + 1), baseline)
     return SimResult(estimate(baseline, baseline),
                      estimate(returns(world, random_agent, eval_sessions, seed + 1), baseline), learned,
-                     time.perf_counter() - started)
+                     time.perf_counter() - started, dict(policy.summary.get("escalation", {}) or {}))
 
 
 def print_simulation(result: SimResult, eval_sessions: int) -> None:
@@ -252,6 +254,11 @@ def print_simulation(result: SimResult, eval_sessions: int) -> None:
     row("random (allowed actions)", result.random)
     for count, e in sorted(result.learned.items()):
         row(f"learned after {count:,} sessions", e)
+    if result.escalation:
+        e = result.escalation
+        print(f"escalation risk refitted on {e.get('examples', 0):,} logged events ({e.get('positives', 0):,} in "
+              f"sessions that ended escalated or rated 1-2): holdout log loss {e.get('holdout_log_loss_fitted')} "
+              f"fitted vs {e.get('holdout_log_loss_prior')} documented weights ({e.get('reason')})")
     print(f"({result.seconds:.1f} s)")
 
 
@@ -273,4 +280,5 @@ def session_sim_path(args) -> dict:
 
     return {"simulation": True, "eval_sessions": eval_sessions, "playbook": figures(result.playbook),
             "random": figures(result.random), "learned": {str(n): figures(e) for n, e in result.learned.items()},
+            "escalation": result.escalation,
             "elapsed_s": round(result.seconds, 1)}

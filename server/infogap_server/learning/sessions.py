@@ -148,16 +148,33 @@ def escalation_label(item: LoggedSession) -> bool:
     return item.session.escalated or (item.rating is not None and item.rating <= 2)
 
 
+def _penalised_loss(x: np.ndarray, y: np.ndarray, w: np.ndarray, start: np.ndarray, l2: float) -> float:
+    z = x @ w
+    # log(1 + e^z) - y z, computed without overflow
+    return float(np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * l2 * np.sum((w - start) ** 2))
+
+
 def _logistic_fit(x: np.ndarray, y: np.ndarray, start: np.ndarray, l2: float) -> np.ndarray:
-    """Newton's method for L2-regularised logistic regression pulled towards ``start``."""
+    """Damped Newton's method for L2-regularised logistic regression pulled towards ``start``: a step is halved
+    until the penalised loss goes down (plain Newton overshoots when a feature nearly separates the outcomes)."""
     w = start.copy()
-    for _ in range(50):
+    loss = _penalised_loss(x, y, w, start, l2)
+    for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30)))
         gradient = x.T @ (p - y) + l2 * (w - start)
         hessian = (x * (p * (1 - p))[:, None]).T @ x + l2 * np.eye(len(w))
         step = np.linalg.solve(hessian, gradient)
-        w -= step
-        if np.max(np.abs(step)) < 1e-8:
+        scale = 1.0
+        while scale > 1e-6:
+            candidate = w - scale * step
+            new_loss = _penalised_loss(x, y, candidate, start, l2)
+            if new_loss <= loss:
+                break
+            scale /= 2
+        else:
+            break
+        w, improvement, loss = candidate, loss - new_loss, new_loss
+        if improvement < 1e-9 * max(1.0, abs(loss)):
             break
     return w
 
