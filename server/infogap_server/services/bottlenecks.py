@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from infogap_server.errors import InvalidArgument
-from infogap_server.services.customers import to_utc_naive
+from infogap_server.services.insights import resolve_range
 from infogap_server.services.patterns import CLIENT_ID
 from infogap_server.store.base import Bottleneck, BottleneckData, BottleneckQuery, SessionStore, TimeSpread
 
@@ -62,12 +62,7 @@ class BottleneckService:
 
     def query(self, r: BottlenecksRequest) -> BottleneckQuery:
         """The store's query for ``r``; raises InvalidArgument naming the field and the reason."""
-        until = self._now() if r.until is None else to_utc_naive(r.until)
-        since = until - DEFAULT_RANGE if r.since is None else to_utc_naive(r.since)
-        if since >= until:
-            raise InvalidArgument("since", "must be before until")
-        if until - since > MAX_RANGE:
-            raise InvalidArgument("since", f"the range is {(until - since).days} days; the maximum is {MAX_RANGE.days}")
+        since, until = resolve_range(r.since, r.until, self._now(), default=DEFAULT_RANGE, maximum=MAX_RANGE)
         _check_filter("intent", r.intent)
         _check_filter("queue", r.queue)
         return BottleneckQuery(since, until, r.intent, r.queue)

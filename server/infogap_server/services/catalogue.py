@@ -73,20 +73,28 @@ PlanKind = Literal["resolution", "offer", "product", "information", "contact"]
 RuleName = Literal["order_age_days", "order_amount", "churn_risk", "segments", "channels"]
 
 
-class CatalogueError(InfogapError):
-    """A catalogue file that cannot be served, with every problem found (each names the plan, line and field).
-
-    Raised by :func:`load_catalogue` and :func:`parse_catalogue`. While serving, :class:`CatalogueHolder` catches
-    it and keeps the catalogue it has; it reaches a caller only when no catalogue was ever loaded, as UNAVAILABLE.
-    """
+class ConfigFileError(InfogapError):
+    """A file a business edits (the plan catalogue, the session playbook) that cannot be served, with every problem
+    found, each naming the entry, its line and the field. UNAVAILABLE when it reaches a caller: the server then has
+    no such file to serve from."""
 
     code = grpc.StatusCode.UNAVAILABLE
+    #: What the file is, as the message names it.
+    what = "file"
 
     def __init__(self, source: str, problems: Sequence[str]) -> None:
         self.source = source
         self.problems = tuple(problems)
         count = f"{len(self.problems)} problem" + ("s" if len(self.problems) != 1 else "")
-        super().__init__(f"{source}: invalid plan catalogue ({count}):\n" + "\n".join(f"  - {p}" for p in problems))
+        super().__init__(f"{source}: invalid {self.what} ({count}):\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class CatalogueError(ConfigFileError):
+    """A catalogue file that cannot be served (:class:`ConfigFileError`). Raised by :func:`load_catalogue` and
+    :func:`parse_catalogue`. While serving, :class:`CatalogueHolder` catches it and keeps the catalogue it has; it
+    reaches a caller only when no catalogue was ever loaded."""
+
+    what = "plan catalogue"
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -64,6 +64,20 @@ class Insights:
     top_keywords: list[TermTrend]
 
 
+def resolve_range(since: datetime | None, until: datetime | None, now: datetime, *, default: timedelta,
+                  maximum: timedelta) -> tuple[datetime, datetime]:
+    """A query's [since, until) in naive UTC: ``until`` defaults to ``now`` and ``since`` to ``default`` before it;
+    InvalidArgument naming ``since`` when the range is empty or longer than ``maximum``. Shared by the queries over
+    stored time ranges (GetInsights, GetSessionBottlenecks)."""
+    until = now if until is None else to_utc_naive(until)
+    since = until - default if since is None else to_utc_naive(since)
+    if since >= until:
+        raise InvalidArgument("since", "must be before until")
+    if until - since > maximum:
+        raise InvalidArgument("since", f"the range is {(until - since).days} days; the maximum is {maximum.days}")
+    return since, until
+
+
 def _group(s: Satisfaction, period_start: datetime | None = None) -> Group:
     csat = s.satisfied / s.count if s.count else 0.0
     key = "" if period_start is not None else s.key
@@ -82,12 +96,7 @@ class InsightsService:
 
     def query(self, r: InsightsRequest) -> InsightsQuery:
         """The store's query for ``r``; raises InvalidArgument naming the field and the reason."""
-        until = self._now() if r.until is None else to_utc_naive(r.until)
-        since = until - DEFAULT_RANGE if r.since is None else to_utc_naive(r.since)
-        if since >= until:
-            raise InvalidArgument("since", "must be before until")
-        if until - since > MAX_RANGE:
-            raise InvalidArgument("since", f"the range is {(until - since).days} days; the maximum is {MAX_RANGE.days}")
+        since, until = resolve_range(r.since, r.until, self._now(), default=DEFAULT_RANGE, maximum=MAX_RANGE)
         if r.period not in PERIODS:
             raise InvalidArgument("period", f"must be one of {', '.join(PERIODS)}")
         period_s = PERIODS[r.period]

@@ -23,15 +23,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-import grpc
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from infogap_server.errors import InfogapError
 from infogap_server.policies.next_action import UNKNOWN_GROUP  # the state key's name for "need not known"
 from infogap_server.services.catalogue import (
     OUT_OF_SCOPE,
     PLAN_ID_PATTERN,
+    ConfigFileError,
     _did_you_mean,
     _is_id,
     _Loader,
@@ -55,18 +54,11 @@ ActionGroup = Literal["kb_query", "interaction", "faq_policy", "product"]
 _SECTIONS = ("actions", "always_allowed", "intents")
 
 
-class PlaybookError(InfogapError):
-    """A playbook file that cannot be served, with every problem found (each names the action or intent, its line
-    and the field). Raised by :func:`load_playbook` and :func:`parse_playbook`; UNAVAILABLE when it reaches a
-    caller, as the server then has no playbook to suggest actions from."""
+class PlaybookError(ConfigFileError):
+    """A playbook file that cannot be served (:class:`ConfigFileError`). Raised by :func:`load_playbook` and
+    :func:`parse_playbook`."""
 
-    code = grpc.StatusCode.UNAVAILABLE
-
-    def __init__(self, source: str, problems: Sequence[str]) -> None:
-        self.source = source
-        self.problems = tuple(problems)
-        count = f"{len(self.problems)} problem" + ("s" if len(self.problems) != 1 else "")
-        super().__init__(f"{source}: invalid playbook ({count}):\n" + "\n".join(f"  - {p}" for p in problems))
+    what = "playbook"
 
 
 # ------------------------------------------------------------------------------------------------------------------
