@@ -104,8 +104,11 @@ async def session_load_path(settings, args, texts: Sequence[str]) -> dict:
     from infogap_server.bench import start_gateway
 
     sessions = getattr(args, "sessions", 1000) or 1000
-    gateway = await start_gateway(settings, backend="embedded", session_max_streams=sessions + 100)
-    results: dict = {"sessions": sessions, "events_per_session": EVENTS_PER_SESSION,
+    # The store: INFOGAP_DATABASE_URL when set (PostgreSQL), else the gateway's own SQLite file.
+    store = {"database_url": settings.database_url} if settings.database_url else {}
+    store_name = "PostgreSQL" if settings.database_url else "SQLite"
+    gateway = await start_gateway(settings, backend="embedded", session_max_streams=sessions + 100, **store)
+    results: dict = {"sessions": sessions, "events_per_session": EVENTS_PER_SESSION, "store": store_name,
                      "startup_s": round(gateway.startup_s, 2)}
     try:
         results["rss_mib_before"] = round(gateway.rss_mib(), 1)
@@ -115,7 +118,7 @@ async def session_load_path(settings, args, texts: Sequence[str]) -> dict:
     finally:
         gateway.stop()
     print(f"\nsession-load: {sessions:,} concurrent TrackSession streams on one gateway process (embedded backend, "
-          f"SQLite store), {args.duration_s:g} s per mix, the load generator in the bench's process")
+          f"{store_name} store), {args.duration_s:g} s per mix, the load generator in the bench's process")
     print(f"{'mix':<10}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>10}{'RSS MiB after':>15}")
     for mix in ("actions", "messages"):
         r = results[mix]
