@@ -71,3 +71,13 @@ async def test_streams_beyond_the_limit_are_resource_exhausted(start_server, tin
         assert (await fourth.read()).sequence == 1
         for call in (open_calls[1], fourth):
             call.cancel()
+
+
+async def test_a_reduced_session_load_run_answers_every_event(start_server, tiny_repository):
+    """The session-load bench's load generator, briefly, on a tiny server: both mixes run without an error."""
+    from infogap_server.bench_tracking import _run_mix
+
+    server = await start_server(tiny_repository)
+    for mix in ("actions", "messages"):
+        result = await _run_mix(server.port, mix, 20, 1.0, ["where is my parcel", "I want my money back"])
+        assert result["events"] > 20 and result["errors"] == {}, (mix, result)
