@@ -4,17 +4,20 @@ Per stream (:meth:`SessionService.track`):
 
 1. The first event names the session. A new session needs the customer id; the stream then claims the session
    (a lease in the store, renewed by this process while the stream is open). A session another stream holds is
-   ABORTED; a closed one takes only a Resume; an open one past the inactivity timeout is closed as expired first.
+   ABORTED; a closed one is not claimed and takes only a Resume (or a resent event); an open one past the
+   inactivity timeout is closed as expired first.
 2. Each event is validated (INVALID_ARGUMENT naming the field ends the stream), read (a customer message goes
    through the text model, through the same micro-batcher as IdentifyNeeds), applied to the session's snapshot
    (:mod:`infogap_server.services.session_state`: constant work, never the history), scored (risks, next best
    action from the policy in service) and stored with the new snapshot in one transaction; only then is the state
-   answered. A resent event (same client_event_id) is answered with the state it got the first time.
+   answered (appends of many sessions share a commit: the store's group commit). A resent event (same
+   client_event_id) is answered from the store with the state it got the first time, before any other check.
 3. A Resume answers the current state and how many events came after the client's last sequence; nothing is
    stored and no history is replayed.
-4. The stream ends when the client ends it, on SessionEnd's answer... (the session closes; further events are
-   FAILED_PRECONDITION), when the inactivity timeout passes with no event (the session is closed as expired and
-   its closed state is the last answer), or when the server drains (UNAVAILABLE: resume on another replica).
+4. The stream ends when the client ends it (after SessionEnd the session is closed and further events are
+   FAILED_PRECONDITION), when the inactivity timeout passes with no event (an open session is closed as expired
+   and its closed state is the last answer; otherwise the stream just ends), or when the server drains
+   (UNAVAILABLE: resume on another replica).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import logging
 import math
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from infogap_server.errors import (
@@ -451,8 +454,6 @@ class SessionService:
 
 
 def _with_target(s: st.Snapshot, target_s: float) -> st.Snapshot:
-    from dataclasses import replace
-
     return s if s.sla_target_s == target_s else replace(s, sla_target_s=target_s)
 
 
