@@ -198,19 +198,14 @@ def _cmd_learn(args: argparse.Namespace) -> int:
 
 def _cmd_catalogue_check(args: argparse.Namespace) -> int:
     """Validate a plan catalogue file: a summary and exit code 0, or every problem and exit code 2."""
-    from infogap_server.errors import Unavailable
-    from infogap_server.services.catalogue import CatalogueError, load_catalogue, text_model_intents
+    from infogap_server.services.catalogue import CatalogueError, load_catalogue
 
     settings = _settings_or_exit()
     path = Path(args.path) if args.path else settings.catalogue_path
-    intents, model = None, ""
-    if args.intents_from_model:
-        try:
-            model, intents = text_model_intents(settings.model_repository, settings.text_model,
-                                                settings.text_model_version)
-        except Unavailable as exc:
-            print(f"error: --intents-from-model: {exc.message}", file=sys.stderr)
-            return 2
+    found = _model_intents(settings) if args.intents_from_model else ("", None)
+    if found is None:
+        return 2
+    model, intents = found
     try:
         catalogue = load_catalogue(path, intents=intents)
     except CatalogueError as exc:
@@ -231,10 +226,21 @@ def _cmd_catalogue_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_intents(settings) -> tuple[str, list[str] | None] | None:
+    """``--intents-from-model`` of the file checks: (the model's name, its intents), or None after printing why not."""
+    from infogap_server.errors import Unavailable
+    from infogap_server.services.catalogue import text_model_intents
+
+    try:
+        return text_model_intents(settings.model_repository, settings.text_model, settings.text_model_version)
+    except Unavailable as exc:
+        print(f"error: --intents-from-model: {exc.message}", file=sys.stderr)
+        return None
+
+
 def _cmd_playbook_check(args: argparse.Namespace) -> int:
     """Validate a session playbook file: a summary and exit code 0, or every problem and exit code 2."""
-    from infogap_server.errors import Unavailable
-    from infogap_server.services.catalogue import _did_you_mean, text_model_intents
+    from infogap_server.services.catalogue import _did_you_mean
     from infogap_server.services.playbook import (
         UNKNOWN_GROUP,
         PlaybookError,
@@ -242,16 +248,12 @@ def _cmd_playbook_check(args: argparse.Namespace) -> int:
         missing_intents,
     )
 
-    path = Path(args.path) if args.path else _settings_or_exit().playbook_path
-    intents, model = None, ""
-    if args.intents_from_model:
-        settings = _settings_or_exit()
-        try:
-            model, intents = text_model_intents(settings.model_repository, settings.text_model,
-                                                settings.text_model_version)
-        except Unavailable as exc:
-            print(f"error: --intents-from-model: {exc.message}", file=sys.stderr)
-            return 2
+    settings = _settings_or_exit()
+    path = Path(args.path) if args.path else settings.playbook_path
+    found = _model_intents(settings) if args.intents_from_model else ("", None)
+    if found is None:
+        return 2
+    model, intents = found
     try:
         playbook = load_playbook(path)
     except PlaybookError as exc:

@@ -97,6 +97,27 @@ class CatalogueError(ConfigFileError):
     what = "plan catalogue"
 
 
+def parse_yaml(text: str, source: str, error: type[ConfigFileError]) -> tuple[Any, Any]:
+    """A business file's YAML: (its root node, for line numbers, and the document), or ``error`` naming the place.
+    A key given twice in one mapping is refused rather than the last kept silently (:class:`_Loader`)."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        document = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "unknown place"
+        if isinstance(exc, yaml.constructor.ConstructorError):  # well-formed YAML, but not a usable document
+            raise error(source, [f"YAML error at {at}: {exc.problem}"]) from None
+        what = "; ".join(part for part in (exc.context, exc.problem) if part)
+        raise error(source, [f"YAML syntax error at {at}: {what}"]) from None
+    except yaml.YAMLError as exc:
+        raise error(source, [f"YAML error: {exc}"]) from None
+    finally:
+        loader.dispose()
+    return node, document
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # The file's schema
 
@@ -360,21 +381,7 @@ def _read_yaml(data: bytes, source: str) -> tuple[Any, list[int]]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CatalogueError(source, [f"the file is not UTF-8 text (byte {exc.start})"]) from None
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        document = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        at = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "unknown place"
-        if isinstance(exc, yaml.constructor.ConstructorError):  # well-formed YAML, but not a usable document
-            raise CatalogueError(source, [f"YAML error at {at}: {exc.problem}"]) from None
-        what = "; ".join(part for part in (exc.context, exc.problem) if part)
-        raise CatalogueError(source, [f"YAML syntax error at {at}: {what}"]) from None
-    except yaml.YAMLError as exc:
-        raise CatalogueError(source, [f"YAML error: {exc}"]) from None
-    finally:
-        loader.dispose()
+    node, document = parse_yaml(text, source, CatalogueError)
     lines: list[int] = []
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:

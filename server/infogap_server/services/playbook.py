@@ -33,9 +33,9 @@ from infogap_server.services.catalogue import (
     ConfigFileError,
     _did_you_mean,
     _is_id,
-    _Loader,
     _printable,
     _Strict,
+    parse_yaml,
 )
 
 #: The playbook shipped with the server.
@@ -259,21 +259,7 @@ def missing_intents(playbook: Playbook, intents: Iterable[str]) -> list[str]:
 
 def _read_yaml(text: str, source: str) -> tuple[Any, dict[str, tuple[int, ...]]]:
     """The parsed document and, for each top-level list, the line (1-based) where each of its entries starts."""
-    loader = _Loader(text)  # refuses a key given twice in one mapping, rather than keeping the last silently
-    try:
-        node = loader.get_single_node()
-        document = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        at = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "unknown place"
-        if isinstance(exc, yaml.constructor.ConstructorError):  # well-formed YAML, but not a usable document
-            raise PlaybookError(source, [f"YAML error at {at}: {exc.problem}"]) from None
-        what = "; ".join(part for part in (exc.context, exc.problem) if part)
-        raise PlaybookError(source, [f"YAML syntax error at {at}: {what}"]) from None
-    except yaml.YAMLError as exc:
-        raise PlaybookError(source, [f"YAML error: {exc}"]) from None
-    finally:
-        loader.dispose()
+    node, document = parse_yaml(text, source, PlaybookError)
     lines: dict[str, tuple[int, ...]] = {}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
