@@ -43,3 +43,21 @@ async def test_commands_print_answers_and_refusals(tiny_server):
     assert code == 1 and out == "" and err.startswith("error: INVALID_ARGUMENT: text:") and "  text: " in err
     code, _, err = await infogap("insights", "--address", address, "--top-n", "99")
     assert code == 1 and "top_n" in err
+
+
+async def test_a_closed_pipe_ends_the_command_quietly(tiny_server):
+    """`infogap identify ... | head -1`: the reader has gone before the answer is written. The command ends with
+    SIGPIPE's status (141) and no traceback, as Unix tools do."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone: every write to the pipe fails with EPIPE
+    try:
+        process = await asyncio.create_subprocess_exec(
+            str(INFOGAP), "identify", "where is my parcel", "--address", f"127.0.0.1:{tiny_server.port}",
+            stdout=write_end, stderr=asyncio.subprocess.PIPE)
+    finally:
+        os.close(write_end)
+    _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 141
+    assert err.decode() == ""

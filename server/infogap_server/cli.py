@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -707,7 +708,21 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.captureWarnings(True)
-    return args.func(args)
+    try:
+        code = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader that has gone shows up here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """The reader of standard output closed the pipe (``infogap identify ... | head -1``): end quietly, as Unix
+    tools do, with the status a process stopped by SIGPIPE reports (128 + 13). Standard output is pointed at
+    /dev/null first so that Python's own flush at exit finds nothing to write."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
 
 
 if __name__ == "__main__":
