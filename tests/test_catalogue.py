@@ -33,7 +33,7 @@ TRAINING_TSV = PROJECT_ROOT / "server" / "infogap_server" / "training" / "data" 
 
 
 def default_intents() -> list[str]:
-    """The 27-intent taxonomy the default text model is trained on (its labels, less out_of_scope)."""
+    """The 32-intent taxonomy the default text model is trained on (its labels, less out_of_scope)."""
     rows = TRAINING_TSV.read_text(encoding="utf-8").splitlines()[1:]
     return sorted({row.split("\t")[1] for row in rows} - {"out_of_scope"})
 
@@ -62,7 +62,7 @@ def dump(plans: list[dict[str, Any]]) -> bytes:
 
 def test_the_shipped_catalogue_loads_and_covers_every_intent_of_the_default_taxonomy():
     intents = default_intents()
-    assert len(intents) == 27
+    assert len(intents) == 32
     catalogue = load_catalogue(DEFAULT_CATALOGUE_PATH, intents=intents)  # refuses uncovered or unknown intents
     assert len(catalogue.plans) >= 25
     assert catalogue.intents == set(intents)
@@ -387,7 +387,7 @@ def test_catalogue_check_against_the_model_intents(tmp_path, capsys, monkeypatch
     (version / "labels.json").write_text(json.dumps({"intents": [*default_intents(), "out_of_scope"]}))
     monkeypatch.setenv("INFOGAP_MODEL_REPOSITORY", str(repository))
     assert cli_main(["catalogue", "check", "--intents-from-model"]) == 0
-    assert "covers every one of the 27 intents of infogap_text/3" in capsys.readouterr().out
+    assert "covers every one of the 32 intents of infogap_text/3" in capsys.readouterr().out
 
     (version / "labels.json").write_text(json.dumps({"intents": [*default_intents(), "gift_wrap"]}))
     assert cli_main(["catalogue", "check", "--intents-from-model"]) == 2

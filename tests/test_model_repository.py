@@ -21,8 +21,8 @@ from infogap_server.models.registry import ModelRegistry
 from infogap_server.models.repository import (
     ModelConfig,
     TextModelInfo,
-    add_aspect_output,
-    predates_aspects,
+    bring_text_config_forward,
+    outdated_text_model,
     resolve_version,
     write_or_check_text_config,
 )
@@ -67,23 +67,48 @@ def test_a_configuration_and_model_from_before_the_aspect_head_are_brought_forwa
     build_tiny_model(tmp_path)
     config = tmp_path / "infogap_text" / "config.pbtxt"
     labels = tmp_path / "infogap_text" / "1" / "labels.json"
-    assert not predates_aspects(tmp_path, "infogap_text")
+    intents = json.loads(labels.read_text())["intents"]
+    assert outdated_text_model(tmp_path, "infogap_text", intents) is None
     # As a build before the aspect head wrote them: no aspect output declared, no aspects in labels.json.
     config.write_text(config.read_text().replace(',\n  { name: "aspect_logits" data_type: TYPE_FP32 dims: [ 12 ] }',
                                                  ""))
     labels.write_text(json.dumps({k: v for k, v in json.loads(labels.read_text()).items()
                                   if k not in ("aspects", "aspect_trained")}))
     assert "aspect_logits" not in ModelConfig.read(tmp_path, "infogap_text").outputs
-    assert predates_aspects(tmp_path, "infogap_text")  # so `models build --if-missing` builds a newer version
+    # so `models build --if-missing` builds a newer version
+    assert outdated_text_model(tmp_path, "infogap_text", intents) == "it predates the aspect head"
     write_or_check_text_config(tmp_path, "infogap_text", 4)  # what that build checks first: nothing changes
     assert "aspect_logits" not in ModelConfig.read(tmp_path, "infogap_text").outputs  # version 1 still loads
-    assert add_aspect_output(tmp_path, "infogap_text")  # once the new version is in place
-    assert not add_aspect_output(tmp_path, "infogap_text")
+    assert bring_text_config_forward(tmp_path, "infogap_text", 4) == ["aspect output added"]  # new version in place
+    assert bring_text_config_forward(tmp_path, "infogap_text", 4) == []
     upgraded = ModelConfig.read(tmp_path, "infogap_text")
     assert upgraded.outputs == ("intent_logits", "sentiment_logits", "embedding", "aspect_logits")
     assert upgraded.output_dims["aspect_logits"] == (len(ASPECTS),) and upgraded.max_batch_size == 16
     with pytest.raises(ValueError, match="5 intents"):
         write_or_check_text_config(tmp_path, "infogap_text", 5)
+
+
+def test_a_default_model_built_on_an_older_taxonomy_is_rebuilt_and_its_configuration_follows(tmp_path):
+    """The default corpus grew from 27 to 32 intents: `models build --if-missing` rebuilds a default model built
+    on the old intents, the build may declare the new number, and the configuration follows once it serves. A
+    model trained on other data is kept."""
+    build_tiny_model(tmp_path)
+    folder = tmp_path / "infogap_text" / "1"
+    intents = json.loads((folder / "labels.json").read_text())["intents"]
+    card = {"data": {"sources": {"train": "intents_en_train.tsv"}}}
+    (folder / "model_card.json").write_text(json.dumps(card))
+    assert outdated_text_model(tmp_path, "infogap_text", intents) is None
+    grown = [*intents, "return_item"]
+    assert outdated_text_model(tmp_path, "infogap_text", grown) == (
+        f"it was built on {len(intents)} intents; the default corpus now has {len(grown)}")
+    card["data"]["sources"]["train"] = "my_own.csv"
+    (folder / "model_card.json").write_text(json.dumps(card))
+    assert outdated_text_model(tmp_path, "infogap_text", grown) is None  # someone else's model: kept
+    write_or_check_text_config(tmp_path, "infogap_text", len(grown), new_taxonomy=True)  # allowed, nothing changes
+    assert ModelConfig.read(tmp_path, "infogap_text").output_dims["intent_logits"] == (len(intents),)
+    assert bring_text_config_forward(tmp_path, "infogap_text", len(grown)) == [
+        f"intent_logits [{len(intents)}] -> [{len(grown)}]"]
+    assert ModelConfig.read(tmp_path, "infogap_text").output_dims["intent_logits"] == (len(grown),)
 
 
 def test_highest_version_is_served_unless_one_is_pinned(tmp_path):

@@ -31,7 +31,7 @@ PRODUCT_ACTIONS = {"offer_plan", "apologise", "escalate_to_human", "ask_clarifyi
 
 
 def default_intents() -> list[str]:
-    """The 27-intent taxonomy the default text model is trained on (its labels, less out_of_scope)."""
+    """The 32-intent taxonomy the default text model is trained on (its labels, less out_of_scope)."""
     rows = TRAINING_TSV.read_text(encoding="utf-8").splitlines()[1:]
     return sorted({row.split("\t")[1] for row in rows} - {"out_of_scope"})
 
@@ -57,7 +57,7 @@ def shipped() -> Playbook:
 
 def test_the_shipped_playbook_loads_and_covers_every_intent_of_the_default_taxonomy(shipped: Playbook):
     intents = default_intents()
-    assert len(intents) == 27
+    assert len(intents) == 32
     assert set(shipped.intents) == set(intents)
     assert missing_intents(shipped, [*intents, "out_of_scope"]) == []
     assert shipped.version.startswith("playbook-") and len(shipped.version) == len("playbook-") + 12
@@ -295,7 +295,7 @@ def test_serving_the_playbook_imports_neither_torch_nor_training_nor_learning():
 def test_playbook_check_prints_a_summary_for_the_shipped_file(capsys):
     assert cli_main(["playbook", "check"]) == 0
     out = capsys.readouterr().out
-    assert f"{DEFAULT_PLAYBOOK_PATH}: ok, 34 actions, 27 intents in 7 groups" in out
+    assert f"{DEFAULT_PLAYBOOK_PATH}: ok, 34 actions, 32 intents in 8 groups" in out
     assert "kb_query 6, interaction 10, faq_policy 14, product 4" in out
     assert "product_defect/refund_initiate" in out
 
@@ -321,7 +321,7 @@ def test_playbook_check_against_the_model_intents(tmp_path: Path, capsys, monkey
     (version / "labels.json").write_text(json.dumps({"intents": [*default_intents(), "out_of_scope"]}))
     monkeypatch.setenv("INFOGAP_MODEL_REPOSITORY", str(repository))
     assert cli_main(["playbook", "check", "--intents-from-model"]) == 0
-    assert "covers every one of the 27 intents of infogap_text/3" in capsys.readouterr().out
+    assert "covers every one of the 32 intents of infogap_text/3" in capsys.readouterr().out
 
     others = [i for i in default_intents() if i != "review"]
     (version / "labels.json").write_text(json.dumps({"intents": [*others, "gift_wrap"]}))

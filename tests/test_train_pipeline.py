@@ -72,7 +72,7 @@ def test_the_benchmark_command_is_the_same_pipeline(reduced_clinc, tmp_path):
     metrics = tmp_path / "metrics.json"
     _run("train", "clinc150", *REDUCED, *TRAINING, "--repository", str(tmp_path), "--metrics-out", str(metrics))
     direct = json.loads(metrics.read_text())
-    assert direct["metrics"]["test_int8"] == via_files["metrics"]["test_int8"]
+    assert direct["metrics"]["test"] == via_files["metrics"]["test"]
     assert direct["out_of_scope"] == via_files["out_of_scope"]
 
 
@@ -92,7 +92,7 @@ def test_reduced_clinc150_run_reports_every_metric(reduced_clinc):
     assert all(c["validation_in_scope_accuracy"] >= top - 0.005 - 1e-4 for c in compared.values())
     # out-of-scope examples: the training split's teach the encoder, the validation split's set the threshold
     assert metrics["data"]["oos_training_examples"] == 16 and metrics["data"]["held_out_oos_examples"] == 16
-    test = metrics["metrics"]["test_int8"]
+    test = metrics["metrics"]["test"]
     assert test["intent_accuracy"] > 0.7  # six intents, 16 examples each, 3 epochs
     rule = test["with_out_of_scope_rule"]
     assert rule["oos_examples"] == 16 and rule["oos_recall"] > 0.0  # outlier exposure + threshold reject some
@@ -118,10 +118,10 @@ def test_a_feedback_file_trains_the_aspect_and_sentiment_heads(reduced_clinc, tm
     assert labels["aspects"] == list(ASPECTS)
     assert summary["data"]["feedback_train_examples"] + summary["data"]["feedback_held_out_examples"] == 200
     report = summary["metrics"]["feedback"]
-    for part in ("held_out_int8", "test_int8"):
+    for part in ("held_out", "test"):
         assert set(report[part]) >= {"sentiment_accuracy", "sentiment_macro_f1", "sentiment_ece", "aspect_macro_f1",
                                      "aspect_micro_f1", "aspect_ece", "aspect_f1"}
-    assert report["test_int8"]["examples"] == 93 and 0.0 <= report["test_int8"]["aspect_ece"] < 0.5
+    assert report["test"]["examples"] == 93 and 0.0 <= report["test"]["aspect_ece"] < 0.5
     # Missing the training file for a test file is refused before any training.
     refused = subprocess.run([INFOGAP, "train", "intents", "--train", str(files / "train.jsonl"), "--feedback-test",
                               str(tmp_path / "fb_test.jsonl")], capture_output=True, text=True, timeout=120)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infogap_server.models.repository import TextModelInfo, model_file, resolve_version
+from infogap_server.models.repository import CARD_FILE, TextModelInfo, model_file, resolve_version, version_dir
 from infogap_server.models.tensors import ASPECTS, TEXT_INPUTS, TEXT_OUTPUTS
 from infogap_server.server_process import ServerProcess
 from infogap_server.services.text_model import pad_batch, plan_runs
@@ -171,8 +171,10 @@ def _spinning_sessions(path: str, settings: Settings) -> list:
         sessions.append(ort.InferenceSession(path, options, providers=["CPUExecutionProvider"]))
     return sessions
 
-def model_alone(settings: Settings, texts: list[str], batch_sizes: tuple[int, ...], seconds_each: float) -> dict:
-    """ONNX Runtime throughput on pre-tokenized batches of the same messages, per batch size."""
+def model_alone(settings: Settings, texts: list[str], batch_sizes: tuple[int, ...], seconds_each: float,
+                path: Path | None = None) -> dict:
+    """ONNX Runtime throughput on pre-tokenized batches of the same messages, per batch size (of the served
+    model file, or of ``path``: another precision of the same version)."""
     from tokenizers import Tokenizer
 
     version = resolve_version(settings.model_repository, settings.text_model, settings.text_model_version)
@@ -180,7 +182,7 @@ def model_alone(settings: Settings, texts: list[str], batch_sizes: tuple[int, ..
     tok = Tokenizer.from_file(str(info.tokenizer_path))
     tok.enable_truncation(max_length=min(settings.max_sequence_tokens, info.max_sequence_tokens))
     tok.no_padding()
-    path = str(model_file(settings.model_repository, settings.text_model, version))
+    path = str(path or model_file(settings.model_repository, settings.text_model, version))
     sessions = _spinning_sessions(path, settings)
     overhead = settings.run_overhead_tokens
     rng = random.Random(1)
@@ -207,6 +209,34 @@ def model_alone(settings: Settings, texts: list[str], batch_sizes: tuple[int, ..
                 rate = round(done * size / (time.perf_counter() - started), 1)
                 results[kind][size] = max(results[kind].get(size, 0.0), rate)
     return results
+
+
+def quantization_speed(settings: Settings, texts: list[str], seconds_each: float) -> dict:
+    """Model-alone throughput of the served version in fp32 and in int8 (the build keeps both beside the model
+    repository), with what the build measured of their accuracy: the speed int8 would buy, and what it costs."""
+    from infogap_server.training.build import fp32_path
+
+    version = resolve_version(settings.model_repository, settings.text_model, settings.text_model_version)
+    card = json.loads((version_dir(settings.model_repository, settings.text_model, version) / CARD_FILE)
+                      .read_text(encoding="utf-8"))
+    folder = fp32_path(settings.model_repository, version, settings.text_model).parent
+    files = {"fp32": folder / "model.fp32.onnx", "int8": folder / "model.int8.onnx"}
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        print(f"quantization: skipped, the build's files are missing: {', '.join(missing)}", flush=True)
+        return {"skipped": f"missing {', '.join(missing)}"}
+    speed = {name: model_alone(settings, texts, (1, 32), seconds_each, path)["length_aware"]
+             for name, path in files.items()}
+    quant = card.get("quantization", {})
+    report = {"served": quant.get("served", "int8"), "why": quant.get("why"),
+              "sequences_per_s": speed,
+              "int8_speedup": {b: round(speed["int8"][b] / speed["fp32"][b], 2) for b in speed["fp32"]},
+              "validation_top1_fp32": quant.get("fp32"), "int8_candidates": quant.get("candidates")}
+    for b, ratio in report["int8_speedup"].items():
+        print(f"q. batch {b}: fp32 {speed['fp32'][b]} seq/s, int8 {speed['int8'][b]} seq/s: int8/fp32 {ratio}x",
+              flush=True)
+    print(f"q. serves {report['served']}: {report['why']}", flush=True)
+    return report
 
 
 class GatewayProcess(ServerProcess):
@@ -394,6 +424,9 @@ async def run(args) -> dict:
         for k, rates in per_batch.items():
             print(f"a. model alone, {k} batches (ONNX Runtime seq/s by batch size): {rates}", flush=True)
         print(f"a. model alone: best {per_batch[kind][best]} seq/s ({kind}, batch {best})", flush=True)
+
+    if "quantization" in paths:  # the served version's fp32 and int8 files, same messages, same run
+        report["quantization"] = quantization_speed(settings, texts, args.model_seconds)
 
     async def triton_batches_around(client, measure):
         """Run ``measure()``; return its result and the batch sizes Triton formed meanwhile."""

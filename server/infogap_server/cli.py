@@ -32,7 +32,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_models_build(args: argparse.Namespace) -> int:
     from infogap_server.logs import configure_logging
-    from infogap_server.models.repository import predates_aspects, versions
+    from infogap_server.models.repository import outdated_text_model, versions
     from infogap_server.settings import Settings
 
     configure_logging("INFO")
@@ -48,9 +48,13 @@ def _cmd_models_build(args: argparse.Namespace) -> int:
     build_text = args.model in ("all", "text")
     build_behaviour = args.model in ("all", "behaviour") and bool(settings.behaviour_model)
     if args.if_missing:
-        outdated = build_text and predates_aspects(repository, settings.text_model)
+        from infogap_server.training.build import DEFAULT_OOS_LABEL, DEFAULT_TRAIN, read_corpus
+
+        corpus_intents = sorted({e.intent for e in read_corpus(DEFAULT_TRAIN)} - {DEFAULT_OOS_LABEL})
+        reason = build_text and outdated_text_model(repository, settings.text_model, corpus_intents)
+        outdated = bool(reason)
         if outdated:
-            print(f"{settings.text_model} in {repository} predates the aspect head; building a newer version")
+            print(f"{settings.text_model} in {repository}: {reason}; building a newer version")
         for name, wanted in ((settings.text_model, build_text and not outdated),
                              (settings.behaviour_model, build_behaviour)):
             if wanted and versions(repository, name):
@@ -76,9 +80,11 @@ def _cmd_models_build(args: argparse.Namespace) -> int:
     card = json.loads((target / "model_card.json").read_text())
     m = card["metrics"]
     print(f"built {target} ({time.perf_counter() - started:.0f}s for the whole build)")
-    print(f"held-out ({m['held_out_int8']['examples']} messages, int8): intent accuracy "
-          f"{m['held_out_int8']['intent_accuracy']:.3f}, ECE {m['held_out_int8']['intent_ece']:.4f}, "
-          f"sentiment accuracy {m['held_out_int8']['sentiment_accuracy']:.3f}")
+    precision = m["served_precision"]
+    print(f"serves {precision}: {card['quantization']['why']}")
+    print(f"held-out ({m['held_out']['examples']} messages, {precision}): intent accuracy "
+          f"{m['held_out']['intent_accuracy']:.3f}, ECE {m['held_out']['intent_ece']:.4f}, "
+          f"sentiment accuracy {m['held_out']['sentiment_accuracy']:.3f}")
     if args.tensorrt:
         from infogap_server.training.build import fp32_path
         from infogap_server.training.tensorrt import build_tensorrt_model
@@ -86,16 +92,21 @@ def _cmd_models_build(args: argparse.Namespace) -> int:
         version = int(target.name)
         trt_dir = build_tensorrt_model(repository, fp32_path(repository, version), version)
         print(f"built TensorRT engine {trt_dir / 'model.plan'}")
-    if m.get("test_int8"):
-        t = m["test_int8"]
-        print(f"hand-written test set ({t['examples']} messages, int8): intent accuracy {t['intent_accuracy']:.3f}, "
-              f"ECE {t['intent_ece']:.4f}, sentiment accuracy {t['sentiment_accuracy']:.3f}")
-    f = m.get("feedback", {}).get("test_int8")
+    if m.get("test"):
+        t = m["test"]
+        print(f"hand-written test set ({t['examples']} messages, {precision}): intent accuracy "
+              f"{t['intent_accuracy']:.3f}, ECE {t['intent_ece']:.4f}, "
+              f"sentiment accuracy {t['sentiment_accuracy']:.3f}")
+    f = m.get("feedback", {}).get("test")
     if f:
-        print(f"feedback test set ({f['examples']} texts, int8): sentiment accuracy {f['sentiment_accuracy']:.3f}, "
+        print(f"feedback test set ({f['examples']} texts, {precision}): sentiment accuracy "
+              f"{f['sentiment_accuracy']:.3f}, "
               f"macro-F1 {f['sentiment_macro_f1']:.3f}, ECE {f['sentiment_ece']:.4f}; aspects macro-F1 "
               f"{f['aspect_macro_f1']:.3f}, micro-F1 {f['aspect_micro_f1']:.3f}, exact set "
               f"{f['aspect_exact_set_accuracy']:.3f}, ECE {f['aspect_ece']:.4f}")
+    if card.get("checklist"):
+        print("CheckList failure rates: " + ", ".join(f"{k} {v['failure_rate']:.2%}"
+                                                     for k, v in card["checklist"]["by_type"].items()))
     return 0
 
 
@@ -127,6 +138,28 @@ def _cmd_triton(args: argparse.Namespace) -> int:
     finally:
         triton.close()
     return 0
+
+
+def _cmd_checklist(args: argparse.Namespace) -> int:
+    from infogap_server.models.repository import version_dir, versions
+    from infogap_server.settings import Settings
+    from infogap_server.training import checklist
+
+    settings = Settings()
+    repository = Path(args.repository) if args.repository else settings.model_repository
+    model = args.model or settings.text_model
+    present = versions(repository, model)
+    if not present:
+        print(f"error: no version of {model} in {repository} (make models)", file=sys.stderr)
+        return 2
+    try:
+        suite = checklist.load_suite(Path(args.suite) if args.suite else checklist.SUITE_PATH)
+    except checklist.SuiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = checklist.run(suite, checklist.onnx_predictor(version_dir(repository, model, args.version or present[-1])))
+    print(json.dumps(report, indent=2) if args.json else checklist.format_report(report, args.show_failures))
+    return 1 if args.check and not report["met"] else 0
 
 
 def _cmd_identify(args: argparse.Namespace) -> int:
@@ -545,6 +578,18 @@ def main(argv: list[str] | None = None) -> int:
                        help="also build a TensorRT FP16 engine (model infogap_text_trt); needs TensorRT and a GPU")
     build.set_defaults(func=_cmd_models_build)
 
+    checklist = sub.add_parser(
+        "checklist", help="behavioural tests of the text model (CheckList: minimum functionality, invariance, "
+        "directional), failure rates per type")
+    checklist.add_argument("--repository", help="model repository (default INFOGAP_MODEL_REPOSITORY)")
+    checklist.add_argument("--model", help="text model name (default INFOGAP_TEXT_MODEL)")
+    checklist.add_argument("--version", type=int, help="version (default: the newest)")
+    checklist.add_argument("--suite", help="suite file (default: the shipped training/data/checklist_v1.yaml)")
+    checklist.add_argument("--show-failures", type=int, default=20, help="failing cases to print (default 20)")
+    checklist.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    checklist.add_argument("--check", action="store_true", help="exit 1 when a failure rate is above its target")
+    checklist.set_defaults(func=_cmd_checklist)
+
     triton = sub.add_parser("triton", help="run the bundled Triton Inference Server on the model repository")
     triton.add_argument("--repository", help="model repository (default INFOGAP_MODEL_REPOSITORY)")
     triton.add_argument("--grpc-port", type=int, default=8001, help="Triton gRPC port")
@@ -562,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="measure throughput and latency: model alone, gateway, Triton (one run)")
     bench.add_argument("--paths",
                        default="patterns,model,embedded,overload,workers,noop,store,insights,alerts,behaviour,"
-                       "recommend-speed,open-bandit,recommend-sim,session-load,session-sim,triton",
+                       "recommend-speed,open-bandit,recommend-sim,session-load,session-sim,quantization,triton",
                        help="comma list of patterns, model, embedded, overload, workers, noop, store, insights "
                        "(GetInsights over 100,000 feedback rows), alerts (WatchAlerts' rule: delay to a planted "
                        "spike, false alerts per 10,000 steady rows), behaviour, recommend-speed (Recommend p50/p99 "
@@ -570,7 +615,9 @@ def main(argv: list[str] | None = None) -> int:
                        "Bandit Dataset sample), recommend-sim (a SIMULATION: the learned plan ranking against the "
                        "prior and random on synthetic customers), session-load (TrackSession: --sessions concurrent "
                        "streams on one gateway, events/s, p50/p99, memory), session-sim (a SIMULATION: the learned "
-                       "next best action against the playbook and random on synthetic sessions), triton")
+                       "next best action against the playbook and random on synthetic sessions), quantization (the "
+                       "served version's fp32 and int8 files alone, seq/s at batch 1 and 32, with the build's accuracy "
+                       "figures), triton")
     bench.add_argument("--alerts-grid", action="store_true",
                        help="with the alerts path, also the trade-off over a grid of windows and levels")
     bench.add_argument("--concurrency", type=int, default=32, help="closed-loop concurrent callers")

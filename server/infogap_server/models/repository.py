@@ -133,41 +133,62 @@ def write_config(repository: Path, model: str, text: str) -> Path:
     return path
 
 
-def write_or_check_text_config(repository: Path, model: str, n_intents: int) -> None:
-    """A new text model gets a config.pbtxt; an existing one must declare this model's number of intents."""
+def write_or_check_text_config(repository: Path, model: str, n_intents: int, *, new_taxonomy: bool = False) -> None:
+    """A new text model gets a config.pbtxt; an existing one must declare this model's number of intents, unless
+    the build brings a ``new_taxonomy`` (the default model's intents grew): then :func:`bring_text_config_forward`
+    declares the new number once the new version is in place, and until then the old version still loads."""
     path = repository / model / CONFIG_FILE
     if not path.is_file():
         write_config(repository, model, text_model_config(model, n_intents))
         return
     declared = ModelConfig.read(repository, model).output_dims.get(INTENT_LOGITS)
-    if declared != (n_intents,):
+    if declared != (n_intents,) and not new_taxonomy:
         raise ValueError(f"{path} declares {INTENT_LOGITS} {declared}, but the model has {n_intents} intents")
 
 
-def add_aspect_output(repository: Path, model: str) -> bool:
-    """Declare the aspect output in a configuration written before the aspect head (True when it had to). A build
-    calls it once its new version is in place: until then the old version, without that output, still loads."""
+def bring_text_config_forward(repository: Path, model: str, n_intents: int) -> list[str]:
+    """Make a configuration written by an older build declare what the newest version serves: the aspect output
+    (added with the aspect head) and this number of intents. A build calls it once its new version is in place;
+    until then the old version, which the old configuration describes, still loads. Returns what changed."""
     path = repository / model / CONFIG_FILE
-    if ASPECT_LOGITS in ModelConfig.read(repository, model).outputs:
-        return False
     parsed = text_format.Parse(path.read_text(encoding="utf-8"), model_config_pb2.ModelConfig())
-    parsed.output.add(name=ASPECT_LOGITS, data_type=model_config_pb2.TYPE_FP32, dims=[len(ASPECTS)])
-    text = "# Aspect output added by infogap models build.\n" + text_format.MessageToString(parsed)
-    write_config(repository, model, text)
-    return True
+    changes = []
+    if ASPECT_LOGITS not in [o.name for o in parsed.output]:
+        parsed.output.add(name=ASPECT_LOGITS, data_type=model_config_pb2.TYPE_FP32, dims=[len(ASPECTS)])
+        changes.append("aspect output added")
+    for output in parsed.output:
+        if output.name == INTENT_LOGITS and list(output.dims) != [n_intents]:
+            changes.append(f"{INTENT_LOGITS} {list(output.dims)} -> [{n_intents}]")
+            del output.dims[:]
+            output.dims.append(n_intents)
+    if changes:
+        header = f"# Brought forward by infogap models build: {'; '.join(changes)}.\n"
+        text = header + text_format.MessageToString(parsed)
+        write_config(repository, model, text)
+    return changes
 
 
-def predates_aspects(repository: Path, model: str) -> bool:
-    """Whether the newest version of a text model was built before the aspect head (its labels.json lists no
-    aspects): ``models build --if-missing`` builds a newer one, since the configuration now declares that output."""
+def outdated_text_model(repository: Path, model: str, intents: list[str]) -> str | None:
+    """Why the newest version of the default text model should be rebuilt by ``models build --if-missing``, or
+    None: it predates the aspect head (its labels.json lists no aspects), or it was built from the default corpus
+    when that had other intents than ``intents`` (the corpus's now). A model trained on other data is kept."""
     present = versions(repository, model)
     if not present:
-        return False
+        return None
+    folder = version_dir(repository, model, present[-1])
     try:
-        labels = json.loads((version_dir(repository, model, present[-1]) / LABELS_FILE).read_text(encoding="utf-8"))
+        labels = json.loads((folder / LABELS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False  # unreadable: serving reports it; a build would not mend it
-    return "aspects" not in labels
+        return None  # unreadable: serving reports it; a build would not mend it
+    if "aspects" not in labels:
+        return "it predates the aspect head"
+    try:
+        sources = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))["data"]["sources"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if sources.get("train") == "intents_en_train.tsv" and sorted(labels.get("intents", [])) != sorted(intents):
+        return f"it was built on {len(labels.get('intents', []))} intents; the default corpus now has {len(intents)}"
+    return None
 
 
 def version_dir(repository: Path, model: str, version: int) -> Path:

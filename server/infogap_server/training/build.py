@@ -33,7 +33,7 @@ from infogap_server.models.repository import (
     LABELS_FILE,
     MODEL_FILE,
     TOKENIZER_FILE,
-    add_aspect_output,
+    bring_text_config_forward,
     version_dir,
     versions,
     write_or_check_text_config,
@@ -47,6 +47,7 @@ from infogap_server.models.tensors import (
     TEXT_OUTPUTS,
 )
 from infogap_server.training import oos
+from infogap_server.training.augment import augment
 from infogap_server.training.data import ASPECTS, SENTIMENTS, Example, FeedbackExample, read_feedback, read_labelled
 from infogap_server.training.quantize import batch_invariance, quantize_for_serving
 
@@ -55,6 +56,8 @@ log = logging.getLogger("infogap.build")
 DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_TRAIN = DATA_DIR / "intents_en_train.tsv"
 DEFAULT_TEST = DATA_DIR / "intents_en_test.tsv"
+#: Hand-written development set, in other wording than the training corpus: it calibrates (training/data).
+DEFAULT_DEV = DATA_DIR / "intents_en_dev.tsv"
 DEFAULT_FEEDBACK_TRAIN = DATA_DIR / "feedback_train.jsonl"
 DEFAULT_FEEDBACK_TEST = DATA_DIR / "feedback_test.jsonl"
 MODEL_NAME = "infogap_text"
@@ -84,6 +87,9 @@ class Recipe:
     # Feedback texts held out to calibrate the sentiment and aspect heads and to report them.
     feedback_holdout_fraction: float = 0.15
     dropout: float = 0.1
+    # Each epoch this share of the training messages is rewritten on the fly with typos, or wrapped in feeling,
+    # courtesy or context (training/augment.py): the need stays when the wording around it moves.
+    augment_probability: float = 0.3
     max_sequence_tokens: int = 64
     holdout_fraction: float = 0.15
     out_of_scope_quantile: float = 0.02
@@ -204,6 +210,53 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, binary: bool = Fa
         return float(log_t.exp().item())
     # Bounded: a head whose logits barely move (hardly trained) would otherwise get an absurd temperature.
     return float(min(5.0, max(0.2, log_t.exp().item())))
+
+
+def fit_class_temperatures(logits: np.ndarray, labels: np.ndarray, prior: float, strength: float = 1.0) -> np.ndarray:
+    """One temperature per intent (each logit column divided by its own), fitted by the held-out negative
+    log-likelihood with an L2 pull of every log temperature towards ``log(prior)`` (few examples per intent)."""
+    import torch
+
+    log_t = torch.full((logits.shape[1],), math.log(prior), requires_grad=True)
+    x = torch.from_numpy(logits.astype(np.float32))
+    y = torch.from_numpy(labels.astype(np.int64))
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(x / log_t.exp(), y) + strength * (
+            (log_t - math.log(prior)) ** 2).mean()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return log_t.detach().exp().numpy()
+
+
+def compare_calibrations(fit_sets: dict, eval_sets: dict) -> dict:
+    """Calibration methods side by side: a temperature fitted on each fit set (and on all of them together), and
+    per-intent temperatures on the development set; for each, the top-1 accuracy and ECE on every evaluation set.
+    Sets are ``name: (uncalibrated logits, labels)`` or None when absent. Only the build's own choice (made
+    beforehand) serves; the rest is measured for the model card."""
+    fit_sets = {k: v for k, v in fit_sets.items() if v is not None and len(v[1])}
+    eval_sets = {k: v for k, v in eval_sets.items() if v is not None and len(v[1])}
+    temperatures = {name: fit_temperature(*pair) for name, pair in fit_sets.items()}
+    if len(fit_sets) > 1:
+        temperatures["+".join(fit_sets)] = fit_temperature(np.concatenate([p[0] for p in fit_sets.values()]),
+                                                           np.concatenate([p[1] for p in fit_sets.values()]))
+    methods: dict[str, np.ndarray | float] = {f"temperature on {k}": t for k, t in temperatures.items()}
+    methods["none"] = 1.0
+    if "dev" in fit_sets:
+        methods["per-intent temperature on dev"] = fit_class_temperatures(*fit_sets["dev"], temperatures["dev"])
+    report = {}
+    for method, t in methods.items():
+        row = {}
+        for name, (logits, labels) in eval_sets.items():
+            probs = oos.softmax(logits / t)
+            row[name] = {"top1": round(float((probs.argmax(1) == labels).mean()), 4),
+                         "ece": round(expected_calibration_error(probs, labels), 4)}
+        report[method] = row
+    return {"temperatures": {k: round(float(v), 4) for k, v in temperatures.items()}, "methods": report}
 
 
 def binary_calibration_error(probs: np.ndarray, targets: np.ndarray, bins: int = 15) -> float:
@@ -382,6 +435,7 @@ def build_default_model(
     version: int | None = None,
     train_path: Path = DEFAULT_TRAIN,
     test_path: Path | None = DEFAULT_TEST,
+    dev_path: Path | None = DEFAULT_DEV,
     feedback_path: Path | None = DEFAULT_FEEDBACK_TRAIN,
     feedback_test_path: Path | None = DEFAULT_FEEDBACK_TEST,
     recipe: Recipe = Recipe(),
@@ -389,12 +443,15 @@ def build_default_model(
 ) -> Path:
     """The default model from the project's own corpora (intents, feedback); returns its version folder."""
     test = read_corpus(test_path) if test_path is not None and test_path.is_file() else None
+    dev = read_corpus(dev_path) if dev_path is not None and dev_path.is_file() else None
     feedback = read_feedback(feedback_path) if feedback_path is not None else None
     feedback_test = (read_feedback(feedback_test_path)
                      if feedback_test_path is not None and feedback_test_path.is_file() else None)
-    return train_intent_model(
+    target = train_intent_model(
         read_corpus(train_path),
         repository=repository,
+        new_taxonomy=True,  # the default model follows its corpus's intents
+        dev_examples=dev,
         test_examples=test,
         feedback_examples=feedback,
         feedback_test_examples=feedback_test,
@@ -402,10 +459,21 @@ def build_default_model(
         version=version,
         recipe=recipe,
         threads=threads,
-        sources={"train": train_path.name, "test": test_path.name if test else None,
+        sources={"train": train_path.name, "dev": dev_path.name if dev else None,
+                 "test": test_path.name if test else None,
                  "feedback_train": feedback_path.name if feedback else None,
                  "feedback_test": feedback_test_path.name if feedback_test else None},
     )
+    # The behavioural suite on the model as served, recorded in its card (the test suite runs it as well).
+    from infogap_server.training import checklist
+
+    report = checklist.run(checklist.load_suite(), checklist.onnx_predictor(target))
+    card_path = target / CARD_FILE
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card["checklist"] = checklist.summary(report)
+    card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    log.info("CheckList: %s", {k: v["failure_rate"] for k, v in report["by_type"].items()})
+    return target
 
 
 def train_intent_model(
@@ -413,6 +481,7 @@ def train_intent_model(
     *,
     repository: Path,
     valid_examples: list[Example] | None = None,
+    dev_examples: list[Example] | None = None,
     test_examples: list[Example] | None = None,
     feedback_examples: list[FeedbackExample] | None = None,
     feedback_test_examples: list[FeedbackExample] | None = None,
@@ -423,14 +492,19 @@ def train_intent_model(
     threads: int | None = None,
     sources: dict | None = None,
     progress: bool = False,
+    new_taxonomy: bool = False,
 ) -> Path:
     """Train, calibrate, choose the out-of-scope rule, export, quantize and write ``<repository>/<name>/<version>``.
 
     Examples labelled ``oos_label`` are out of scope: they are never a class; training ones teach the encoder
     (outlier exposure) and validation ones choose the out-of-scope rule (see :func:`split_out_of_scope`), test
-    ones measure it. Without ``valid_examples`` a stratified part of the training data is held out. The
+    ones measure it. Without ``valid_examples`` a stratified part of the training data is held out.
+    ``dev_examples``, a hand-written development set in other wording than the training data, fit the
+    temperature (confidence for wording the training data does not show, where the held-out split is too like
+    training to calibrate it) and join the validation data that choose the out-of-scope rule and check int8. The
     sentiment head is trained when every training example has a sentiment, or when feedback examples are given;
     the aspect head only with feedback examples (a part of them is held out to calibrate both heads).
+    ``new_taxonomy`` lets the intents differ from those an existing configuration of ``name`` declares.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -458,6 +532,11 @@ def train_intent_model(
         held = [e for e in valid_examples if not is_oos(e)]
         valid_oos = [e for e in valid_examples if is_oos(e)]
     oos_fit, held_oos = split_out_of_scope(oos_train, valid_oos, recipe)
+    dev = [e for e in (dev_examples or []) if not is_oos(e)]
+    dev_oos = [e for e in (dev_examples or []) if is_oos(e)]
+    unknown = sorted({e.intent for e in dev} - set(intents))
+    if unknown:
+        raise ValueError(f"development-set labels not in the training data: {', '.join(unknown[:10])}")
     unknown = sorted({e.intent for e in held} - set(intents))
     if unknown:
         raise ValueError(f"validation labels not in the training data: {', '.join(unknown[:10])}")
@@ -500,6 +579,7 @@ def train_intent_model(
     oos_texts = [e.text for e in oos_fit] if recipe.oos_loss_weight > 0 else []
     lengths = np.array([sum(e.attention_mask) for e in tokenize.tok.encode_batch(texts)])
     rng = np.random.default_rng(recipe.seed)
+    augment_rng = random.Random(recipe.seed)
     feedback_texts = [e.text for e in feedback]
     feedback_sent = np.array([SENTIMENTS.index(e.sentiment) for e in feedback], dtype=np.int64)
     feedback_aspects = aspect_targets(feedback)
@@ -519,7 +599,10 @@ def train_intent_model(
         running = 0.0
         for step, idx in enumerate(length_batches(lengths, recipe.batch_size, recipe.length_bucket_batches, rng)):
             extra = [oos_texts[i] for i in rng.integers(len(oos_texts), size=recipe.oos_per_batch)] if oos_texts else []
-            ids, mask = tokenize([texts[i] for i in idx] + extra)
+            batch = [(texts[i], train[i].sentiment) for i in idx]
+            batch = [augment(t, snt, augment_rng) if augment_rng.random() < recipe.augment_probability else (t, snt)
+                     for t, snt in batch]
+            ids, mask = tokenize([t for t, _ in batch] + extra)
             intent_logits, sentiment_logits, _, _ = model(torch.from_numpy(ids), torch.from_numpy(mask))
             n = len(idx)
             loss = intent_loss(intent_logits[:n], torch.from_numpy(y_intent[idx]))
@@ -529,8 +612,9 @@ def train_intent_model(
                 uniform_ce = (torch.logsumexp(outliers, dim=1) - outliers.mean(dim=1)).mean()
                 loss = loss + recipe.oos_loss_weight * uniform_ce
             if y_sent is not None:
+                batch_sent = np.array([SENTIMENTS.index(snt) for _, snt in batch])
                 loss = loss + recipe.sentiment_loss_weight * sentiment_loss(
-                    sentiment_logits[:n], torch.from_numpy(y_sent[idx])
+                    sentiment_logits[:n], torch.from_numpy(batch_sent)
                 )
             if feedback_texts:  # a second batch, of feedback texts, on the same weights
                 if not feedback_queue:
@@ -564,9 +648,21 @@ def train_intent_model(
         held_pred = _predict_torch(model, tokenize, held_texts)
     held_intent, held_sent = held_pred[0], held_pred[1]
     before = _metrics(held_intent, held_sent, held, intents)
-    temperature = fit_temperature(held_intent, y_held)
+    dev_texts = [e.text for e in dev]
+    y_dev = np.array([intents.index(e.intent) for e in dev], dtype=np.int64)
+    dev_intent = _predict_torch(model, tokenize, dev_texts)[0] if dev else None
+    test_in_scope = [e for e in test if e.intent in intents]
+    test_intent = _predict_torch(model, tokenize, [e.text for e in test_in_scope])[0] if test_in_scope else None
+    calibration_report = compare_calibrations(
+        {"held_out": (held_intent, y_held), "dev": (dev_intent, y_dev) if dev else None},
+        {"held_out": (held_intent, y_held), "dev": (dev_intent, y_dev) if dev else None,
+         "test": (test_intent, np.array([intents.index(e.intent) for e in test_in_scope])) if test_in_scope
+         else None})
+    calibrated_on = "dev" if dev else "held_out"  # decided beforehand: the set whose wording is not training's
+    temperature = calibration_report["temperatures"][calibrated_on]
     model.inv_temperature.fill_(1.0 / temperature)
-    log.info("temperature %.3f (held-out ECE before %.4f)", temperature, before["intent_ece"])
+    log.info("temperature %.3f fitted on %s (held-out ECE before %.4f)", temperature, calibrated_on,
+             before["intent_ece"])
     # The sentiment head's temperature from every held-out text with a sentiment; the aspect head's from the
     # held-out feedback.
     feedback_held_texts = [e.text for e in feedback_held]
@@ -593,7 +689,7 @@ def train_intent_model(
              aspect_temperature, aspect_threshold)
 
     (repository / name).mkdir(parents=True, exist_ok=True)
-    write_or_check_text_config(repository, name, len(intents))  # before hours of work, not after
+    write_or_check_text_config(repository, name, len(intents), new_taxonomy=new_taxonomy)  # before hours of work
     # Built beside its final place, then renamed: a version folder appears whole or not at all.
     with tempfile.TemporaryDirectory(prefix=".build-", dir=repository / name) as tmp:
         tmpdir = Path(tmp)
@@ -618,50 +714,71 @@ def train_intent_model(
         export_error = float(np.abs(torch_out[0] - fp32_out[0]).max())
         held_fp32 = _metrics(fp32_out[0], fp32_out[1], held, intents)
 
-        int8 = tmpdir / MODEL_FILE
+        int8 = tmpdir / "model.int8.onnx"
         # Activation ranges from in-scope and out-of-scope text and feedback alike: every head reads them.
         calibration = ([e.text for e in train][:: max(1, len(train) // 256)] + [e.text for e in oos_fit][:32]
                        + feedback_texts[:: max(1, len(feedback_texts) // 64)])
-        quantization = quantize_for_serving(
-            fp32,
-            int8,
-            tokenize,
-            calibration,
-            evaluate=lambda path: _metrics(*_predict_onnx(path, tokenize, held_texts)[:2], held, intents)[
-                "intent_accuracy"
-            ],
-            fp32_accuracy=held_fp32["intent_accuracy"],
-        )
-        int8_session = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"])
+        # Every validation set the build reports, as top-1 accuracies, and the embedding's agreement with fp32.
+        checks = [("held_out_intent", held_texts, y_held, 0)]
+        if dev:
+            checks.append(("dev_intent", dev_texts, y_dev, 0))
+        if has_sentiment:
+            checks.append(("held_out_sentiment", held_texts, np.array([SENTIMENTS.index(e.sentiment) for e in held]),
+                           1))
+        if feedback_held:
+            checks.append(("feedback_held_out_sentiment", [e.text for e in feedback_held],
+                           np.array([SENTIMENTS.index(e.sentiment) for e in feedback_held]), 1))
+        fp32_embedding = fp32_out[2]
+
+        def validation_figures(path: Path) -> dict[str, float]:
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            figures = {}
+            for key, check_texts, labels, output in checks:
+                figures[key] = float((_predict_onnx(session, tokenize, check_texts)[output].argmax(1) == labels).mean())
+            embedding = _predict_onnx(session, tokenize, held_texts)[2]
+            figures["embedding_cosine"] = float(np.mean(np.sum(embedding * fp32_embedding, axis=1)))
+            return figures
+
+        quantization = quantize_for_serving(fp32, int8, tokenize, calibration, evaluate=validation_figures,
+                                            reference=validation_figures(fp32))
+        served_path = int8 if quantization["served"] == "int8" else fp32
+        served_session = ort.InferenceSession(str(served_path), providers=["CPUExecutionProvider"])
         feedback_report: dict = {}
         if feedback_held:
             fp32_fb = _predict_onnx(fp32, tokenize, feedback_held_texts)
-            int8_fb = _predict_onnx(int8_session, tokenize, feedback_held_texts)
+            served_fb = _predict_onnx(served_session, tokenize, feedback_held_texts)
             feedback_report["held_out_before_calibration"] = feedback_before
             feedback_report["held_out_fp32"] = feedback_metrics(fp32_fb[1], fp32_fb[3], feedback_held,
                                                                 aspect_threshold)
-            feedback_report["held_out_int8"] = feedback_metrics(int8_fb[1], int8_fb[3], feedback_held,
+            feedback_report["held_out"] = feedback_metrics(served_fb[1], served_fb[3], feedback_held,
                                                                 aspect_threshold)
             if feedback_test:
                 fp32_fb = _predict_onnx(fp32, tokenize, [e.text for e in feedback_test])
-                int8_fb = _predict_onnx(int8_session, tokenize, [e.text for e in feedback_test])
+                served_fb = _predict_onnx(served_session, tokenize, [e.text for e in feedback_test])
                 feedback_report["test_fp32"] = feedback_metrics(fp32_fb[1], fp32_fb[3], feedback_test, aspect_threshold)
-                feedback_report["test_int8"] = feedback_metrics(int8_fb[1], int8_fb[3], feedback_test, aspect_threshold)
-                feedback_report["test_int8_at_0.5"] = feedback_metrics(int8_fb[1], int8_fb[3], feedback_test)
-        int8_out = _predict_onnx(int8_session, tokenize, held_texts)
-        int8_cosine = float(np.mean(np.sum(int8_out[2] * torch_out[2], axis=1)))
-        held_metrics = _metrics(int8_out[0], int8_out[1], held, intents)
+                feedback_report["test"] = feedback_metrics(served_fb[1], served_fb[3], feedback_test, aspect_threshold)
+                feedback_report["test_at_0.5"] = feedback_metrics(served_fb[1], served_fb[3], feedback_test)
+        served_out = _predict_onnx(served_session, tokenize, held_texts)
+        served_cosine = float(np.mean(np.sum(served_out[2] * torch_out[2], axis=1)))
+        held_metrics = _metrics(served_out[0], served_out[1], held, intents)
+        dev_metrics = None
+        if dev:
+            dev_out = _predict_onnx(served_session, tokenize, dev_texts)
+            dev_metrics = _metrics(dev_out[0], dev_out[1], dev, intents)
         quantization["batch_invariance_max_abs_prob_diff"] = batch_invariance(
-            lambda texts: oos.softmax(_predict_onnx(int8_session, tokenize, texts)[0]), held_texts[:48]
+            lambda texts: oos.softmax(_predict_onnx(served_session, tokenize, texts)[0]), held_texts[:48]
         )
         # Out of scope: centroids from the training set's embeddings, the rule chosen on held-out data.
-        train_out = _predict_onnx(int8_session, tokenize, texts)
+        train_out = _predict_onnx(served_session, tokenize, texts)
         centroids = oos.class_centroids(train_out[2], y_intent, len(intents))
-        held_all_out = int8_out
-        if held_oos:  # the in-scope part is int8_out already; static int8 scores do not depend on the batch
-            oos_out = _predict_onnx(int8_session, tokenize, [e.text for e in held_oos])
-            held_all_out = [np.concatenate([a, b]) for a, b in zip(int8_out, oos_out, strict=True)]
-        held_labels = np.concatenate([y_held, -np.ones(len(held_oos), dtype=y_held.dtype)])
+        held_all_out = served_out
+        rule_oos = held_oos + dev_oos
+        rule_extra = dev_texts + [e.text for e in rule_oos]
+        if rule_extra:  # the held-out part is served_out already; static int8 scores do not depend on the batch
+            extra_out = _predict_onnx(served_session, tokenize, rule_extra)
+            held_all_out = [np.concatenate([a, b]) for a, b in zip(served_out, extra_out, strict=True)]
+        held_labels = np.concatenate([y_held, y_dev.astype(y_held.dtype),
+                                      -np.ones(len(rule_oos), dtype=y_held.dtype)])
         oos_rule = oos.choose(held_all_out[0], held_all_out[2], held_labels, centroids, recipe.out_of_scope_quantile,
                               recipe.out_of_scope_max_in_scope_loss)
         threshold = oos_rule["threshold"]
@@ -669,7 +786,7 @@ def train_intent_model(
         test_known = [e for e in test if e.intent in intents or is_oos(e)]
         if test_known:
             test_in = [e for e in test_known if not is_oos(e)]
-            test_out = _predict_onnx(int8_session, tokenize, [e.text for e in test_known])
+            test_out = _predict_onnx(served_session, tokenize, [e.text for e in test_known])
             in_rows = np.array([not is_oos(e) for e in test_known])
             test_metrics = _metrics(test_out[0][in_rows], test_out[1][in_rows], test_in, intents) if test_in else {}
             test_labels = np.array([-1 if is_oos(e) else intents.index(e.intent) for e in test_known])
@@ -682,7 +799,7 @@ def train_intent_model(
             version = (present[-1] + 1) if present else 1
         out = tmpdir / "version"
         out.mkdir()
-        shutil.move(str(int8), out / MODEL_FILE)
+        shutil.copy(served_path, out / MODEL_FILE)
         shutil.copy(encoder_dir() / TOKENIZER_FILE, out / TOKENIZER_FILE)
         labels = {
             "intents": intents,
@@ -718,6 +835,8 @@ def train_intent_model(
                 "held_out_examples": len(held),
                 "oos_training_examples": len(oos_fit),
                 "held_out_oos_examples": len(held_oos),
+                "dev_examples": len(dev),
+                "dev_oos_examples": len(dev_oos),
                 "test_examples": len(test_known),
                 "intents": len(intents),
                 "sentiment_labels": has_sentiment,
@@ -728,7 +847,9 @@ def train_intent_model(
             "recipe": asdict(recipe),
             "training_by_epoch": by_epoch,
             "calibration": {
-                "method": "temperature scaling on the held-out split",
+                "method": f"temperature scaling on the {calibrated_on.replace('_', '-')} set",
+            "calibrated_on": calibrated_on,
+            "compared": calibration_report,
                 "temperature": round(temperature, 4),
                 "held_out_ece_before": round(before["intent_ece"], 4),
                 "sentiment_temperature": round(sentiment_temperature, 4),
@@ -737,11 +858,13 @@ def train_intent_model(
             },
             "out_of_scope": oos_rule,
             "metrics": {
-                "held_out_int8": held_metrics,
+                "served_precision": quantization["served"],
+                "held_out": held_metrics,
                 "held_out_fp32": held_fp32,
-                "test_int8": test_metrics,
+                "dev": dev_metrics,
+                "test": test_metrics,
                 "export_max_abs_error_fp32_vs_torch": export_error,
-                "embedding_cosine_int8_vs_torch": int8_cosine,
+                "embedding_cosine_served_vs_torch": served_cosine,
                 "feedback": feedback_report,
             },
             "quantization": quantization,
@@ -751,10 +874,11 @@ def train_intent_model(
         if target.exists():
             shutil.rmtree(target)
         out.rename(target)
-        add_aspect_output(repository, name)  # a configuration from before the aspect head, now that it is served
+        bring_text_config_forward(repository, name, len(intents))  # an older build's configuration, now it serves
         fp32_keep = fp32_path(repository, version, name)
         fp32_keep.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(fp32), fp32_keep)
+        shutil.move(str(int8), fp32_keep.with_name("model.int8.onnx"))  # served or not: benchmarks compare them
     if bar is not None:
         bar.close()
     log.info("wrote %s in %.0fs", target, time.perf_counter() - started)
