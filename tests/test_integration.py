@@ -62,6 +62,22 @@ async def test_clear_messages_get_the_right_intent(real_stub):
     assert wrong == []
 
 
+#: What a new user tried on the model before the goods intents (issue 16): each answered wrongly then.
+FIRST_USE = [
+    ("my order #A12345 never arrived and I'm really angry, I need it by tomorrow!", "track_order"),  # was cancel_order
+    ("my order never arrived", "track_order"),
+    ("the item I received is broken", "damaged_item"),  # was track_order 0.490: no intent for goods
+    ("I can't log in to my account", "recover_password"),  # was switch_account 0.494
+]
+
+
+async def test_the_first_use_messages_get_the_need_the_taxonomy_guide_names(real_stub):
+    _, stub = real_stub
+    answers = [(await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=text), timeout=10)).needs[0].intent
+               for text, _ in FIRST_USE]
+    assert answers == [intent for _, intent in FIRST_USE]
+
+
 async def test_sentiment_and_model_version(real_stub):
     server, stub = real_stub
     angry = await stub.IdentifyNeeds(

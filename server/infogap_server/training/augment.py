@@ -1,10 +1,11 @@
 """Wording noise for training: the same need said with typos, or wrapped in feeling, courtesy or context.
 
-Customers misspell, vent, greet and explain; none of it changes what they need. Each epoch, a share of the
-training messages (``Recipe.augment_probability``) is rewritten on the fly by one of these changes, so the
+Customers misspell, vent, greet and explain; none of it changes what they need. Each epoch, shares of the
+training messages (``Recipe.wrap_probability``, ``Recipe.typo_probability``) are rewritten on the fly, so the
 encoder learns that the need stays when the wording around it moves. The phrases here are written for training
-only: the behavioural suite (``checklist_v1.yaml``) has its own, and a test keeps the two apart. An angry wrapper
-makes the message's sentiment label negative; the others keep it.
+only: the behavioural suite (``checklist_v1.yaml``) has its own, and a test keeps the two apart. Typos are drawn
+independently of the wrapping: a first build with one change per rewritten message left 13% of the suite's typo
+cases flipping the answer. An angry wrapper makes the message's sentiment label negative; the others keep it.
 """
 
 from __future__ import annotations
@@ -65,15 +66,21 @@ def typos(text: str, rng: random.Random) -> str:
     return "".join(chars)
 
 
-def augment(text: str, sentiment: str | None, rng: random.Random) -> tuple[str, str | None]:
-    """The message rewritten by one change drawn at random, with its sentiment label afterwards."""
-    kind = rng.randrange(4)
-    if kind == 0:
-        return typos(text, rng), sentiment
-    if kind == 1:
-        if rng.random() < 0.5:
-            return rng.choice(ANGRY_OPENINGS) + text, "negative" if sentiment is not None else None
-        return text.rstrip() + rng.choice(ANGRY_CLOSINGS), "negative" if sentiment is not None else None
-    if kind == 2:
-        return rng.choice(NEUTRAL_OPENINGS) + text, sentiment
-    return text.rstrip() + rng.choice(NEUTRAL_CLOSINGS), sentiment
+def augment(text: str, sentiment: str | None, rng: random.Random, wrap_probability: float,
+            typo_probability: float) -> tuple[str, str | None]:
+    """The message, wrapped (with ``wrap_probability``: in anger, which makes its sentiment negative, or in
+    courtesy or context) and then given typos (with ``typo_probability``), with its sentiment label afterwards."""
+    if rng.random() < wrap_probability:
+        kind = rng.randrange(4)
+        negative = "negative" if sentiment is not None else None
+        if kind == 0:
+            text, sentiment = rng.choice(ANGRY_OPENINGS) + text, negative
+        elif kind == 1:
+            text, sentiment = text.rstrip() + rng.choice(ANGRY_CLOSINGS), negative
+        elif kind == 2:
+            text = rng.choice(NEUTRAL_OPENINGS) + text
+        else:
+            text = text.rstrip() + rng.choice(NEUTRAL_CLOSINGS)
+    if rng.random() < typo_probability:
+        text = typos(text, rng)
+    return text, sentiment
