@@ -101,3 +101,24 @@ def test_feedback_files_are_read_and_checked(tmp_path):
     good.write_text("\n", encoding="utf-8")
     with pytest.raises(DataError, match="no feedback texts"):
         read_feedback(good)
+
+
+def test_the_default_corpus_and_its_hand_written_sets_are_apart_and_cover_every_intent():
+    """Training, development and test sets of the default model: the same intents, enough of each, and no
+    message in two of them (case and surrounding spaces aside)."""
+    from infogap_server.training.build import DEFAULT_DEV, DEFAULT_TEST, DEFAULT_TRAIN, read_corpus
+
+    sets = {path.name: read_corpus(path) for path in (DEFAULT_TRAIN, DEFAULT_DEV, DEFAULT_TEST)}
+    intents = {name: {e.intent for e in examples} for name, examples in sets.items()}
+    assert len(intents[DEFAULT_TRAIN.name] - {"out_of_scope"}) == 32
+    assert intents[DEFAULT_DEV.name] == intents[DEFAULT_TEST.name] == intents[DEFAULT_TRAIN.name]
+    for intent in {"return_item", "exchange_item", "damaged_item", "wrong_item", "missing_item"}:
+        assert sum(e.intent == intent for e in sets[DEFAULT_TRAIN.name]) >= 100
+        assert sum(e.intent == intent for e in sets[DEFAULT_TEST.name]) >= 8
+    texts = {name: [e.text.strip().lower() for e in examples] for name, examples in sets.items()}
+    for name, items in texts.items():
+        assert len(items) == len(set(items)), f"{name} repeats a message"
+    names = list(texts)
+    for a in range(len(names)):
+        for b in range(a + 1, len(names)):
+            assert not set(texts[names[a]]) & set(texts[names[b]]), f"{names[a]} and {names[b]} share messages"
