@@ -93,6 +93,7 @@ def test_a_default_model_built_on_an_older_taxonomy_is_rebuilt_and_its_configura
     on the old intents, the build may declare the new number, and the configuration follows once it serves. A
     model trained on other data is kept."""
     build_tiny_model(tmp_path)
+    config = tmp_path / "infogap_text" / "config.pbtxt"
     folder = tmp_path / "infogap_text" / "1"
     intents = json.loads((folder / "labels.json").read_text())["intents"]
     card = {"data": {"sources": {"train": "intents_en_train.tsv"}}}
@@ -106,8 +107,9 @@ def test_a_default_model_built_on_an_older_taxonomy_is_rebuilt_and_its_configura
     assert outdated_text_model(tmp_path, "infogap_text", grown) is None  # someone else's model: kept
     write_or_check_text_config(tmp_path, "infogap_text", len(grown), new_taxonomy=True)  # allowed, nothing changes
     assert ModelConfig.read(tmp_path, "infogap_text").output_dims["intent_logits"] == (len(intents),)
-    assert bring_text_config_forward(tmp_path, "infogap_text", len(grown)) == [
-        f"intent_logits [{len(intents)}] -> [{len(grown)}]"]
+    before = config.read_text()
+    assert bring_text_config_forward(tmp_path, "infogap_text", len(grown)) == [f"intent_logits dims -> [{len(grown)}]"]
+    assert config.read_text() == before.replace(f"dims: [ {len(intents)} ]", f"dims: [ {len(grown)} ]", 1)
     assert ModelConfig.read(tmp_path, "infogap_text").output_dims["intent_logits"] == (len(grown),)
 
 

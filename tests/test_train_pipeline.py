@@ -186,3 +186,14 @@ def test_quantization_writes_nothing_in_the_working_directory(tmp_path, monkeypa
     assert Path.cwd() == work and list(work.iterdir()) == []
     assert [p.name for p in out.parent.iterdir()] == ["model.onnx"]
     ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+
+
+def test_int8_serves_only_where_it_costs_nothing_measurable():
+    from infogap_server.training.quantize import int8_passes
+
+    fp32 = {"held_out_intent": 0.9747, "dev_intent": 0.93, "embedding_cosine": 1.0}
+    close = {"held_out_intent": 0.9743, "dev_intent": 0.93, "embedding_cosine": 0.9976}
+    assert int8_passes(close, fp32, 0.002, 0.99)  # 0.04 points, cosine 0.998: the cosine is not a top-1 figure
+    assert not int8_passes({**close, "dev_intent": 0.925}, fp32, 0.002, 0.99)  # 0.5 points on one set
+    assert not int8_passes({**close, "embedding_cosine": 0.944}, fp32, 0.002, 0.99)
+    assert int8_passes({**close, "dev_intent": 0.94}, fp32, 0.002, 0.99)  # better than fp32 is no loss

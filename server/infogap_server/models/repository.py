@@ -8,6 +8,7 @@ A text model's version folder holds ``model.onnx``, ``tokenizer.json`` (tokeniza
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,8 +152,23 @@ def bring_text_config_forward(repository: Path, model: str, n_intents: int) -> l
     (added with the aspect head) and this number of intents. A build calls it once its new version is in place;
     until then the old version, which the old configuration describes, still loads. Returns what changed."""
     path = repository / model / CONFIG_FILE
-    parsed = text_format.Parse(path.read_text(encoding="utf-8"), model_config_pb2.ModelConfig())
+    text = path.read_text(encoding="utf-8")
+    # The number of intents alone: changed in the text, so that the file keeps its comments and layout.
+    resized = re.sub(rf'(name:\s*"{INTENT_LOGITS}"[^}}]*?dims:\s*\[\s*)(\d+)(\s*\])',
+                     lambda m: f"{m.group(1)}{n_intents}{m.group(3)}", text, count=1)
     changes = []
+    if resized != text:
+        changes.append(f"{INTENT_LOGITS} dims -> [{n_intents}]")
+        write_config(repository, model, resized)
+        for variant in sorted((repository / model / "configs").glob("*.pbtxt")):  # e.g. the GPU placement
+            before = variant.read_text(encoding="utf-8")
+            after = re.sub(rf'(name:\s*"{INTENT_LOGITS}"[^}}]*?dims:\s*\[\s*)(\d+)(\s*\])',
+                           lambda m: f"{m.group(1)}{n_intents}{m.group(3)}", before, count=1)
+            if after != before:
+                tmp = variant.with_suffix(".pbtxt.tmp")
+                tmp.write_text(after, encoding="utf-8")
+                tmp.replace(variant)
+    parsed = text_format.Parse(resized, model_config_pb2.ModelConfig())
     if ASPECT_LOGITS not in [o.name for o in parsed.output]:
         parsed.output.add(name=ASPECT_LOGITS, data_type=model_config_pb2.TYPE_FP32, dims=[len(ASPECTS)])
         changes.append("aspect output added")
@@ -161,7 +177,7 @@ def bring_text_config_forward(repository: Path, model: str, n_intents: int) -> l
             changes.append(f"{INTENT_LOGITS} {list(output.dims)} -> [{n_intents}]")
             del output.dims[:]
             output.dims.append(n_intents)
-    if changes:
+    if len(changes) > int(resized != text):  # more than the number of intents: rewritten whole
         header = f"# Brought forward by infogap models build: {'; '.join(changes)}.\n"
         text = header + text_format.MessageToString(parsed)
         write_config(repository, model, text)

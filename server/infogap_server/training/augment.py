@@ -4,8 +4,9 @@ Customers misspell, vent, greet and explain; none of it changes what they need. 
 training messages (``Recipe.wrap_probability``, ``Recipe.typo_probability``) are rewritten on the fly, so the
 encoder learns that the need stays when the wording around it moves. The phrases here are written for training
 only: the behavioural suite (``checklist_v1.yaml``) has its own, and a test keeps the two apart. Typos are drawn
-independently of the wrapping: a first build with one change per rewritten message left 13% of the suite's typo
-cases flipping the answer. An angry wrapper makes the message's sentiment label negative; the others keep it.
+independently of the wrapping: a build with one change per rewritten message (30% of messages) left 13% of the
+suite's typo cases flipping the answer, one with typos on 35% of messages 10%. An angry wrapper makes the
+message's sentiment label negative; the others keep it.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ class Recipe:
     # Each epoch these shares of the training messages are wrapped in feeling, courtesy or context, and given
     # typos, on the fly (training/augment.py): the need stays when the wording around it moves.
     wrap_probability: float = 0.3
-    typo_probability: float = 0.35
+    typo_probability: float = 0.6
     max_sequence_tokens: int = 64
     holdout_fraction: float = 0.15
     out_of_scope_quantile: float = 0.02
