@@ -54,7 +54,7 @@ test('customer events and feedback are recorded once, profiled, and erased', { s
     const needs = await client.identifyNeeds('where is my order', { history: events });
     assert.equal(needs.history_events_used, 3);
     assert.ok(Math.abs(needs.churn_risk - profile.churn_risk) < 1e-3);
-    const feedback = { feedbackId: 'fb-1', customerId, rating: 2, text: 'the parcel was late' };
+    const feedback = { feedbackId: 'fb-1', customerId, rating: 2, text: 'my parcel came a week late' };
     const receipt = await client.submitFeedback(feedback);
     assert.equal(receipt.duplicate, false);
     assert.ok(receipt.sentiment.negative > 0 && receipt.sentiment.negative <= 1);

@@ -8,7 +8,6 @@ A text model's version folder holds ``model.onnx``, ``tokenizer.json`` (tokeniza
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +146,20 @@ def write_or_check_text_config(repository: Path, model: str, n_intents: int, *, 
         raise ValueError(f"{path} declares {INTENT_LOGITS} {declared}, but the model has {n_intents} intents")
 
 
+def _with_intent_dims(text: str, n_intents: int) -> str:
+    """The configuration text with the intent output's ``dims: [ N ]`` set to ``n_intents``, everything else
+    (comments, layout) as it was; unchanged when the output or its dims are not found. A plain scan: serving
+    code uses no backtracking regular expressions."""
+    name = text.find(f'"{INTENT_LOGITS}"')
+    dims = text.find("dims:", name) if name >= 0 else -1
+    opening = text.find("[", dims) if dims >= 0 else -1
+    closing = text.find("]", opening) if opening >= 0 else -1
+    end = text.find("}", name) if name >= 0 else -1
+    if closing < 0 or (0 <= end < dims) or not text[opening + 1 : closing].strip().isdigit():
+        return text
+    return f"{text[:opening + 1]} {n_intents} {text[closing:]}"
+
+
 def bring_text_config_forward(repository: Path, model: str, n_intents: int) -> list[str]:
     """Make a configuration written by an older build declare what the newest version serves: the aspect output
     (added with the aspect head) and this number of intents. A build calls it once its new version is in place;
@@ -154,16 +167,14 @@ def bring_text_config_forward(repository: Path, model: str, n_intents: int) -> l
     path = repository / model / CONFIG_FILE
     text = path.read_text(encoding="utf-8")
     # The number of intents alone: changed in the text, so that the file keeps its comments and layout.
-    resized = re.sub(rf'(name:\s*"{INTENT_LOGITS}"[^}}]*?dims:\s*\[\s*)(\d+)(\s*\])',
-                     lambda m: f"{m.group(1)}{n_intents}{m.group(3)}", text, count=1)
+    resized = _with_intent_dims(text, n_intents)
     changes = []
     if resized != text:
         changes.append(f"{INTENT_LOGITS} dims -> [{n_intents}]")
         write_config(repository, model, resized)
         for variant in sorted((repository / model / "configs").glob("*.pbtxt")):  # e.g. the GPU placement
             before = variant.read_text(encoding="utf-8")
-            after = re.sub(rf'(name:\s*"{INTENT_LOGITS}"[^}}]*?dims:\s*\[\s*)(\d+)(\s*\])',
-                           lambda m: f"{m.group(1)}{n_intents}{m.group(3)}", before, count=1)
+            after = _with_intent_dims(before, n_intents)
             if after != before:
                 tmp = variant.with_suffix(".pbtxt.tmp")
                 tmp.write_text(after, encoding="utf-8")
