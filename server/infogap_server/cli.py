@@ -234,12 +234,10 @@ def _cmd_catalogue_check(args: argparse.Namespace) -> int:
     """Validate a plan catalogue file: a summary and exit code 0, or every problem and exit code 2."""
     from infogap_server.services.catalogue import CatalogueError, load_catalogue
 
-    settings = _settings_or_exit()
-    path = Path(args.path) if args.path else settings.catalogue_path
-    found = _model_intents(settings) if args.intents_from_model else ("", None)
-    if found is None:
+    inputs = _file_check_inputs(args, "catalogue_path")
+    if inputs is None:
         return 2
-    model, intents = found
+    path, model, intents = inputs
     try:
         catalogue = load_catalogue(path, intents=intents)
     except CatalogueError as exc:
@@ -260,16 +258,23 @@ def _cmd_catalogue_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_intents(settings) -> tuple[str, list[str] | None] | None:
-    """``--intents-from-model`` of the file checks: (the model's name, its intents), or None after printing why not."""
+def _file_check_inputs(args: argparse.Namespace, path_setting: str) -> tuple[Path, str, list[str] | None] | None:
+    """What the file checks (catalogue, playbook) check: the file (``--path``, else the setting) and, with
+    ``--intents-from-model``, the served model's name and intents; None after printing why the model cannot say."""
     from infogap_server.errors import Unavailable
     from infogap_server.services.catalogue import text_model_intents
 
+    settings = _settings_or_exit()
+    path = Path(args.path) if args.path else getattr(settings, path_setting)
+    if not args.intents_from_model:
+        return path, "", None
     try:
-        return text_model_intents(settings.model_repository, settings.text_model, settings.text_model_version)
+        model, intents = text_model_intents(settings.model_repository, settings.text_model,
+                                            settings.text_model_version)
     except Unavailable as exc:
         print(f"error: --intents-from-model: {exc.message}", file=sys.stderr)
         return None
+    return path, model, intents
 
 
 def _cmd_playbook_check(args: argparse.Namespace) -> int:
@@ -282,12 +287,10 @@ def _cmd_playbook_check(args: argparse.Namespace) -> int:
         missing_intents,
     )
 
-    settings = _settings_or_exit()
-    path = Path(args.path) if args.path else settings.playbook_path
-    found = _model_intents(settings) if args.intents_from_model else ("", None)
-    if found is None:
+    inputs = _file_check_inputs(args, "playbook_path")
+    if inputs is None:
         return 2
-    model, intents = found
+    path, model, intents = inputs
     try:
         playbook = load_playbook(path)
     except PlaybookError as exc:
