@@ -735,10 +735,16 @@ def train_intent_model(
 
         def validation_figures(path: Path) -> dict[str, float]:
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            figures = {}
-            for key, check_texts, labels, output in checks:
-                figures[key] = float((_predict_onnx(session, tokenize, check_texts)[output].argmax(1) == labels).mean())
-            embedding = _predict_onnx(session, tokenize, held_texts)[2]
+            outputs: dict[int, list[np.ndarray]] = {}  # one pass per text list: held-out texts serve three checks
+
+            def predicted(texts: list[str]) -> list[np.ndarray]:
+                if id(texts) not in outputs:
+                    outputs[id(texts)] = _predict_onnx(session, tokenize, texts)
+                return outputs[id(texts)]
+
+            figures = {key: float((predicted(check_texts)[output].argmax(1) == labels).mean())
+                       for key, check_texts, labels, output in checks}
+            embedding = predicted(held_texts)[2]
             figures["embedding_cosine"] = float(np.mean(np.sum(embedding * fp32_embedding, axis=1)))
             return figures
 
