@@ -561,6 +561,11 @@ async def run(args) -> dict:
         print(f"gateway resident memory: {one:.0f} MiB with 1 worker, {two:.0f} MiB with 2 "
               f"({two - one:.0f} MiB per extra worker)", flush=True)
 
+    if "floor" in paths:  # the no-op gateway against a bare grpc.aio server: calls per server CPU-second, all four jobs
+        from infogap_server.bench_floor import floor_path
+
+        report["floor"] = await floor_path(settings, args)
+
     if "noop" in paths:  # the gateway alone: gRPC, validation, tokenization, batching, conversion; no model
         gateway = await start_gateway(settings, backend="noop", intra_op_threads=1)
         try:

@@ -609,9 +609,11 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = sub.add_parser("bench", help="measure throughput and latency: model alone, gateway, Triton (one run)")
     bench.add_argument("--paths",
-                       default="patterns,model,embedded,overload,workers,noop,store,insights,alerts,behaviour,"
+                       default="patterns,model,floor,embedded,overload,workers,noop,store,insights,alerts,behaviour,"
                        "recommend-speed,open-bandit,recommend-sim,session-load,session-sim,quantization,triton",
-                       help="comma list of patterns, model, embedded, overload, workers, noop, store, insights "
+                       help="comma list of patterns, model, floor (the no-op gateway against a bare grpc.aio server "
+                       "with fixed responses, calls per server CPU-second for all four jobs; needs h2load), embedded, "
+                       "overload, workers, noop, store, insights "
                        "(GetInsights over 100,000 feedback rows), alerts (WatchAlerts' rule: delay to a planted "
                        "spike, false alerts per 10,000 steady rows), behaviour, recommend-speed (Recommend p50/p99 "
                        "with an intent and with text), open-bandit (the bandit learner judged off policy on the Open "
@@ -625,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="with the alerts path, also the trade-off over a grid of windows and levels")
     bench.add_argument("--concurrency", type=int, default=32, help="closed-loop concurrent callers")
     bench.add_argument("--duration-s", type=float, default=15.0, help="measured seconds per path")
+    bench.add_argument("--floor-seconds", type=float, default=10.0, help="measured seconds per RPC in the floor path")
     bench.add_argument("--model-seconds", type=float, default=3.0, help="seconds per batch size for the model alone")
     bench.add_argument("--sweep", type=lambda v: [float(x) for x in v.split(",")], default=[0.3, 0.5, 0.7, 0.9],
                        help="open-loop offered loads as fractions of the embedded peak")
@@ -659,6 +662,31 @@ def main(argv: list[str] | None = None) -> int:
     fuzz.add_argument("--rpcs", default="", help="comma list of RPC names (default: every RPC)")
     fuzz.add_argument("--repository", help="model repository the server loads (default INFOGAP_MODEL_REPOSITORY)")
     fuzz.set_defaults(func=lambda a: __import__("infogap_server.fuzz", fromlist=["main"]).main(a))
+
+    soak = sub.add_parser("soak", help="a mixed load of contacts (IdentifyNeeds, Recommend, a short TrackSession "
+                          "session, SubmitFeedback) on a gateway it starts: throughput, failures by code and the "
+                          "gateway's memory every minute; fails when memory grows or a call fails")
+    soak.add_argument("--minutes", type=float, default=10.0, help="how long (default 10)")
+    soak.add_argument("--concurrency", type=int, default=16, help="callers, each running one contact at a time")
+    soak.add_argument("--backend", choices=("embedded", "noop"), default="embedded")
+    soak.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                      help="the gateway's store: the embedded SQLite file, or a throwaway local PostgreSQL")
+    soak.add_argument("--max-growth-mib", type=float, default=30.0,
+                      help="resident memory growth allowed from the first report to the last (MiB)")
+    soak.add_argument("--report-every-s", type=float, default=60.0, help="seconds per report row")
+    soak.add_argument("--out", default="bench_results", help="folder for the JSON result")
+    soak.set_defaults(func=lambda a: __import__("infogap_server.endurance", fromlist=["x"]).soak_main(a))
+
+    faults = sub.add_parser("faults", help="the contact load through faults (SIGKILL of the gateway, Triton "
+                            "restart, PostgreSQL restart): calls answered, failed by code, and acknowledged writes "
+                            "lost; fails unless lost is 0")
+    faults.add_argument("--faults", default="gateway-kill,triton-restart,postgres-restart",
+                        help="comma list of gateway-kill, triton-restart, postgres-restart")
+    faults.add_argument("--concurrency", type=int, default=16, help="callers, each running one contact at a time")
+    faults.add_argument("--before-s", type=float, default=10.0, help="seconds of load before each fault")
+    faults.add_argument("--after-s", type=float, default=10.0, help="seconds of load after each fault is over")
+    faults.add_argument("--out", default="bench_results", help="folder for the JSON result")
+    faults.set_defaults(func=lambda a: __import__("infogap_server.endurance", fromlist=["x"]).faults_main(a))
 
     db = sub.add_parser("db", help="the customer store")
     db_sub = db.add_subparsers(dest="db_command", required=True)
