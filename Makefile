@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODELS := model_repository
 
-.PHONY: setup models postgres serve serve-triton triton test test-fast protos protos-check bench fuzz locust lint clean
+.PHONY: setup models postgres h2load serve serve-triton triton test test-fast protos protos-check bench soak faults fuzz locust lint clean
 
 $(STAMP): pyproject.toml clients/node/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,12 +30,18 @@ postgres:
 	sudo=; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then sudo=sudo; fi; \
 	$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; fi
 
+## h2load: install Debian's nghttp2-client when h2load is missing (the C load generator of `infogap bench`)
+h2load:
+	@if command -v h2load >/dev/null 2>&1; then :; else \
+	sudo=; if [ "$$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then sudo=sudo; fi; \
+	$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nghttp2-client; fi
+
 ## serve: set up, build the default models if missing, start the server on the embedded backend
 serve: models
 	$(BIN)/infogap serve
 
 ## test: set up, build the default models if missing, check generated code, run the whole test suite
-test: models protos-check postgres
+test: models protos-check postgres h2load
 	$(BIN)/python -m pytest -q
 
 ## test-fast: unit tests on the tiny model only
@@ -61,8 +67,16 @@ serve-triton: models
 	INFOGAP_BACKEND=triton INFOGAP_TRITON_ADDRESS=127.0.0.1:8001 $(BIN)/infogap serve
 
 ## bench: model alone vs gateway (embedded) vs gateway -> Triton vs Triton direct, one run; JSON + PNG in bench_results/
-bench: models
+bench: models h2load
 	$(BIN)/infogap bench
+
+## soak: 10 minutes of mixed contacts on a gateway it starts: throughput, failures by code, memory every minute
+soak: models
+	$(BIN)/infogap soak
+
+## faults: contacts through SIGKILL of the gateway, a Triton restart and a PostgreSQL restart; lost writes must be 0
+faults: models postgres
+	$(BIN)/infogap faults
 
 ## fuzz: the full fuzzing run, 10,000 cases per RPC against a server it starts on the default model
 fuzz: models

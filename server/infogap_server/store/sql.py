@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import json
 import logging
 import time
@@ -83,6 +84,37 @@ _IN_PROCESS_MIGRATION = asyncio.Lock()
 def utc_now() -> datetime:
     """Now in UTC, naive: the form every stored time takes."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+#: Store calls whose callers were cancelled, still running to their end (a strong reference keeps each alive).
+_DETACHED: set[asyncio.Task] = set()
+
+
+def _forget_detached(task: asyncio.Task) -> None:
+    _DETACHED.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: nobody awaits it any more, and its failure was the store's to log
+
+
+def _runs_to_end(method):
+    """The store call runs to its end (commit or rollback, the connection back in the pool) even when its caller is
+    cancelled: a caller that hangs up (an RPC cancelled when its connection drops) must not interrupt a transaction
+    half-way. Interrupted, the connection can be left holding SQLite's write lock, and every later write then waits
+    out the busy timeout and fails (measured: a load generator cut off mid-Recommend locked the store until the
+    process ended)."""
+
+    @functools.wraps(method)
+    async def call(self, *args, **kwargs):
+        task = asyncio.ensure_future(method(self, *args, **kwargs))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                _DETACHED.add(task)
+                task.add_done_callback(_forget_detached)
+            raise
+
+    return call
 
 
 class SqlStore:
@@ -871,3 +903,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+# Every call on the store's data runs to its end whatever its caller does (see _runs_to_end); opening, checking
+# and closing the store are the server's own and are not cancelled by callers.
+for _name, _member in list(vars(SqlStore).items()):
+    if asyncio.iscoroutinefunction(_member) and not _name.startswith("_") and _name not in ("open", "check", "close"):
+        setattr(SqlStore, _name, _runs_to_end(_member))
