@@ -566,6 +566,11 @@ async def run(args) -> dict:
 
         report["floor"] = await floor_path(settings, args)
 
+    if "tail" in paths:  # every job at 70% of its peak on the embedded gateway: p99 against p50
+        from infogap_server.bench_floor import tail_path
+
+        report["tail"] = await tail_path(settings, args, texts)
+
     if "noop" in paths:  # the gateway alone: gRPC, validation, tokenization, batching, conversion; no model
         gateway = await start_gateway(settings, backend="noop", intra_op_threads=1)
         try:

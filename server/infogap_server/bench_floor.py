@@ -278,6 +278,76 @@ def _print_row(row: dict) -> None:
           f"{row['calls_per_cpu_s'] or 0:>12.1f} {errors:>8}", flush=True)
 
 
+
+def rpc_calls(stub, run: str) -> dict:
+    """One ``call(text)`` per job for the latency paths, each with fresh ids where the job needs them. A TrackSession
+    call is a short session on one stream (the message, an agent action, the end), timed whole."""
+    from infogap.v1 import infogap_pb2 as pb
+
+    counter = iter(range(10**9))
+
+    async def identify(text: str) -> None:
+        await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text=text), timeout=30)
+
+    async def recommend(text: str) -> None:
+        n = next(counter)
+        await stub.Recommend(pb.RecommendRequest(intent="track_order", customer_id=f"tail-{n % 200}",
+                                                 channel="chat"), timeout=30)
+
+    async def feedback(text: str) -> None:
+        n = next(counter)
+        await stub.SubmitFeedback(pb.SubmitFeedbackRequest(
+            feedback_id=f"tail-{run}-{n}", customer_id=f"tail-{n % 200}", rating=1 + n % 5,
+            text="the parcel came a week late" if n % 3 == 0 else ""), timeout=30)
+
+    async def session(text: str) -> None:
+        n = next(counter)
+        sid = f"tail-{run}-{n}"
+        events = [pb.SessionEvent(session_id=sid, customer_id=f"tail-{n % 200}",
+                                  message=pb.SessionMessage(text=text, from_customer=True)),
+                  pb.SessionEvent(session_id=sid, agent_action=pb.AgentAction(action="apologise")),
+                  pb.SessionEvent(session_id=sid, end=pb.SessionEnd(resolved=True))]
+        states = [s async for s in stub.TrackSession(iter(events), timeout=30)]
+        if len(states) != len(events):
+            raise RuntimeError(f"{len(states)} states for {len(events)} events")
+
+    return {"IdentifyNeeds": identify, "Recommend": recommend, "SubmitFeedback": feedback, "TrackSession": session}
+
+
+async def tail_path(settings, args, texts: list[str], fraction: float = 0.7) -> dict:
+    """Every job on the embedded gateway (its SQLite store): the peak (closed loop, ``args.concurrency`` callers),
+    then Poisson arrivals at ``fraction`` of that peak; p50, p99 and p99/p50 there."""
+    import grpc
+    from infogap.v1 import infogap_pb2_grpc
+
+    from infogap_server.bench import _summary, closed_loop, open_loop, start_gateway
+
+    rows = {}
+    print(f"tail: each job at its peak ({args.concurrency} callers) and at {fraction:.0%} of it (Poisson arrivals), "
+          f"{args.tail_seconds:.0f} s each, embedded backend, SQLite store", flush=True)
+    with tempfile.TemporaryDirectory() as data_dir:
+        gateway = await start_gateway(settings, backend="embedded", data_dir=data_dir)
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{gateway.port}") as channel:
+                calls = rpc_calls(infogap_pb2_grpc.InfoGapStub(channel), uuid.uuid4().hex[:8])
+                for rpc, call in calls.items():
+                    await closed_loop(call, texts, args.concurrency, 2.0, 0.0)  # warm-up
+                    lat, err = await closed_loop(call, texts, args.concurrency, args.tail_seconds, 0.0)
+                    peak = _summary(rpc, lat, err, args.tail_seconds, concurrency=args.concurrency)
+                    rate = peak.requests_per_s * fraction
+                    lat, err = await open_loop(call, texts, rate, args.tail_seconds)
+                    at = _summary(rpc, lat, err, args.tail_seconds, offered=rate)
+                    ratio = round(at.p99_ms / at.p50_ms, 2) if at.p50_ms else None
+                    rows[rpc] = {"peak_calls_per_s": peak.requests_per_s, "offered_per_s": round(rate, 1),
+                                 "answered_per_s": at.requests_per_s, "p50_ms": at.p50_ms, "p99_ms": at.p99_ms,
+                                 "p99_over_p50": ratio, "errors": {**peak.errors, **at.errors}}
+                    print(f"{rpc:<16} peak {peak.requests_per_s:>8.1f}/s  at {fraction:.0%}: {rate:>7.1f}/s offered, "
+                          f"p50 {at.p50_ms:>7.1f} ms, p99 {at.p99_ms:>7.1f} ms, p99/p50 {ratio}, errors "
+                          f"{sum(rows[rpc]['errors'].values())}", flush=True)
+        finally:
+            gateway.stop()
+    return {"fraction_of_peak": fraction, "seconds": args.tail_seconds, "rows": rows}
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="the floor server of `infogap bench --paths floor`")
     parser.add_argument("--port", type=int, default=0)

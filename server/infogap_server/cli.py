@@ -609,10 +609,11 @@ def main(argv: list[str] | None = None) -> int:
 
     bench = sub.add_parser("bench", help="measure throughput and latency: model alone, gateway, Triton (one run)")
     bench.add_argument("--paths",
-                       default="patterns,model,floor,embedded,overload,workers,noop,store,insights,alerts,behaviour,"
+                       default="patterns,model,floor,tail,embedded,overload,workers,noop,store,insights,alerts,behaviour,"
                        "recommend-speed,open-bandit,recommend-sim,session-load,session-sim,quantization,triton",
                        help="comma list of patterns, model, floor (the no-op gateway against a bare grpc.aio server "
-                       "with fixed responses, calls per server CPU-second for all four jobs; needs h2load), embedded, "
+                       "with fixed responses, calls per server CPU-second for all four jobs; needs h2load), "
+                       "tail (every job at 70%% of its peak on the embedded gateway: p50, p99, p99/p50), embedded, "
                        "overload, workers, noop, store, insights "
                        "(GetInsights over 100,000 feedback rows), alerts (WatchAlerts' rule: delay to a planted "
                        "spike, false alerts per 10,000 steady rows), behaviour, recommend-speed (Recommend p50/p99 "
@@ -628,6 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--concurrency", type=int, default=32, help="closed-loop concurrent callers")
     bench.add_argument("--duration-s", type=float, default=15.0, help="measured seconds per path")
     bench.add_argument("--floor-seconds", type=float, default=10.0, help="measured seconds per RPC in the floor path")
+    bench.add_argument("--tail-seconds", type=float, default=10.0,
+                       help="seconds at the peak and at 70%% of it, per RPC, in the tail path")
     bench.add_argument("--model-seconds", type=float, default=3.0, help="seconds per batch size for the model alone")
     bench.add_argument("--sweep", type=lambda v: [float(x) for x in v.split(",")], default=[0.3, 0.5, 0.7, 0.9],
                        help="open-loop offered loads as fractions of the embedded peak")

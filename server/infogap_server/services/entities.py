@@ -65,6 +65,32 @@ _PATTERNS = [
 ]
 
 
+_DIGITS = "0123456789"
+
+
+def folded(text: str) -> str:
+    """``text`` in lower case with the long s (U+017F) as s: what a case-insensitive pattern sees of the letters
+    the substring tests below look for. (RE2 folds case by Unicode orbits; among ASCII letters only s has a member,
+    the long s, that ``str.lower`` does not map to it: the Kelvin sign lowers to k.)"""
+    return text.lower().replace("\u017f", "s")
+
+
+
+def _has_digit(text: str) -> bool:
+    return any(d in text for d in _DIGITS)
+
+
+#: What each pattern cannot match without (checked with plain substring tests, far cheaper than a pattern pass):
+#: most messages carry no email, many no number, so most passes are skipped. Each test is implied by its pattern
+#: (RE2's \d is ASCII; its case folding maps no other character onto the letters of "order" or the day words).
+_NEEDS = {
+    "email": lambda text, lower: "@" in text,
+    "order_number": lambda text, lower: _has_digit(text) and ("#" in text or "order" in lower),
+    "amount": lambda text, lower: _has_digit(text),
+    "date": lambda text, lower: _has_digit(text) or "today" in lower or "tomorrow" in lower or "yesterday" in lower,
+}
+
+
 @dataclass(frozen=True)
 class Entity:
     type: str
@@ -74,8 +100,15 @@ class Entity:
     normalized: str
 
 
+#: Each pattern's group names in group order: ``m.groups()`` read once is cheaper than ``m.groupdict()``.
+_GROUP_NAMES = {
+    kind: tuple(sorted(pattern.groupindex, key=pattern.groupindex.__getitem__)) for kind, pattern in _PATTERNS
+}
+
+
 def _normalize(kind: str, m) -> str:
-    g = m.groupdict()
+    names = _GROUP_NAMES[kind]
+    g = dict(zip(names, m.groups(), strict=True)) if names else {}
     if kind == "order_number":
         return (g.get("hash") or g.get("word") or m.group(0)).upper()
     if kind == "amount":
@@ -115,7 +148,10 @@ def extract_entities(text: str) -> list[Entity]:
     # neighbours a new span could overlap (a long message can hold hundreds of entities).
     starts: list[int] = []
     ends: list[int] = []
+    lower = folded(text)
     for kind, pattern in _PATTERNS:
+        if not _NEEDS[kind](text, lower):
+            continue
         for m in itertools.islice(pattern.finditer(text), MAX_ENTITIES):
             start, end = m.span()
             i = bisect.bisect_right(starts, start)

@@ -4,8 +4,9 @@ and entities."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -74,9 +75,18 @@ class NeedsResult:
     history_from_store: bool = False
     #: The behaviour model that gave churn_risk (name, version), when it did.
     behaviour_model: tuple[str, str] | None = None
-    #: Every intent's probability (intent -> p) and the message's embedding: what Recommend reads.
-    intent_probabilities: dict[str, float] = field(default_factory=dict)
+    #: The model's intents and every intent's probability, in the same order, and the message's embedding: what
+    #: Recommend and TrackSession read (IdentifyNeeds answers only the top ones, so the mapping is built on demand).
+    intents: tuple[str, ...] = ()
+    probabilities: np.ndarray | None = None
     embedding: np.ndarray | None = None
+
+    @functools.cached_property
+    def intent_probabilities(self) -> dict[str, float]:
+        """Every intent's probability, intent -> p."""
+        if self.probabilities is None:
+            return {}
+        return {intent: float(p) for intent, p in zip(self.intents, self.probabilities, strict=True)}
 
 
 class NeedsService:
@@ -91,6 +101,7 @@ class NeedsService:
     ) -> None:
         self._settings = settings
         self._model = text_model
+        self._accepted_languages: set[str] = set()  # codes that passed _check_language
         # Churn risk from the history (the request's or the stored one), when a behaviour model is served.
         self._churn = churn
         # A request naming a customer and carrying no history gets the customer's stored events.
@@ -105,6 +116,19 @@ class NeedsService:
             raise InvalidArgument("text", "must not be empty or whitespace only")
         validate_lengths(query.text, query.customer_id, s.max_text_chars)
         language = query.language or s.default_language
+        if language not in self._accepted_languages:
+            self._check_language(language)
+        top_k = query.top_k or s.default_top_k
+        n_intents = len(self._model.info.intents)
+        if not 1 <= top_k <= min(s.max_top_k, n_intents):
+            raise InvalidArgument("top_k", f"is {query.top_k}; it must be between 1 and {min(s.max_top_k, n_intents)}")
+        validate_history(query.history, s.max_history_events)
+        return language, top_k
+
+    def _check_language(self, language: str) -> None:
+        """A language code not seen before: checked, and remembered once accepted (a handful of codes in practice;
+        the memory is bounded all the same)."""
+        s = self._settings
         # The value is echoed in no error: only what passed validation (the primary subtag) is quoted back.
         if len(language) > 35 or not _LANGUAGE_CODE.fullmatch(language):
             raise InvalidArgument("language", "is not a BCP-47 language code such as 'en' or 'en-GB'")
@@ -113,12 +137,8 @@ class NeedsService:
             raise InvalidArgument(
                 "language", f"{primary!r} is not supported; supported: {', '.join(s.supported_languages)}"
             )
-        top_k = query.top_k or s.default_top_k
-        n_intents = len(self._model.info.intents)
-        if not 1 <= top_k <= min(s.max_top_k, n_intents):
-            raise InvalidArgument("top_k", f"is {query.top_k}; it must be between 1 and {min(s.max_top_k, n_intents)}")
-        validate_history(query.history, s.max_history_events)
-        return language, top_k
+        if len(self._accepted_languages) < 256:
+            self._accepted_languages.add(language)
 
     async def identify(self, query: NeedsQuery) -> NeedsResult:
         _, top_k = self.validate(query)
@@ -160,7 +180,8 @@ class NeedsService:
             history_events_used=len(history),
             history_from_store=from_store,
             behaviour_model=None if churn is None else (churn.model_name, str(churn.model_version)),
-            intent_probabilities={intent: float(p) for intent, p in zip(info.intents, probs, strict=True)},
+            intents=tuple(info.intents),
+            probabilities=probs,
             embedding=prediction.embedding,
         )
 
