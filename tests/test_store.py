@@ -270,3 +270,21 @@ def test_workers_starting_together_share_one_pseudonym_key(tmp_path):
     assert len(set(keys)) == 1 and len(keys[0]) == 32
     assert (tmp_path / KEY_FILE).stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE]  # no temporary files left
+
+
+async def test_sqlite_writers_of_one_process_commit_in_arrival_order(tmp_path):
+    """SQLite has one writer at a time: the store's writers queue first come first served instead of racing in
+    SQLite's busy handler (which retries with growing sleeps in no order, so that under load some writers waited
+    past the timeout while later ones went first). 48 concurrent submissions commit in the order they were made."""
+    from infogap_server.store import create_store
+
+    s = create_store(f"sqlite+aiosqlite:///{tmp_path / 'order.db'}", timeout_s=20, migrate=True)
+    await s.open(key_fingerprint="f" * 64)
+    try:
+        rows = [FeedbackRow(f"k{i % 5}", f"fb-{i:03d}", 1 + i % 5, text="late" if i % 2 else "")
+                for i in range(48)]
+        stored = await asyncio.gather(*(s.add_feedback(row) for row in rows))
+    finally:
+        await s.close()
+    order = [row.feedback_id for row, _ in sorted(stored, key=lambda pair: pair[0].sequence)]
+    assert order == [row.feedback_id for row in rows]
