@@ -14,9 +14,10 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -65,8 +66,8 @@ _FEEDBACK_COLUMNS = tuple(f.name for f in dataclasses.fields(FeedbackRow))
 _DECISION_COLUMNS = ("sequence", "decision_id", "customer_key", "policy_version", "catalogue_version", "intent",
                      "seed", "context", "candidates", "chosen", "decided_at")
 _REWARD_COLUMNS = ("sequence", "decision_id", "customer_key", "reward", "source", "rewarded_at")
-#: Session appends committed in one transaction at most.
-_APPEND_BATCH = 256
+#: Grouped writes (session appends, decisions, feedback) committed in one transaction at most.
+_WRITE_BATCH = 256
 #: Values per IN (...) list: under SQLite's and asyncpg's limits on bound parameters.
 _IN_CHUNK = 500
 _KEY_FINGERPRINT = "pseudonym_key_fingerprint"
@@ -132,8 +133,8 @@ class SqlStore:
         self._last_failure_log = float("-inf")
         #: SQLite: this process's write transactions take turns, first come first served (see _begin).
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
-        self._appends: list = []  # session appends waiting for the next group commit
-        self._append_task: asyncio.Task[None] | None = None
+        self._writes: list = []  # grouped writes waiting for the next group commit: (work, future)
+        self._write_task: asyncio.Task[None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -208,9 +209,9 @@ class SqlStore:
             await conn.execute(sa.text("SELECT 1"))
 
     async def close(self) -> None:
-        if self._append_task is not None and not self._append_task.done():
-            with contextlib.suppress(Exception):  # appends already queued commit (or fail) before the engine goes
-                await asyncio.wait_for(asyncio.shield(self._append_task), self._timeout_s)
+        if self._write_task is not None and not self._write_task.done():
+            with contextlib.suppress(Exception):  # writes already queued commit (or fail) before the engine goes
+                await asyncio.wait_for(asyncio.shield(self._write_task), self._timeout_s)
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
@@ -343,11 +344,13 @@ class SqlStore:
         values["received_at"] = received = utc_now()
         statement = (
             self._insert(f).on_conflict_do_nothing(index_elements=["customer_key", "feedback_id"])
-            .returning(f.c.sequence)
+            .returning(*[f.c[c] for c in _FEEDBACK_COLUMNS])
         )
-        async with self._guard(), self._begin() as conn:
-            sequence = (await conn.execute(statement, values)).scalar()
-            inserted = sequence is not None
+
+        async def insert(conn: AsyncConnection, _now: datetime) -> tuple[FeedbackRow, bool]:
+            returned = (await conn.execute(statement, values)).first()
+            inserted = returned is not None
+            sequence = returned.sequence if inserted else None
             if inserted and terms:  # in the same transaction: the feedback and its terms, or neither
                 await conn.execute(sa.insert(schema.feedback_terms), [
                     {"feedback_sequence": sequence, "customer_key": row.customer_key, "kind": kind, "term": term,
@@ -356,12 +359,15 @@ class SqlStore:
                 dims = (row.intent, row.plan_id, row.segment)
                 await rollups.add(conn, self._insert, rollups.deltas(
                     [(received, row.rating, *dims)], [(received, kind, term, *dims) for kind, term, _ in terms]))
-            # Inserted or not (an earlier submission, or another replica's a moment ago), the stored row answers.
-            stored = (await conn.execute(
+            # Inserted, the insert returned the row; else (an earlier submission, or another replica's a moment
+            # ago) the stored row answers.
+            stored = returned if inserted else (await conn.execute(
                 sa.select(*[f.c[c] for c in _FEEDBACK_COLUMNS])
                 .where(f.c.customer_key == row.customer_key, f.c.feedback_id == row.feedback_id)
             )).one()
-        return FeedbackRow(**stored._mapping), not inserted
+            return FeedbackRow(**stored._mapping), not inserted
+
+        return await self._grouped(insert)
 
     async def feedback_insights(self, query: InsightsQuery) -> InsightsData:
         async with self._guard(), self.engine.connect() as conn:
@@ -453,12 +459,18 @@ class SqlStore:
         values = _decision_values(row)
         values["decided_at"] = utc_now()
         statement = (self._insert(d).on_conflict_do_nothing(index_elements=["decision_id"])
-                     .returning(d.c.sequence))
-        async with self._guard(), self._begin() as conn:
-            inserted = (await conn.execute(statement, values)).scalar() is not None
-            # Inserted or not (a retry, or another replica's a moment ago), the stored row answers.
-            stored = (await conn.execute(_decision_select().where(d.c.decision_id == row.decision_id))).one()
-        return _decision_from(stored._mapping), not inserted
+                     .returning(*[d.c[c] for c in _DECISION_COLUMNS]))
+
+        async def insert(conn: AsyncConnection, _now: datetime) -> tuple[DecisionRow, bool]:
+            # The new row comes back from the insert itself; only a conflict (a retry, or another replica's a
+            # moment ago) needs a second statement to read the stored row, which answers.
+            stored = (await conn.execute(statement, values)).first()
+            inserted = stored is not None
+            if not inserted:
+                stored = (await conn.execute(_decision_select().where(d.c.decision_id == row.decision_id))).one()
+            return _decision_from(stored._mapping), not inserted
+
+        return await self._grouped(insert)
 
     async def get_decision(self, decision_id: str) -> DecisionRow | None:
         d = schema.decisions
@@ -587,52 +599,64 @@ class SqlStore:
     async def append_session_event(
         self, row: SessionEventRow, update: SessionUpdate, lease: Lease
     ) -> tuple[SessionEventRow, bool]:
-        # Group commit: appends that arrive while a transaction is committing go together in the next one (one
-        # commit, one fsync on SQLite, for all of them); each is still answered only after that commit. With one
-        # session writing, the batch is that one append and nothing waits.
+        async def append(conn: AsyncConnection, now: datetime) -> tuple[SessionEventRow, bool] | SessionLost:
+            try:
+                return await self._append_one(conn, row, update, lease, now)
+            except SessionLost as exc:  # this append only: the others of its transaction stand
+                return exc
+
+        result = await self._grouped(append)
+        if isinstance(result, SessionLost):
+            raise result
+        return result
+
+    async def _grouped(self, work: Callable[[AsyncConnection, datetime], Awaitable[Any]]) -> Any:
+        """Group commit, for the writes every call makes (session appends, decisions, feedback): writes that
+        arrive while a transaction is committing go together in the next one, in arrival order (one commit, one
+        fsync on SQLite, one BEGIN and COMMIT on PostgreSQL for all of them); each is answered only after that
+        commit. With one writer, the group is that one write and nothing waits. ``work(conn, now)`` runs inside
+        the transaction; if one raises, the group's transaction is rolled back and each of its writes runs again
+        in a transaction of its own, so one write's fault (or a deadlock) fails only that write."""
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._appends.append((row, update, lease, future))
-        if self._append_task is None or self._append_task.done():
-            self._append_task = asyncio.get_running_loop().create_task(self._commit_appends(), name="session-appends")
+        self._writes.append((work, future))
+        if self._write_task is None or self._write_task.done():
+            self._write_task = asyncio.get_running_loop().create_task(self._commit_writes(), name="group-commit")
         return await future
 
-    async def _commit_appends(self) -> None:
-        while self._appends:
-            batch, self._appends = self._appends[:_APPEND_BATCH], self._appends[_APPEND_BATCH:]
+    async def _commit_writes(self) -> None:
+        while self._writes:
+            batch, self._writes = self._writes[:_WRITE_BATCH], self._writes[_WRITE_BATCH:]
             try:
-                results = await self._append_batch(batch)
+                results = await self._write_group(batch)
             except asyncio.CancelledError:  # the store is closing: nothing of this batch is known to be committed
-                for *_, future in batch:
+                for _, future in batch:
                     if not future.done():
                         future.set_exception(Unavailable(f"the {self.name} store is closing; retry shortly"))
                 raise
             except Exception as exc:  # noqa: BLE001 - handed to the callers
                 if len(batch) == 1:
                     results = [exc]
-                else:  # one append's fault (or a deadlock) must not fail the others: each in its own transaction
+                else:  # one write's fault (or a deadlock) must not fail the others: each in its own transaction
                     results = []
                     for item in batch:
                         try:
-                            results.extend(await self._append_batch([item]))
-                        except Exception as one:  # noqa: BLE001 - handed to that append's caller
+                            results.extend(await self._write_group([item]))
+                        except Exception as one:  # noqa: BLE001 - handed to that write's caller
                             results.append(one)
-            for (*_, future), result in zip(batch, results, strict=True):
-                if future.done():  # its caller went away; the append stands (a resend with its id finds it)
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():  # its caller went away; the write stands (a resend with its id finds it)
                     continue
-                if isinstance(result, BaseException):
+                if isinstance(result, BaseException) and not isinstance(result, SessionLost):
                     future.set_exception(result)
                 else:
                     future.set_result(result)
 
-    async def _append_batch(self, batch: list) -> list:
+    async def _write_group(self, batch: list) -> list:
         out: list = []
         async with self._guard(), self._begin() as conn:
             now = utc_now()
-            for row, update, lease, _ in batch:
-                try:
-                    out.append(await self._append_one(conn, row, update, lease, now))
-                except SessionLost as exc:
-                    out.append(exc)
+            for work, _ in batch:
+                out.append(await work(conn, now))
         return out
 
     async def _append_one(self, conn: AsyncConnection, row: SessionEventRow, update: SessionUpdate, lease: Lease,
