@@ -58,28 +58,32 @@ async def test_triton_restart_under_load_loses_nothing(real_repository):
 
 
 async def test_callers_hanging_up_mid_write_leave_the_store_writable(tiny_repository, tmp_path):
-    """Callers that drop their connection with writes in flight (Recommend logs a decision per call) must not leave
-    a transaction holding SQLite's write lock: the next write succeeds at once, not after the busy timeout."""
+    """Callers that drop their connection with writes in flight (RecordEvents batches, each its own transaction)
+    must not leave a transaction holding SQLite's write lock: the next write succeeds at once, not after the busy
+    timeout."""
     import asyncio
     import time
+    from datetime import UTC, datetime
 
     import grpc
     from infogap.v1 import infogap_pb2 as pb
     from infogap.v1 import infogap_pb2_grpc
     from infogap_server.server_process import ServerProcess
 
+    def batch(round_: int, n: int) -> pb.RecordEventsRequest:
+        events = []
+        for i in range(50):
+            event = pb.BehaviorEvent(type=pb.BEHAVIOR_EVENT_TYPE_ORDER, amount=10.0 + i, item_count=1)
+            event.time.FromDatetime(datetime(2025, 6, 1, tzinfo=UTC))
+            events.append(pb.CustomerEvent(customer_id=f"c{i % 7}", event_id=f"r{round_}-{n}-{i}", event=event))
+        return pb.RecordEventsRequest(events=events)
+
     with ServerProcess(tiny_repository, data_dir=tmp_path / "data", store_timeout_s=3.0) as server:
         await asyncio.to_thread(server.start)
-        intent = None
-        async with grpc.aio.insecure_channel(server.address) as channel:
-            stub = infogap_pb2_grpc.InfoGapStub(channel)
-            needs = await stub.IdentifyNeeds(pb.IdentifyNeedsRequest(text="where is my parcel"), timeout=10)
-            intent = needs.needs[0].intent
-        for round_ in range(5):  # hang up with 32 calls in flight, at a different moment each round
+        for round_ in range(6):  # hang up with 32 writes in flight, at a different moment each round
             channel = grpc.aio.insecure_channel(server.address)
             stub = infogap_pb2_grpc.InfoGapStub(channel)
-            calls = [stub.Recommend(pb.RecommendRequest(intent=intent, customer_id=f"c{i}"), timeout=10)
-                     for i in range(32)]
+            calls = [stub.RecordEvents(batch(round_, n), timeout=10) for n in range(32)]
             await asyncio.sleep(0.005 * round_ + 0.01)
             await channel.close()  # cancels every call still in flight, as a dropped connection does
             for call in calls:
@@ -90,4 +94,5 @@ async def test_callers_hanging_up_mid_write_leave_the_store_writable(tiny_reposi
                 started = time.monotonic()
                 await stub.SubmitFeedback(pb.SubmitFeedbackRequest(feedback_id=f"after-{i}", customer_id="c1",
                                                                    rating=4), timeout=10)
+                await stub.RecordEvents(batch(99, i), timeout=10)
                 assert time.monotonic() - started < 2.0

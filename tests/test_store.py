@@ -275,16 +275,32 @@ def test_workers_starting_together_share_one_pseudonym_key(tmp_path):
 async def test_sqlite_writers_of_one_process_commit_in_arrival_order(tmp_path):
     """SQLite has one writer at a time: the store's writers queue first come first served instead of racing in
     SQLite's busy handler (which retries with growing sleeps in no order, so that under load some writers waited
-    past the timeout while later ones went first). 48 concurrent submissions commit in the order they were made."""
+    past the timeout while later ones went first). 48 concurrent event batches (writes that are not grouped)
+    commit in the order they were made."""
     from infogap_server.store import create_store
 
     s = create_store(f"sqlite+aiosqlite:///{tmp_path / 'order.db'}", timeout_s=20, migrate=True)
     await s.open(key_fingerprint="f" * 64)
     try:
-        rows = [FeedbackRow(f"k{i % 5}", f"fb-{i:03d}", 1 + i % 5, text="late" if i % 2 else "")
-                for i in range(48)]
-        stored = await asyncio.gather(*(s.add_feedback(row) for row in rows))
+        batches = [[event(f"k{b % 5}", f"e{b:03d}-{i}", b * 10 + i) for i in range(5)] for b in range(48)]
+        await asyncio.gather(*(s.append_events(batch, duplicate_window_s=0) for batch in batches))
+        async with s.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(schema.events.c.event_id).order_by(schema.events.c.sequence))).all()
     finally:
         await s.close()
-    order = [row.feedback_id for row, _ in sorted(stored, key=lambda pair: pair[0].sequence)]
-    assert order == [row.feedback_id for row in rows]
+    assert [r[0] for r in rows] == [e.event_id for batch in batches for e in batch]
+
+
+def test_every_store_write_runs_to_its_end_when_its_caller_goes_away():
+    """Each method that opens a write transaction (or joins the group commit) is shielded from its caller's
+    cancellation: a new write method cannot be left out by mistake."""
+    import inspect
+
+    from infogap_server.store import sql
+
+    writers = {name for name, member in vars(sql.SqlStore).items()
+               if not name.startswith("_") and callable(member)
+               and any(call in inspect.getsource(inspect.unwrap(member))
+                       for call in ("self._begin()", "self._grouped("))}
+    assert writers == set(sql._WRITES)
+    assert all(getattr(sql.SqlStore, name) is not inspect.unwrap(getattr(sql.SqlStore, name)) for name in sql._WRITES)

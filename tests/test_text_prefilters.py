@@ -10,7 +10,8 @@ from infogap_server.training.build import DEFAULT_TEST, DEFAULT_TRAIN, read_corp
 
 EDGE_CASES = [
     "ORDER 12345 is late", "Order no. 99-123 never came", "#A12345", "# 123", "order#1234", "my ordeR nr 5567x",
-    "yeſterday I paid 30 EUR", "yeſterday was bad", "YESTERDAY", "toDAY by 5", "it came on the 3rd of ſept", "12/11/2024", "2024-02-30",
+    "yeſterday I paid 30 EUR", "yeſterday was bad",
+    "YESTERDAY", "toDAY by 5", "it came on the 3rd of ſept", "12/11/2024", "2024-02-30",
     "mail me at Someone.Name+tag@example.co.uk", "no digits, no at sign", "€45,50 twice", "45 dollars", "£ 3",
     "URGENT!!", "I WANT MY MONEY BACK NOW", "ⅧⅧⅧⅧⅧⅧⅧⅧ ok", "a.s.a.p please", "A.S.A.P", "this is a ſcam", "SUE",
     "pursue the matter", "issue", "legal  action", "right\\tnow", "by tomorrow", "quickly!", "ＵＲＧＥＮＴ",

@@ -374,10 +374,16 @@ async def _run_load(load: ContactLoad, before_s: float, fault, after_s: float) -
         return time.monotonic() >= until_box.get("until", float("inf"))
 
     runner = asyncio.ensure_future(asyncio.gather(*(load.caller(over) for _ in range(load.concurrency))))
-    await asyncio.sleep(before_s)
-    await fault()
-    load.take_window()
-    await asyncio.sleep(after_s)
+    try:
+        await asyncio.sleep(before_s)
+        await fault()
+        load.take_window()
+        await asyncio.sleep(after_s)
+    except BaseException:  # the fault itself failed: stop the callers rather than leave them running
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        raise
     until_box["until"] = time.monotonic()
     await runner
     return load.take_window()

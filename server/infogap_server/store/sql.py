@@ -93,8 +93,13 @@ _DETACHED: set[asyncio.Task] = set()
 
 def _forget_detached(task: asyncio.Task) -> None:
     _DETACHED.discard(task)
-    if not task.cancelled():
-        task.exception()  # retrieved: nobody awaits it any more, and its failure was the store's to log
+    if task.cancelled():
+        return
+    error = task.exception()  # retrieved: nobody awaits it any more
+    if error is not None and not isinstance(error, Unavailable | SessionLost | LookupError):
+        # Unavailable was logged by _guard; anything else would otherwise vanish with the caller.
+        log.error("store write failed after its caller went away", exc_info=error,
+                  extra={"fields": {"error": type(error).__name__}})
 
 
 def _runs_to_end(method):
@@ -209,6 +214,8 @@ class SqlStore:
             await conn.execute(sa.text("SELECT 1"))
 
     async def close(self) -> None:
+        if _DETACHED:  # writes whose callers went away finish (or fail) before the engine goes
+            await asyncio.wait(set(_DETACHED), timeout=self._timeout_s)
         if self._write_task is not None and not self._write_task.done():
             with contextlib.suppress(Exception):  # writes already queued commit (or fail) before the engine goes
                 await asyncio.wait_for(asyncio.shield(self._write_task), self._timeout_s)
@@ -629,13 +636,16 @@ class SqlStore:
             try:
                 results = await self._write_group(batch)
             except asyncio.CancelledError:  # the store is closing: nothing of this batch is known to be committed
-                for _, future in batch:
+                for _, future in batch + self._writes:
                     if not future.done():
                         future.set_exception(Unavailable(f"the {self.name} store is closing; retry shortly"))
+                self._writes = []
                 raise
             except Exception as exc:  # noqa: BLE001 - handed to the callers
-                if len(batch) == 1:
-                    results = [exc]
+                if len(batch) == 1 or isinstance(exc, Unavailable):
+                    # The database cannot be reached (or locked past the timeout): every write of the group gets
+                    # that answer now, instead of each waiting out the timeout again on its own.
+                    results = [exc] * len(batch)
                 else:  # one write's fault (or a deadlock) must not fail the others: each in its own transaction
                     results = []
                     for item in batch:
@@ -950,8 +960,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-# Every call on the store's data runs to its end whatever its caller does (see _runs_to_end); opening, checking
-# and closing the store are the server's own and are not cancelled by callers.
-for _name, _member in list(vars(SqlStore).items()):
-    if asyncio.iscoroutinefunction(_member) and not _name.startswith("_") and _name not in ("open", "check", "close"):
-        setattr(SqlStore, _name, _runs_to_end(_member))
+# Every write runs to its end whatever its caller does (see _runs_to_end). Reads stay cancellable: a caller that
+# gives up on a long read (insights, bottlenecks) frees its connection at once.
+_WRITES = ("append_events", "add_feedback", "rebuild_rollups", "add_decision", "add_reward", "publish_policy",
+           "create_session", "claim_session", "append_session_event", "release_session", "renew_session_leases",
+           "erase_customer")
+for _name in _WRITES:
+    setattr(SqlStore, _name, _runs_to_end(getattr(SqlStore, _name)))
