@@ -416,6 +416,29 @@ async def fault_gateway_kill(settings: Settings, concurrency: int, before_s: flo
                          f"restart took {gateways[-1].startup_s:.1f} s" if len(gateways) > 1 else "")
 
 
+async def _restart_under_load(what: str, gateway, stop, start, store_url: str, concurrency: int, before_s: float,
+                              after_s: float) -> FaultResult:
+    """``stop()`` then ``start()`` (blocking calls) of a dependency of ``gateway`` under the contact load; the gateway
+    stays up. Stops the gateway afterwards and counts what the store at ``store_url`` lost."""
+    load = ContactLoad(lambda: f"127.0.0.1:{gateway.port}", concurrency)
+    outage: dict[str, float] = {}
+
+    async def restart() -> None:
+        started = time.monotonic()
+        await asyncio.to_thread(stop)
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(start)
+        outage["s"] = time.monotonic() - started
+
+    try:
+        after = await _run_load(load, before_s, restart, after_s)
+    finally:
+        await load.close()
+        gateway.stop()
+    stored = await stored_writes(store_url)
+    return _fault_result(f"{what} restart", load, stored, after, f"{what} down {outage.get('s', 0):.1f} s")
+
+
 async def fault_triton_restart(settings: Settings, concurrency: int, before_s: float, after_s: float,
                                database_url: str | None) -> FaultResult:
     """Triton stopped and started again under the load; the gateway stays up."""
@@ -427,23 +450,9 @@ async def fault_triton_restart(settings: Settings, concurrency: int, before_s: f
         triton.start()
         gateway = await start_gateway(settings, backend="triton", triton_address=triton.grpc_address,
                                       data_dir=data_dir, database_url=database_url, readiness_poll_interval_s=0.2)
-        load = ContactLoad(lambda: f"127.0.0.1:{gateway.port}", concurrency)
-        outage: dict[str, float] = {}
-
-        async def restart() -> None:
-            started = time.monotonic()
-            await asyncio.to_thread(triton.stop)
-            await asyncio.sleep(2.0)
-            await asyncio.to_thread(triton.start)
-            outage["s"] = time.monotonic() - started
-
-        try:
-            after = await _run_load(load, before_s, restart, after_s)
-        finally:
-            await load.close()
-            gateway.stop()
-        stored = await stored_writes(Settings(data_dir=data_dir, database_url=database_url).store_url)
-    return _fault_result("Triton restart", load, stored, after, f"Triton down {outage.get('s', 0):.1f} s")
+        return await _restart_under_load("Triton", gateway, triton.stop, triton.start,
+                                         Settings(data_dir=data_dir, database_url=database_url).store_url,
+                                         concurrency, before_s, after_s)
 
 
 async def fault_postgres_restart(settings: Settings, concurrency: int, before_s: float, after_s: float,
@@ -455,23 +464,8 @@ async def fault_postgres_restart(settings: Settings, concurrency: int, before_s:
     url = postgres.create_database(database)
     with tempfile.TemporaryDirectory(prefix="infogap-faults-") as data_dir:
         gateway = await start_gateway(settings, data_dir=data_dir, database_url=url)
-        load = ContactLoad(lambda: f"127.0.0.1:{gateway.port}", concurrency)
-        outage: dict[str, float] = {}
-
-        async def restart() -> None:
-            started = time.monotonic()
-            await asyncio.to_thread(postgres.stop, "fast")
-            await asyncio.sleep(2.0)
-            await asyncio.to_thread(postgres.start)
-            outage["s"] = time.monotonic() - started
-
-        try:
-            after = await _run_load(load, before_s, restart, after_s)
-        finally:
-            await load.close()
-            gateway.stop()
-        stored = await stored_writes(url)
-    return _fault_result("PostgreSQL restart", load, stored, after, f"PostgreSQL down {outage.get('s', 0):.1f} s")
+        return await _restart_under_load("PostgreSQL", gateway, lambda: postgres.stop("fast"), postgres.start, url,
+                                         concurrency, before_s, after_s)
 
 
 async def faults(settings: Settings, which: list[str], concurrency: int, before_s: float, after_s: float) -> list:

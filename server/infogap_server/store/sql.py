@@ -87,6 +87,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+class _Unreachable(Unavailable):
+    """The database could not be reached, or stayed locked past the store timeout (not a deadlock or a
+    serialization failure, which a smaller transaction can get past)."""
+
+
 #: Store calls whose callers were cancelled, still running to their end (a strong reference keeps each alive).
 _DETACHED: set[asyncio.Task] = set()
 
@@ -231,7 +236,7 @@ class SqlStore:
             yield
         except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError, OSError, TimeoutError) as exc:
             self._log_failure(type(exc).__name__)
-            raise Unavailable(f"the {self.name} store cannot be reached; retry shortly") from None
+            raise _Unreachable(f"the {self.name} store cannot be reached; retry shortly") from None
         except sa.exc.DBAPIError as exc:
             state = str(getattr(exc.orig, "sqlstate", "") or getattr(exc.orig, "pgcode", "") or "")
             if not (exc.connection_invalidated or state[:2] in _RETRYABLE_SQLSTATE_CLASSES):
@@ -642,9 +647,10 @@ class SqlStore:
                 self._writes = []
                 raise
             except Exception as exc:  # noqa: BLE001 - handed to the callers
-                if len(batch) == 1 or isinstance(exc, Unavailable):
+                if len(batch) == 1 or isinstance(exc, _Unreachable):
                     # The database cannot be reached (or locked past the timeout): every write of the group gets
-                    # that answer now, instead of each waiting out the timeout again on its own.
+                    # that answer now, instead of each waiting out the timeout again on its own. A deadlock or a
+                    # serialization failure (several writes of a group against another replica's) is retried below.
                     results = [exc] * len(batch)
                 else:  # one write's fault (or a deadlock) must not fail the others: each in its own transaction
                     results = []
