@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from infogap_server.bench import _error_kind as _code  # one naming of outcomes for every measured load
 from infogap_server.settings import Settings
 
 #: Seconds a caller waits after a failed contact before the next.
@@ -51,13 +52,6 @@ def contact_texts() -> list[str]:
     texts = [e.text for e in read_corpus(DEFAULT_TEST)]
     random.Random(0).shuffle(texts)
     return texts
-
-
-def _code(exc: BaseException) -> str:
-    code = getattr(exc, "code", None)
-    if callable(code):
-        code = code()
-    return getattr(code, "name", None) or type(exc).__name__
 
 
 @dataclass
@@ -134,18 +128,20 @@ class ContactLoad:
             await channel.close()
         self._channels.clear()
 
+    def _count(self, rpc: str, code: str, seconds: float) -> None:
+        """One call's outcome, in the current window and in the run's total."""
+        self.window.add(rpc, code, seconds)
+        self.total.add(rpc, code, seconds)
+
     async def _timed(self, rpc: str, call):
         started = time.perf_counter()
         try:
             result = await call()
         except Exception as exc:  # counted by code: the outcomes are the measurement
-            code = _code(exc)
-            self.window.add(rpc, code, 0.0)
-            self.total.add(rpc, code, 0.0)
+            self._count(rpc, _code(exc), 0.0)
             return None
         seconds = time.perf_counter() - started
-        self.window.add(rpc, "OK", seconds)
-        self.total.add(rpc, "OK", seconds)
+        self._count(rpc, "OK", seconds)
         return result
 
     async def contact(self) -> bool:
@@ -215,18 +211,13 @@ class ContactLoad:
                     await call.write(event)
                     state = await call.read()
                 except Exception as exc:  # counted by code
-                    code = _code(exc)
-                    self.window.add("TrackSession", code, 0.0)
-                    self.total.add("TrackSession", code, 0.0)
+                    self._count("TrackSession", _code(exc), 0.0)
                     return False
                 if state is grpc.aio.EOF:  # the stream ended without an answer
-                    code = await _stream_code(call)
-                    self.window.add("TrackSession", code, 0.0)
-                    self.total.add("TrackSession", code, 0.0)
+                    self._count("TrackSession", await _stream_code(call), 0.0)
                     return False
                 seconds = time.perf_counter() - started
-                self.window.add("TrackSession", "OK", seconds)
-                self.total.add("TrackSession", "OK", seconds)
+                self._count("TrackSession", "OK", seconds)
                 self.acknowledged.session_events.add((session_id, state.sequence))
             await call.done_writing()
             return True
